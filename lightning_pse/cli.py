@@ -1,0 +1,91 @@
+"""``train.py``: a LightningCLI with the project's defaults.
+
+- ``python train.py fit`` with no other argument trains ``configs/default.yaml``.
+- ``model.num_classes``, ``in_channels``, ``mean`` and ``std`` are linked from the data module, so
+  switching datasets is a change of ``data:`` in the YAML only.
+- The run directory is ``trainer.default_root_dir``: the W&B logger writes there and checkpoints go
+  to ``<default_root_dir>/checkpoints`` unless the config names other places; the resolved
+  configuration is saved there as ``config.yaml``.
+- ``trainer.inference_mode`` defaults to false (analysis callbacks take gradients in validation).
+- Bad input (missing dataset, unknown model name, ...) ends with one ``error:`` line and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningCLI
+
+from .data import ImageDataModule
+from .errors import UserInputError
+from .training import ClassifierModule
+from .wandb_logger import WandbLogger
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+
+class LightningPseCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        for attribute in ("num_classes", "in_channels", "mean", "std"):
+            parser.link_arguments(f"data.{attribute}", f"model.init_args.{attribute}", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        """Point loggers and checkpoints that name no directory at ``trainer.default_root_dir``."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        root = config.trainer.default_root_dir or "runs/default"
+        config.trainer.default_root_dir = root
+        for entry in _as_list(config.trainer.logger):
+            if _class_name(entry) == "WandbLogger" and not entry.init_args.get("save_dir"):
+                entry.init_args.save_dir = root
+        for entry in _as_list(config.trainer.callbacks):
+            if _class_name(entry) == "ModelCheckpoint" and not entry.init_args.get("dirpath"):
+                entry.init_args.dirpath = str(Path(root) / "checkpoints")
+
+    def after_fit(self) -> None:
+        """Say where the checkpoints and the W&B run are."""
+        if not self.trainer.is_global_zero:
+            return
+        for callback in self.trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint):
+                if callback.best_model_path:
+                    score = callback.best_model_score
+                    print(f"best checkpoint ({callback.monitor} = {float(score):.4f}): {callback.best_model_path}")
+                if callback.last_model_path:
+                    print(f"last checkpoint: {callback.last_model_path}")
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger.run_dir:
+                mode = "offline (upload with `wandb sync`)" if logger._offline else "online"
+                print(f"W&B run, {mode}: {logger.run_dir}")
+
+
+def _as_list(value) -> list:
+    if value is None or isinstance(value, bool):
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _class_name(entry) -> str:
+    class_path = getattr(entry, "class_path", None) or ""
+    return class_path.rsplit(".", 1)[-1]
+
+
+def main(args: list[str] | None = None) -> None:
+    try:
+        LightningPseCLI(
+            ClassifierModule,
+            ImageDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            seed_everything_default=0,
+            trainer_defaults={"inference_mode": False},
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={
+                command: {"default_config_files": [str(DEFAULT_CONFIG)]} for command in ("fit", "validate", "test")
+            },
+            args=args,
+        )
+    except UserInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

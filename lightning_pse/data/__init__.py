@@ -1,0 +1,24 @@
+"""Data: the synthetic benchmark with ground truth, real-dataset modules, probe subsets."""
+
+from .datamodules import (
+    CIFAR10DataModule,
+    CIFAR100DataModule,
+    FashionMNISTDataModule,
+    FileDataModule,
+    ImageDataModule,
+    ImageFolderDataModule,
+    MNISTDataModule,
+    SVHNDataModule,
+    SyntheticDataModule,
+)
+from .datasets import TensorImageDataset, unpack_batch
+from .probe import probe_indices, shard_indices
+from .stats import DATASET_STATS
+from .synthetic import COLOR_NAMES, SHAPES, TEXTURES, SyntheticShapes, generate_shapes
+
+__all__ = [
+    "CIFAR10DataModule", "CIFAR100DataModule", "COLOR_NAMES", "DATASET_STATS", "FashionMNISTDataModule",
+    "FileDataModule", "ImageDataModule", "ImageFolderDataModule", "MNISTDataModule", "SHAPES",
+    "SVHNDataModule", "SyntheticDataModule", "SyntheticShapes", "TEXTURES", "TensorImageDataset",
+    "generate_shapes", "probe_indices", "shard_indices", "unpack_batch",
+]

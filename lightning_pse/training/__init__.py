@@ -1,0 +1,5 @@
+"""LightningModules for training classifiers."""
+
+from .classifier import ClassifierModule
+
+__all__ = ["ClassifierModule"]

@@ -1,0 +1,116 @@
+"""Standard (ERM) training of an image classifier; the base of the adversarial training modules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from ..data.datasets import unpack_batch
+from ..errors import UserInputError
+from ..models import build_model
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("onecycle", "cosine", "multistep", "none")
+
+
+class ClassifierModule(pl.LightningModule):
+    """Cross-entropy training of ``build_model(model, ...)``.
+
+    Logged metrics: ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/loss``,
+    ``test/acc`` (one torchmetrics instance per stage). Subclasses change what is trained on by
+    overriding ``training_loss``.
+
+    Args:
+        model: architecture name (see ``lightning_pse.models.available_models``).
+        num_classes, in_channels, mean, std: linked from the data module by the CLI.
+        model_kwargs: extra architecture arguments (e.g. ``{"width": 16}``).
+        optimizer: ``sgd`` (with ``momentum`` and ``nesterov``), ``adam`` or ``adamw``.
+        lr, weight_decay: optimiser settings (weight decay on every parameter).
+        scheduler: ``onecycle`` (warm-up then anneal, per step), ``cosine`` (per step to 0),
+            ``multistep`` (× ``gamma`` at the epochs in ``milestones``) or ``none``.
+        label_smoothing: cross-entropy label smoothing.
+    """
+
+    def __init__(
+        self,
+        model: str = "small_cnn",
+        num_classes: int = 10,
+        in_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        model_kwargs: dict | None = None,
+        optimizer: str = "sgd",
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        weight_decay: float = 5e-4,
+        scheduler: str = "onecycle",
+        milestones: Sequence[int] = (100, 150),
+        gamma: float = 0.1,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise UserInputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if scheduler not in SCHEDULERS:
+            raise UserInputError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        self.save_hyperparameters()
+        self.model = build_model(model, num_classes, in_channels, mean, std, **(model_kwargs or {}))
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.train_acc, self.val_acc, self.test_acc = (
+            MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(loss, logits)`` for a training batch; the logits feed ``train/acc``."""
+        logits = self(x)
+        return self.criterion(logits, y), logits
+
+    def training_step(self, batch, batch_idx: int) -> Tensor:
+        x, y = unpack_batch(batch)
+        loss, logits = self.training_loss(x, y)
+        self.train_acc(logits.detach(), y)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch, stage: str, metric: MulticlassAccuracy) -> None:
+        x, y = unpack_batch(batch)
+        logits = self(x)
+        metric(logits, y)
+        self.log(f"{stage}/loss", self.criterion(logits, y), sync_dist=True)
+        self.log(f"{stage}/acc", metric, prog_bar=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_acc)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_acc)
+
+    def configure_optimizers(self):
+        h = self.hparams
+        params = self.model.parameters()
+        if h.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=h.lr, momentum=h.momentum, nesterov=h.nesterov and h.momentum > 0,
+                                  weight_decay=h.weight_decay)
+        else:
+            cls = torch.optim.Adam if h.optimizer == "adam" else torch.optim.AdamW
+            opt = cls(params, lr=h.lr, weight_decay=h.weight_decay)
+        if h.scheduler == "none":
+            return opt
+        if h.scheduler == "multistep":
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(h.milestones), h.gamma)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        steps = int(self.trainer.estimated_stepping_batches)
+        if h.scheduler == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=h.lr, total_steps=steps)
+        else:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
