@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.cli import LightningCLI
 
 from .data import ImageDataModule
@@ -44,16 +44,20 @@ class LightningPseCLI(LightningCLI):
                 entry.init_args.dirpath = str(Path(root) / "checkpoints")
 
     def after_fit(self) -> None:
-        """Say where the checkpoints and the W&B run are."""
+        """Say how long training took and where the checkpoints and the W&B run are."""
         if not self.trainer.is_global_zero:
             return
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, Timer):
+                print(f"training time: {callback.time_elapsed('train'):.0f} s "
+                      f"({self.trainer.current_epoch} epochs, validation included)")
         for callback in self.trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint):
-                if callback.best_model_path:
-                    score = callback.best_model_score
-                    print(f"best checkpoint ({callback.monitor} = {float(score):.4f}): {callback.best_model_path}")
-                if callback.last_model_path:
-                    print(f"last checkpoint: {callback.last_model_path}")
+            if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+                if callback.monitor:
+                    score = float(callback.best_model_score)
+                    print(f"best checkpoint ({callback.monitor} = {score:.4f}): {callback.best_model_path}")
+                else:
+                    print(f"last checkpoint: {callback.best_model_path}")
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger.run_dir:
                 mode = "offline (upload with `wandb sync`)" if logger._offline else "online"
@@ -86,6 +90,20 @@ def main(args: list[str] | None = None) -> None:
             },
             args=args,
         )
-    except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:
+        cause = _user_input_error(err)
+        if cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
         sys.exit(2)
+
+
+def _user_input_error(err: BaseException | None) -> UserInputError | None:
+    """The ``UserInputError`` behind ``err`` (jsonargparse wraps errors raised while instantiating)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, UserInputError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None

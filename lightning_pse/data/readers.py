@@ -21,7 +21,7 @@ _CIFAR_ALLOWED = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("builtins", "bytes"),
+    ("builtins", "bytes"), ("_codecs", "encode"),  # how protocol-2 pickles spell bytes
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
+from ..errors import UnknownNameError
 from .classifier import ImageClassifier
 from .resnet_cifar import preact_resnet18_body, resnet_cifar_body
 from .small_cnn import small_cnn_body
@@ -63,4 +64,4 @@ def build_model(
             raise ValueError(f"{name} takes 3-channel images; use a CIFAR-style model for {in_channels} channels")
         body, feature_layer, classifier, dropout = torchvision_parts(name[len(TORCHVISION_PREFIX):], num_classes, **kwargs)
         return ImageClassifier(body, feature_layer, classifier, mean, std, dropout=dropout)
-    raise ValueError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
+    raise UnknownNameError(f"unknown model {name!r}; known models: {', '.join(available_models())}")

@@ -1,0 +1,73 @@
+"""Shared fixtures. The small synthetic-benchmark model many tests need is trained once per test
+session and cached on disk (``.cache/tests``), keyed by the source of the code that shapes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+import lightning_pse
+from lightning_pse.data import SyntheticDataModule
+from lightning_pse.training import ClassifierModule
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = REPO / ".cache" / "tests"
+
+# Tests never talk to a W&B server.
+os.environ.pop("WANDB_API_KEY", None)
+os.environ.setdefault("WANDB_SILENT", "true")
+
+TRAINED_DATA = dict(num_train=10000, num_val=1000, num_test=500, batch_size=128)
+TRAINED_EPOCHS = 3
+
+
+def _source_hash() -> str:
+    package = Path(lightning_pse.__file__).parent
+    digest = hashlib.sha256(repr((TRAINED_DATA, TRAINED_EPOCHS, torch.__version__)).encode())
+    for sub in ("data", "models", "training"):
+        for path in sorted((package / sub).rglob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def synthetic_data() -> SyntheticDataModule:
+    data = SyntheticDataModule(**TRAINED_DATA)
+    data.setup()
+    return data
+
+
+@pytest.fixture(scope="session")
+def trained_module(synthetic_data) -> ClassifierModule:
+    """A small CNN trained on the synthetic benchmark (eval mode, CPU)."""
+    path = CACHE / f"small_cnn_{_source_hash()}.pt"
+    module = ClassifierModule(
+        model="small_cnn", num_classes=synthetic_data.num_classes, mean=synthetic_data.mean,
+        std=synthetic_data.std, lr=0.1, scheduler="onecycle",
+    )
+    if path.exists():
+        module.load_state_dict(torch.load(path, weights_only=True))
+    else:
+        pl.seed_everything(0)
+        trainer = pl.Trainer(
+            max_epochs=TRAINED_EPOCHS, accelerator="cpu", logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False,
+        )
+        trainer.fit(module, datamodule=synthetic_data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(module.state_dict(), tmp)
+        tmp.replace(path)
+    return module.eval()
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_module):
+    """The ``ImageClassifier`` inside ``trained_module``."""
+    return trained_module.model

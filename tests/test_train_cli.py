@@ -1,0 +1,106 @@
+"""``train.py`` end to end, in subprocesses as a user runs it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lightning_pse.training import ClassifierModule
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = ["--data.num_train", "256", "--data.num_val", "128", "--data.num_test", "128",
+        "--data.batch_size", "64", "--trainer.enable_progress_bar", "false"]
+
+
+def run_train(*args, cwd=REPO, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update({"WANDB_SILENT": "true", "HOME": str(cwd), **(env_extra or {})})
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def fitted_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    result = run_train("fit", *TINY, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root), cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, result
+
+
+def test_fit_writes_checkpoints_config_and_offline_wandb_run(fitted_run):
+    root, result = fitted_run
+    last = root / "checkpoints" / "last.ckpt"
+    assert last.exists() and list((root / "checkpoints").glob("best-*.ckpt"))
+    assert f"last checkpoint: {last}" in result.stdout
+    offline_runs = list((root / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1 and "offline" in result.stdout
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    assert config["trainer"]["inference_mode"] is False
+    assert config["model"]["init_args"]["model"] == "small_cnn"
+    assert config["data"]["class_path"].endswith("SyntheticDataModule")
+
+
+def test_checkpoint_loads_with_weights_only(fitted_run):
+    root, _ = fitted_run
+    checkpoint = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == 2 * 4
+    assert checkpoint["hyper_parameters"]["model"] == "small_cnn"
+    assert checkpoint["hyper_parameters"]["num_classes"] == 10, "class count linked from the data module"
+    assert checkpoint["datamodule_hyper_parameters"]["num_train"] == 256
+    module = ClassifierModule.load_from_checkpoint(root / "checkpoints" / "last.ckpt", weights_only=True)
+    assert module.model.num_classes == 10
+
+
+def test_resume_continues_the_epoch_count(tmp_path):
+    # An epoch-based schedule can be extended on resume (OneCycle/cosine are fixed by max_epochs).
+    args = [*TINY, "--model.scheduler", "multistep", "--model.milestones", "[1]"]
+    first = run_train("fit", *args, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "a"),
+                      cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    result = run_train("fit", *args, "--trainer.max_epochs", "3", "--trainer.default_root_dir", str(tmp_path / "b"),
+                       "--ckpt_path", str(tmp_path / "a" / "checkpoints" / "last.ckpt"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["epoch"] == 2 and resumed["global_step"] == 3 * 4
+    assert resumed["lr_schedulers"][0]["last_epoch"] == 3, "scheduler state carried over"
+    assert resumed["optimizer_states"][0]["state"], "optimizer momentum carried over"
+
+
+@pytest.mark.parametrize("command", ["validate", "test"])
+def test_validate_and_test_a_checkpoint(fitted_run, tmp_path, command):
+    root, _ = fitted_run
+    result = run_train(command, *TINY, "--trainer.default_root_dir", str(tmp_path),
+                       "--ckpt_path", str(root / "checkpoints" / "last.ckpt"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stage = "val" if command == "validate" else "test"
+    assert f"{stage}/acc" in result.stdout
+
+
+def test_unknown_model_is_one_line_and_exit_2(tmp_path):
+    result = run_train("fit", *TINY, "--model.model", "resnet_19", "--trainer.default_root_dir", str(tmp_path),
+                       cwd=tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "resnet_19" in errors[0] and "small_cnn" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_dataset_is_one_line_and_exit_2(tmp_path):
+    result = run_train("fit", "--data", "lightning_pse.data.CIFAR10DataModule",
+                       "--data.data_dir", str(tmp_path / "absent"), "--trainer.default_root_dir", str(tmp_path),
+                       cwd=tmp_path)
+    assert result.returncode == 2
+    assert "error: CIFAR-10 not found" in result.stderr and "download=true" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_yaml_typo_is_refused(tmp_path):
+    config = tmp_path / "typo.yaml"
+    config.write_text("model:\n  init_args:\n    lrr: 0.1\n")
+    result = run_train("fit", "--config", str(config), "--trainer.default_root_dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode != 0 and "lrr" in result.stderr
