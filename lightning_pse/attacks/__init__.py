@@ -1,0 +1,17 @@
+"""Adversarial attacks: ``attack(model, x, y, target=None, mask=None) -> x_adv``.
+
+Every attack takes pixels in [0, 1], runs the model in eval mode and restores its exact state,
+and is constructible from YAML (``class_path: lightning_pse.attacks.PGD``, ``init_args: ...``).
+"""
+
+from .apgd import APGD
+from .base import Attack, AttackResult
+from .cw import CW
+from .ead import EAD
+from .pgd import FGSM, PGD
+from .square import Square
+from .strattack import StrAttack
+from .targets import TARGET_RULES, select_targets
+
+__all__ = ["APGD", "Attack", "AttackResult", "CW", "EAD", "FGSM", "PGD", "Square", "StrAttack", "TARGET_RULES",
+           "select_targets"]

@@ -1,0 +1,154 @@
+"""Auto-PGD (Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of
+diverse parameter-free attacks", ICML 2020): APGD-CE and APGD-T (targeted DLR)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .base import Attack, apply_mask, input_gradient, keep_better
+from .losses import objective, success
+from .threat import threat_model
+
+
+def checkpoints(steps: int) -> list[int]:
+    """Iterations after which APGD may halve its step size: the first after
+    ``k = ⌊0.22·steps⌋`` iterations, then every ``k`` iterations with ``k`` shrinking by
+    ``⌊0.03·steps⌋`` down to ``⌊0.06·steps⌋`` (each at least 1) — AutoAttack's integer form of
+    ``p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)``, ``p_1 = 0.22``.
+    """
+    k = max(int(0.22 * steps), 1)
+    decrease, minimum = max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+    marks, at = [], k
+    while at <= steps:
+        marks.append(at)
+        k = max(k - decrease, minimum)
+        at += k
+    return marks
+
+
+class APGD(Attack):
+    """Auto-PGD: PGD with momentum (α = 0.75) whose step size, starting at ``2ε``, is halved at
+    the checkpoints of ``checkpoints(steps)`` for every sample where (1) fewer than a fraction
+    ``rho`` of the steps since the last checkpoint increased the objective, or (2) the step size
+    was not halved at the last checkpoint and the best objective did not improve since; such
+    samples restart from their best point. The best point (highest objective) is returned, or
+    the first point that succeeded.
+
+    APGD-CE is ``APGD(loss="ce")``; APGD-T is ``APGD(loss="dlr", targeted=True)``: without a
+    ``target`` it runs once per target among the ``n_target_classes`` highest-scoring other
+    classes (AutoAttack's APGD-T) and success means misclassification; with a ``target`` it aims
+    at it and success means reaching it. DLR needs at least 4 classes (a clear error otherwise).
+
+    Args:
+        eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2).
+        steps: iterations per run (default 100).
+        norm: ``"linf"`` or ``"l2"``.
+        loss: ``"ce"``, ``"cw"`` or ``"dlr"``.
+        targeted: see above.
+        restarts: random restarts (default 1); each sample keeps its worst case.
+        n_target_classes: targets tried by APGD-T without a given target (default 9).
+        rho: the fraction of increasing steps below which the step size is halved (default 0.75).
+        seed, target_rule: see ``Attack`` (``target_rule`` is unused: APGD-T picks its own).
+
+    Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
+
+    Example::
+
+        x_adv = APGD(eps=8/255, loss="ce")(model, x, y)           # APGD-CE
+        x_adv = APGD(eps=8/255, loss="dlr", targeted=True)(model, x, y)  # APGD-T
+    """
+
+    picks_own_targets = True
+
+    def __init__(
+        self,
+        eps: float | None = None,
+        steps: int = 100,
+        norm: str = "linf",
+        loss: str = "ce",
+        targeted: bool = False,
+        restarts: int = 1,
+        n_target_classes: int = 9,
+        rho: float = 0.75,
+        seed: int | None = None,
+        target_rule: str = "random",
+    ) -> None:
+        super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
+        self.eps = eps if eps is not None else (8 / 255 if norm == "linf" else 0.5)
+        self.steps = steps
+        self.norm = norm
+        self.loss = loss
+        self.restarts = restarts
+        self.n_target_classes = n_target_classes
+        self.rho = rho
+        self.threat = threat_model(norm, self.eps)
+        self.objective = objective(loss, targeted)
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
+        generator = self.generator(x.device)
+        if self.targeted and target is None:
+            with torch.no_grad():
+                ranked = model(x).argsort(dim=1, descending=True)
+            n = min(self.n_target_classes, ranked.shape[1] - 1)
+            # Each target run aims at the k-th most likely other class; success = misclassified.
+            target_runs = [ranked[:, 1 + k] for k in range(n)]
+            judge_target = None
+        else:
+            target_runs, judge_target = [target], target
+        best = (None, None, None)
+        for run_target in target_runs:
+            f = lambda logits, t=run_target: self.objective(logits, y, t)  # noqa: E731
+            for _ in range(self.restarts):
+                x_adv, score = self._single_run(model, x, f, y, judge_target, mask, generator)
+                with torch.no_grad():
+                    ok = success(model(x_adv), y, judge_target)
+                best = keep_better(*best, x_adv, ok, score)
+        return best[0]
+
+    def _step(self, x: Tensor, x_adv: Tensor, grad: Tensor, step_size: Tensor, mask: Tensor | None) -> Tensor:
+        delta = self.threat.step(x_adv - x, apply_mask(grad, mask), step_size)
+        return x + ((x + apply_mask(self.threat.project(delta), mask)).clamp(0, 1) - x)
+
+    def _single_run(self, model, x, f, y, judge_target, mask, generator) -> tuple[Tensor, Tensor]:
+        batch = x.shape[0]
+        x_adv = x + ((x + apply_mask(self.threat.random_start(x, generator), mask)).clamp(0, 1) - x)
+        grad, score, logits = input_gradient(model, x_adv, f)
+        best_x, best_score, best_grad = x_adv.clone(), score.clone(), grad.clone()
+        found = success(logits, y, judge_target)
+        found_x = x_adv.clone()
+
+        step_size = torch.full((batch, 1, 1, 1), 2.0 * self.eps, device=x.device, dtype=x.dtype)
+        x_prev = x_adv.clone()
+        marks = set(checkpoints(self.steps))
+        last_mark = 0
+        increases = torch.zeros(batch, device=x.device)
+        score_prev = score.clone()
+        best_at_last_mark = best_score.clone()
+        halved_at_last_mark = torch.ones(batch, dtype=torch.bool, device=x.device)
+        for i in range(self.steps):
+            z = self._step(x, x_adv, grad, step_size, mask)
+            momentum = 0.75 if i > 0 else 1.0
+            candidate = x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_prev)
+            candidate = x + ((x + apply_mask(self.threat.project(candidate - x), mask)).clamp(0, 1) - x)
+            x_prev, x_adv = x_adv, candidate
+            grad, score, logits = input_gradient(model, x_adv, f)
+
+            hit = success(logits, y, judge_target) & ~found
+            found_x[hit] = x_adv[hit]
+            found |= hit
+            increases += (score > score_prev).float()
+            score_prev = score
+            improved = score > best_score
+            best_x[improved], best_grad[improved], best_score[improved] = x_adv[improved], grad[improved], score[improved]
+
+            if i + 1 in marks:
+                span = i + 1 - last_mark
+                halve = (increases <= self.rho * span) | (~halved_at_last_mark & (best_at_last_mark >= best_score))
+                step_size[halve] /= 2.0
+                x_adv[halve], grad[halve] = best_x[halve], best_grad[halve]
+                halved_at_last_mark, best_at_last_mark = halve, best_score.clone()
+                increases.zero_()
+                last_mark = i + 1
+        result = torch.where(found.view(-1, 1, 1, 1), found_x, best_x)
+        return result, torch.where(found, torch.full_like(best_score, float("inf")), best_score)

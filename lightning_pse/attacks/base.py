@@ -1,0 +1,196 @@
+"""The attack base class: the cross-cutting work every attack shares.
+
+``attack(model, x, y, target=None, mask=None) -> x_adv`` and ``attack.run(...) -> AttackResult``.
+The base class owns, for every attack:
+
+- **mode safety**: the model runs in eval mode during the attack and every module's exact prior
+  ``training`` flag is restored afterwards, also when the attack raises; BatchNorm statistics are
+  never updated (eval mode) and parameter ``.grad`` is never touched (gradients are taken with
+  ``torch.autograd.grad`` with respect to the input only);
+- **gradients on** even under ``torch.no_grad()``; inside ``torch.inference_mode()``, which cannot
+  be left from inside, a clear error naming ``Trainer(inference_mode=False)``;
+- **input checks**: ``x`` ``[B, C, H, W]`` finite and in [0, 1], labels ``[B]``;
+- **device and dtype** taken from ``x``; ``seed`` makes random starts reproducible;
+- **support masks**: ``mask`` (``[B, H, W]``, ``[B, 1, H, W]`` or ``[H, W]``, bool or 0/1) is
+  broadcast over channels and the returned ``x_adv`` equals ``x`` exactly outside it;
+- **targets**: a targeted attack called without ``target`` picks one with ``target_rule``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import UserInputError
+from .losses import attack_margin, success
+from .targets import TARGET_RULES, select_targets
+
+
+@dataclass
+class AttackResult:
+    """What an attack produced, per sample (all tensors on ``x``'s device).
+
+    ``success``: the adversarial prediction is the target (targeted) or not ``y`` (untargeted).
+    ``margin``: signed distance to success, negative on success (see ``losses.attack_margin``).
+    ``l0``: perturbed pixel positions (any channel); ``l1``/``l2``/``linf``: norms of ``δ``.
+    """
+
+    x_adv: Tensor
+    logits: Tensor
+    success: Tensor
+    margin: Tensor
+    target: Tensor | None
+    l0: Tensor
+    l1: Tensor
+    l2: Tensor
+    linf: Tensor
+
+    @classmethod
+    def measure(cls, x: Tensor, x_adv: Tensor, logits: Tensor, y: Tensor, target: Tensor | None) -> "AttackResult":
+        delta = (x_adv - x).flatten(2)  # [B, C, H*W]
+        return cls(
+            x_adv=x_adv, logits=logits, success=success(logits, y, target),
+            margin=attack_margin(logits, y, target), target=target,
+            l0=(delta != 0).any(dim=1).sum(dim=1), l1=delta.abs().sum(dim=(1, 2)),
+            l2=delta.flatten(1).norm(dim=1), linf=delta.abs().amax(dim=(1, 2)),
+        )
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Eval mode and gradients enabled inside; every module's ``training`` flag restored after."""
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "attacks need gradients but were called inside torch.inference_mode(), which cannot be "
+            "undone from inside: create the Trainer with inference_mode=False"
+        )
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        with torch.enable_grad():
+            yield model
+    finally:
+        for module, flag in flags:
+            module.training = flag
+
+
+def input_gradient(model: nn.Module, x: Tensor, objective) -> tuple[Tensor, Tensor, Tensor]:
+    """``(∇_x Σ_b f_b, f [B], logits)`` for a per-sample objective ``f = objective(logits)``;
+    only the input gets a gradient (parameter ``.grad`` untouched).
+    """
+    x = x.detach().requires_grad_(True)
+    logits = model(x)
+    values = objective(logits)
+    (grad,) = torch.autograd.grad(values.sum(), x)
+    return grad, values.detach(), logits.detach()
+
+
+def broadcast_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
+    """A support mask as ``x.dtype`` ``[B, 1, H, W]`` (1 = may be perturbed), or ``None``."""
+    if mask is None:
+        return None
+    b, _, h, w = x.shape
+    mask = mask.to(device=x.device)
+    if mask.dim() == 2 and mask.shape == (h, w):
+        mask = mask.expand(b, h, w)
+    if mask.dim() == 3:
+        mask = mask[:, None]
+    if mask.shape != (b, 1, h, w):
+        raise UserInputError(f"mask of shape {tuple(mask.shape)} does not fit images {tuple(x.shape)}: "
+                             "use [B, H, W], [B, 1, H, W] or [H, W]")
+    return (mask != 0).to(x.dtype)
+
+
+def apply_mask(delta: Tensor, mask: Tensor | None) -> Tensor:
+    return delta if mask is None else delta * mask
+
+
+class Attack:
+    """Base class. Subclasses implement ``perturb(model, x, y, target, mask) -> x_adv`` and may
+    assume: eval mode, gradients enabled, checked inputs, ``mask`` as ``[B, 1, H, W]`` or None,
+    ``target`` given iff the attack is targeted (unless ``picks_own_targets``).
+
+    Args:
+        targeted: aim at ``target`` (else: any wrong class).
+        target_rule: how to choose targets when a targeted attack gets none (``random``,
+            ``least_likely``, ``most_likely``; see ``targets.select_targets``).
+        seed: seed for random starts and random targets (``None``: the global RNG).
+    """
+
+    picks_own_targets = False  # APGD-T cycles over the top classes when given no target
+
+    def __init__(self, targeted: bool = False, target_rule: str = "random", seed: int | None = None) -> None:
+        if target_rule not in TARGET_RULES:
+            raise UserInputError(f"unknown target_rule {target_rule!r}; choose one of {', '.join(TARGET_RULES)}")
+        self.targeted = targeted
+        self.target_rule = target_rule
+        self.seed = seed
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def generator(self, device: torch.device) -> torch.Generator | None:
+        """A fresh generator seeded with ``seed`` (the same random draws on every call), or None."""
+        if self.seed is None:
+            return None
+        return torch.Generator(device=device).manual_seed(self.seed)
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None,
+                 mask: Tensor | None = None) -> Tensor:
+        return self._attack(model, x, y, target, mask)[0]
+
+    def run(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None,
+            mask: Tensor | None = None) -> AttackResult:
+        """The attack plus its per-sample outcome (success, margin, ℓ0/ℓ1/ℓ2/ℓ∞ of ``δ``)."""
+        x_adv, target = self._attack(model, x, y, target, mask)
+        with eval_mode(model), torch.no_grad():
+            logits = model(x_adv)
+        return AttackResult.measure(x.detach(), x_adv, logits, y.to(x.device), target)
+
+    def _attack(self, model, x, y, target, mask) -> tuple[Tensor, Tensor | None]:
+        x, y, target = self._check_inputs(x, y, target)
+        mask = broadcast_mask(mask, x)
+        with eval_mode(model):
+            if self.targeted and target is None and not self.picks_own_targets:
+                with torch.no_grad():
+                    logits = model(x)
+                target = select_targets(self.target_rule, logits, y, self.generator(x.device))
+            x_adv = self.perturb(model, x, y, target if self.targeted else None, mask).detach()
+        if mask is not None:  # exactly x outside the support, whatever the arithmetic did
+            x_adv = torch.where(mask.bool(), x_adv, x)
+        return x_adv, target if self.targeted else None
+
+    @staticmethod
+    def _check_inputs(x: Tensor, y: Tensor, target: Tensor | None):
+        if x.dim() != 4 or not x.is_floating_point():
+            raise UserInputError(f"images must be a float tensor [B, C, H, W], got {x.dtype} {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise UserInputError("images contain NaN or Inf values: clean the input before attacking")
+        if x.min() < 0 or x.max() > 1:
+            raise UserInputError(f"images must be pixels in [0, 1], got values in [{float(x.min()):.3g}, "
+                                 f"{float(x.max()):.3g}]: normalisation belongs inside the model")
+        y = y.to(device=x.device, dtype=torch.long)
+        if y.shape != (x.shape[0],):
+            raise UserInputError(f"labels must be [B] = [{x.shape[0]}], got {tuple(y.shape)}")
+        if target is not None:
+            target = target.to(device=x.device, dtype=torch.long)
+            if target.shape != y.shape:
+                raise UserInputError(f"targets must be [B] = [{x.shape[0]}], got {tuple(target.shape)}")
+        return x.detach(), y, target
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+def keep_better(best_x: Tensor | None, best_success: Tensor | None, best_score: Tensor | None,
+                x_new: Tensor, success_new: Tensor, score_new: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-sample worst case over restarts: prefer success, then the higher objective ``score``."""
+    if best_x is None:
+        return x_new, success_new, score_new
+    better = (success_new & ~best_success) | ((success_new == best_success) & (score_new > best_score))
+    return (torch.where(better.view(-1, 1, 1, 1), x_new, best_x), best_success | success_new,
+            torch.where(better, score_new, best_score))

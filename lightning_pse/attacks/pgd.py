@@ -1,0 +1,131 @@
+"""Projected gradient descent and the fast gradient sign method."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .base import Attack, apply_mask, input_gradient, keep_better
+from .losses import objective, success
+from .threat import threat_model
+
+
+class PGD(Attack):
+    """Projected Gradient Descent (Madry et al., "Towards Deep Learning Models Resistant to
+    Adversarial Attacks", ICLR 2018).
+
+    Distance: ℓ∞ or ℓ2. Each step moves ``δ`` along the steepest-ascent direction of the
+    objective for the norm (``sign(∇)`` for ℓ∞, ``∇/‖∇‖₂`` for ℓ2), then projects onto the
+    ε-ball, the support ``mask`` and the image box [0, 1].
+
+    Args:
+        eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2).
+        steps: iterations (default 10).
+        step_size: step length (default ``2.5·eps/steps``, Madry et al.; 2/255 for ℓ∞ 8/255, 10 steps).
+        norm: ``"linf"`` or ``"l2"``.
+        targeted: maximise the target class instead of leaving the true one.
+        random_start: start uniformly in the ε-ball (ℓ∞) or at a random radius (ℓ2).
+        restarts: independent runs; each sample keeps its worst case (success first, then loss).
+        loss: ``"ce"`` (cross-entropy), ``"cw"`` (C&W margin) or ``"dlr"`` (needs ≥ 4 classes).
+        seed, target_rule: see ``Attack``.
+
+    Shapes: ``x`` ``[B, C, H, W]`` in [0, 1], ``y`` and ``target`` ``[B]``, ``mask`` ``[B, H, W]``;
+    returns ``x_adv`` like ``x``.
+
+    Example::
+
+        x_adv = PGD(eps=8/255, steps=20)(model, x, y)
+    """
+
+    def __init__(
+        self,
+        eps: float | None = None,
+        steps: int = 10,
+        step_size: float | None = None,
+        norm: str = "linf",
+        targeted: bool = False,
+        random_start: bool = True,
+        restarts: int = 1,
+        loss: str = "ce",
+        seed: int | None = None,
+        target_rule: str = "random",
+    ) -> None:
+        super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
+        self.eps = eps if eps is not None else (8 / 255 if norm == "linf" else 0.5)
+        self.steps = steps
+        self.step_size = step_size if step_size is not None else 2.5 * self.eps / steps
+        self.norm = norm
+        self.random_start = random_start
+        self.restarts = restarts
+        self.loss = loss
+        self.threat = threat_model(norm, self.eps)
+        self.objective = objective(loss, targeted)
+        if restarts < 1 or steps < 1:
+            raise ValueError(f"steps and restarts must be at least 1, got steps={steps}, restarts={restarts}")
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
+        generator = self.generator(x.device)
+        f = lambda logits: self.objective(logits, y, target)  # noqa: E731
+        best_x = best_success = best_score = None
+        for _ in range(self.restarts):
+            x_adv = self._single_run(model, x, f, mask, generator)
+            if self.restarts == 1:
+                return x_adv
+            with torch.no_grad():
+                logits = model(x_adv)
+            best_x, best_success, best_score = keep_better(
+                best_x, best_success, best_score, x_adv, success(logits, y, target), f(logits)
+            )
+        return best_x
+
+    def _single_run(self, model, x, f, mask, generator) -> Tensor:
+        delta = torch.zeros_like(x)
+        if self.random_start:
+            delta = self._to_box(x, apply_mask(self.threat.random_start(x, generator), mask))
+        for _ in range(self.steps):
+            grad, _, _ = input_gradient(model, x + delta, f)
+            delta = self.threat.step(delta, apply_mask(grad, mask), self.step_size)
+            delta = self._to_box(x, apply_mask(self.threat.project(delta), mask))
+        return x + delta
+
+    @staticmethod
+    def _to_box(x: Tensor, delta: Tensor) -> Tensor:
+        """Clip ``δ`` so that ``x + δ`` stays in [0, 1] (keeps ℓp norms from growing)."""
+        return (x + delta).clamp(0, 1) - x
+
+
+class FGSM(PGD):
+    """Fast Gradient Sign Method (Goodfellow et al., ICLR 2015): one step of length ``eps``.
+
+    With ``random_start=True`` it is FGSM-RS of "Fast is better than free" (Wong et al., ICLR
+    2020): a uniform start in the ε-ball and one step of ``1.25·eps``, then projection; the
+    attack of fast adversarial training.
+
+    Args:
+        eps: radius (default 8/255 for ℓ∞).
+        norm: ``"linf"`` (FGSM) or ``"l2"`` (fast gradient method).
+        random_start: FGSM-RS (default False).
+        step_size: default ``eps``, or ``1.25·eps`` with a random start.
+        targeted, loss, seed, target_rule: as in ``PGD``.
+
+    Example::
+
+        x_adv = FGSM(eps=8/255)(model, x, y)
+    """
+
+    def __init__(
+        self,
+        eps: float | None = None,
+        norm: str = "linf",
+        targeted: bool = False,
+        random_start: bool = False,
+        step_size: float | None = None,
+        loss: str = "ce",
+        seed: int | None = None,
+        target_rule: str = "random",
+    ) -> None:
+        eps = eps if eps is not None else (8 / 255 if norm == "linf" else 0.5)
+        if step_size is None:
+            step_size = 1.25 * eps if random_start else eps
+        super().__init__(eps=eps, steps=1, step_size=step_size, norm=norm, targeted=targeted,
+                         random_start=random_start, restarts=1, loss=loss, seed=seed, target_rule=target_rule)

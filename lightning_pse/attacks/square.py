@@ -1,0 +1,174 @@
+"""Square Attack (Andriushchenko et al., "Square Attack: a query-efficient black-box adversarial
+attack via random search", ECCV 2020): score-based, no gradients."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import Attack, apply_mask
+from .losses import attack_margin, success
+from .threat import l2_norm
+
+
+def square_fraction(p_init: float, query: int, n_queries: int) -> float:
+    """The paper's schedule of the fraction ``p`` of pixels a square covers: ``p_init`` halved at
+    iterations 10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000 of a 10 000-query budget (rescaled).
+    """
+    it = int(query / n_queries * 10000)
+    halvings = sum(it > b for b in (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000))
+    return p_init / 2**halvings
+
+
+def _window(size: Tensor, top: Tensor, left: Tensor, h: int, w: int) -> Tensor:
+    """Per-sample square masks ``[B, 1, H, W]`` of side ``size`` at ``(top, left)``."""
+    rows = torch.arange(h, device=top.device).view(1, h, 1)
+    cols = torch.arange(w, device=top.device).view(1, 1, w)
+    t, l, s = top.view(-1, 1, 1), left.view(-1, 1, 1), size.view(-1, 1, 1)
+    return ((rows >= t) & (rows < t + s) & (cols >= l) & (cols < l + s))[:, None]
+
+
+def _pseudo_gaussian(side: int, device, dtype) -> Tensor:
+    """The ℓ2 attack's square pattern ``[side, side]``: concentric rings whose value falls as
+    ``1/(r + 1)²`` from the centre, unit ℓ2 norm (the paper's "meta pseudo-Gaussian" block)."""
+    idx = torch.arange(side, device=device, dtype=dtype)
+    centre = (side - 1) / 2
+    ring = torch.maximum((idx[:, None] - centre).abs(), (idx[None, :] - centre).abs()).floor()
+    pattern = 1.0 / (ring + 1) ** 2
+    return pattern / pattern.norm()
+
+
+class Square(Attack):
+    """Square Attack: random search over square-shaped updates, accepted when they lower the
+    loss (margin untargeted, cross-entropy to the target when targeted); only the model's
+    scores are used (the check against gradient masking).
+
+    ℓ∞: start from vertical stripes of ±ε; each query sets one random square (side
+    ``√(p·H·W)``, ``p`` from ``square_fraction``) to a random ±ε per channel.
+    ℓ2: start from a tiling of pseudo-Gaussian blocks of norm ε; each query draws two windows,
+    puts a new pseudo-Gaussian block with random channel signs plus the old content in the first,
+    empties the second, and rescales the union so that ``‖δ‖₂ = ε`` (the paper's update, with the
+    budget shared across channels rather than split per channel: our simplification).
+
+    Only samples not yet fooled are queried; a sample stops once it succeeds.
+
+    Args:
+        eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2).
+        n_queries: query budget (default 5000, as in AutoAttack).
+        p_init: initial square fraction (default 0.8, as in AutoAttack).
+        norm: ``"linf"`` or ``"l2"``.
+        targeted, seed, target_rule: see ``Attack``.
+
+    Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
+
+    Example::
+
+        x_adv = Square(eps=8/255, n_queries=1000, seed=0)(model, x, y)
+    """
+
+    def __init__(
+        self,
+        eps: float | None = None,
+        n_queries: int = 5000,
+        p_init: float = 0.8,
+        norm: str = "linf",
+        targeted: bool = False,
+        seed: int | None = None,
+        target_rule: str = "random",
+    ) -> None:
+        super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
+        if norm not in ("linf", "l2"):
+            raise ValueError(f"Square supports norm 'linf' or 'l2', got {norm!r}")
+        self.eps = eps if eps is not None else (8 / 255 if norm == "linf" else 0.5)
+        self.n_queries = n_queries
+        self.p_init = p_init
+        self.norm = norm
+
+    @torch.no_grad()
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
+        g = self.generator(x.device)
+        b, c, h, w = x.shape
+        delta = apply_mask(self._init(x, g), mask)
+        if self.norm == "l2":
+            delta = self._rescale(delta, torch.ones_like(delta[:, :1]), delta)
+        x_adv = (x + delta).clamp(0, 1)
+        logits = model(x_adv)
+        loss = self._loss(logits, y, target)
+        done = success(logits, y, target)
+        for query in range(1, self.n_queries):
+            active = (~done).nonzero().squeeze(1)
+            if active.numel() == 0:
+                break
+            p = square_fraction(self.p_init, query, self.n_queries)
+            side = max(min(int(round(math.sqrt(p * h * w))), h - 1), 1)
+            xa, da = x[active], x_adv[active] - x[active]
+            n = active.numel()
+            top = torch.randint(0, h - side + 1, (n,), generator=g, device=x.device)
+            left = torch.randint(0, w - side + 1, (n,), generator=g, device=x.device)
+            window = _window(torch.full((n,), side, device=x.device), top, left, h, w).to(x.dtype)
+            if self.norm == "linf":
+                signs = torch.randint(0, 2, (n, c, 1, 1), generator=g, device=x.device).to(x.dtype) * 2 - 1
+                candidate = da * (1 - window) + window * signs * self.eps
+            else:
+                candidate = self._l2_update(da, window, side, g)
+            m = None if mask is None else mask[active]
+            candidate_x = (xa + apply_mask(candidate, m)).clamp(0, 1)
+            new_logits = model(candidate_x)
+            new_loss = self._loss(new_logits, y[active], None if target is None else target[active])
+            better = new_loss < loss[active]
+            idx = active[better]
+            x_adv[idx] = candidate_x[better]
+            loss[idx] = new_loss[better]
+            done[idx] = success(new_logits[better], y[idx], None if target is None else target[idx])
+        return x_adv
+
+    @staticmethod
+    def _loss(logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+        """Minimised per sample: the margin ``Z_y − max_{j≠y} Z_j`` untargeted, the cross-entropy
+        to the target when targeted (the paper's choices)."""
+        if target is None:
+            return attack_margin(logits, y, None)
+        return F.cross_entropy(logits, target, reduction="none")
+
+    def _init(self, x: Tensor, g) -> Tensor:
+        b, c, h, w = x.shape
+        if self.norm == "linf":
+            stripes = torch.randint(0, 2, (b, c, 1, w), generator=g, device=x.device).to(x.dtype) * 2 - 1
+            return self.eps * stripes.expand(b, c, h, w).clone()
+        side = max(h // 5, 1)
+        block = _pseudo_gaussian(side, x.device, x.dtype)
+        delta = torch.zeros_like(x)
+        for i in range(0, h - side + 1, side):
+            for j in range(0, w - side + 1, side):
+                signs = torch.randint(0, 2, (b, c, 1, 1), generator=g, device=x.device).to(x.dtype) * 2 - 1
+                delta[:, :, i:i + side, j:j + side] = signs * block
+        return delta
+
+    def _rescale(self, delta: Tensor, region: Tensor, new_region_content: Tensor) -> Tensor:
+        """Put ``new_region_content`` in ``region`` scaled so that ``‖δ‖₂ = ε`` overall."""
+        outside = delta * (1 - region)
+        budget = (self.eps**2 - l2_norm(outside) ** 2).clamp(min=0).sqrt()
+        content = new_region_content * region
+        return outside + content * budget / (l2_norm(content) + 1e-12)
+
+    def _l2_update(self, delta: Tensor, window: Tensor, side: int, g) -> Tensor:
+        n, c, h, w = delta.shape
+        top2 = torch.randint(0, h - side + 1, (n,), generator=g, device=delta.device)
+        left2 = torch.randint(0, w - side + 1, (n,), generator=g, device=delta.device)
+        window2 = _window(torch.full((n,), side, device=delta.device), top2, left2, h, w).to(delta.dtype)
+        union = torch.maximum(window, window2)
+        old = delta * window
+        signs = torch.randint(0, 2, (n, c, 1, 1), generator=g, device=delta.device).to(delta.dtype) * 2 - 1
+        rows = torch.arange(h, device=delta.device)
+        pattern = _pseudo_gaussian(side, delta.device, delta.dtype)
+        # Place the pattern at each sample's first window: gather it by offsets from the corner.
+        top = window.squeeze(1).any(dim=2).float().argmax(dim=1)
+        left = window.squeeze(1).any(dim=1).float().argmax(dim=1)
+        r = (rows.view(1, h, 1) - top.view(-1, 1, 1)).clamp(0, side - 1)
+        col = (torch.arange(w, device=delta.device).view(1, 1, w) - left.view(-1, 1, 1)).clamp(0, side - 1)
+        block = pattern[r, col][:, None] * window * signs
+        new_content = block * (l2_norm(old) + self.eps / math.sqrt(max(h * w // (side * side), 1))) + old
+        return self._rescale(delta, union, new_content * window)

@@ -1,0 +1,63 @@
+"""Threat models: the perturbation set ``{δ : ‖δ‖ ≤ ε}`` as a small object (after MadryLab's
+``robustness.attack_steps``), so one PGD loop serves ℓ∞ and ℓ2.
+
+All tensors are ``[B, C, H, W]``; norms are per sample over ``C, H, W``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..errors import UnknownNameError
+
+NORMS = ("linf", "l2")
+
+
+def l2_norm(t: Tensor) -> Tensor:
+    """Per-sample ℓ2 norm, shaped ``[B, 1, 1, 1]`` to broadcast."""
+    return t.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+
+
+class LinfThreat:
+    """``‖δ‖∞ ≤ ε``; ascent steps along ``sign(∇)``."""
+
+    def __init__(self, eps: float) -> None:
+        self.eps = eps
+
+    def random_start(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Uniform in the ε-box."""
+        return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1) * self.eps
+
+    def step(self, delta: Tensor, grad: Tensor, step_size: float | Tensor) -> Tensor:
+        return delta + step_size * grad.sign()
+
+    def project(self, delta: Tensor) -> Tensor:
+        return delta.clamp(-self.eps, self.eps)
+
+
+class L2Threat:
+    """``‖δ‖₂ ≤ ε``; ascent steps along ``∇ / ‖∇‖₂``."""
+
+    def __init__(self, eps: float) -> None:
+        self.eps = eps
+
+    def random_start(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """A Gaussian direction scaled to a radius uniform in ``[0, ε]``."""
+        direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        radius = torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=x.device, dtype=x.dtype)
+        return direction / (l2_norm(direction) + 1e-12) * radius * self.eps
+
+    def step(self, delta: Tensor, grad: Tensor, step_size: float | Tensor) -> Tensor:
+        return delta + step_size * grad / (l2_norm(grad) + 1e-12)
+
+    def project(self, delta: Tensor) -> Tensor:
+        return delta * (self.eps / (l2_norm(delta) + 1e-12)).clamp(max=1.0)
+
+
+def threat_model(norm: str, eps: float) -> LinfThreat | L2Threat:
+    if norm == "linf":
+        return LinfThreat(eps)
+    if norm == "l2":
+        return L2Threat(eps)
+    raise UnknownNameError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
