@@ -108,7 +108,7 @@ TARGETED = {
     "cw": lambda: CW(steps=40, binary_search_steps=2, initial_const=1.0, targeted=True),
     "ead": lambda: EAD(steps=40, binary_search_steps=2, initial_const=1.0, targeted=True),
     "strattack": lambda: StrAttack(steps=40, binary_search_steps=2, refine=False, targeted=True),
-    "square": lambda: Square(eps=16 / 255, n_queries=500, targeted=True, seed=0),
+    "square": lambda: Square(eps=32 / 255, n_queries=500, targeted=True, seed=0),
 }
 
 
