@@ -172,7 +172,9 @@ def test_bad_inputs(trained_model, probe):
         PGD(norm="l1")
 
 
-def test_dlr_needs_four_classes():
+@pytest.mark.parametrize("seed", range(3))
+def test_dlr_needs_four_classes(seed):
+    torch.manual_seed(seed)  # whatever the model predicts (all wrong included), DLR is refused
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
     x, y = torch.rand(2, 3, 4, 4), torch.tensor([0, 1])
     with pytest.raises(UserInputError, match="at least 4 classes"):
@@ -253,3 +255,14 @@ def test_cw_at_least_as_strong_as_torchattacks(trained_model, strength_probe):
         trained_model, x, y), y)
     ref = _accuracy(trained_model, torchattacks.CW(trained_model, c=1, steps=30, lr=0.01)(x, y), y)
     assert ours <= ref + 0.01
+
+
+@pytest.mark.parametrize("attack", [PGD(steps=2, seed=0), CW(steps=3, binary_search_steps=1),
+                                    Square(n_queries=5, seed=0), APGD(steps=3, seed=0)])
+def test_dtype_follows_the_input(attack, trained_model, probe):
+    import copy
+
+    model = copy.deepcopy(trained_model).double()
+    x, y = probe
+    x_adv = attack(model, x[:4].double(), y[:4])
+    assert x_adv.dtype == torch.float64 and x_adv.device == x.device

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Attack, apply_mask, input_gradient, keep_better
-from .losses import objective, success
+from .losses import check_dlr_classes, objective, success
 from .threat import threat_model
 
 
@@ -39,6 +39,8 @@ class APGD(Attack):
     ``target`` it runs once per target among the ``n_target_classes`` highest-scoring other
     classes (AutoAttack's APGD-T) and success means misclassification; with a ``target`` it aims
     at it and success means reaching it. DLR needs at least 4 classes (a clear error otherwise).
+    As in AutoAttack, only points not yet fooled are attacked (a sample the model already gets
+    wrong is returned unchanged), and each further restart or target attacks the rest.
 
     Args:
         eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2).
@@ -87,24 +89,37 @@ class APGD(Attack):
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         generator = self.generator(x.device)
+        with torch.no_grad():
+            clean_logits = model(x)
+        if self.loss == "dlr":
+            check_dlr_classes(clean_logits.shape[1])
         if self.targeted and target is None:
-            with torch.no_grad():
-                ranked = model(x).argsort(dim=1, descending=True)
+            ranked = clean_logits.argsort(dim=1, descending=True)
             n = min(self.n_target_classes, ranked.shape[1] - 1)
             # Each target run aims at the k-th most likely other class; success = misclassified.
             target_runs = [ranked[:, 1 + k] for k in range(n)]
             judge_target = None
         else:
             target_runs, judge_target = [target], target
-        best = (None, None, None)
+        # As in AutoAttack, only points not yet fooled are attacked, by every run in turn.
+        best_x, best_success = x.clone(), success(clean_logits, y, judge_target)
+        best_score = torch.full_like(y, float("-inf"), dtype=x.dtype)
         for run_target in target_runs:
-            f = lambda logits, t=run_target: self.objective(logits, y, t)  # noqa: E731
             for _ in range(self.restarts):
-                x_adv, score = self._single_run(model, x, f, y, judge_target, mask, generator)
+                idx = (~best_success).nonzero().squeeze(1)
+                if idx.numel() == 0:
+                    return best_x
+                t_run = None if run_target is None else run_target[idx]
+                t_judge = None if judge_target is None else judge_target[idx]
+                f = lambda logits, i=idx, t=t_run: self.objective(logits, y[i], t)  # noqa: E731
+                x_adv, score = self._single_run(model, x[idx], f, y[idx], t_judge,
+                                                None if mask is None else mask[idx], generator)
                 with torch.no_grad():
-                    ok = success(model(x_adv), y, judge_target)
-                best = keep_better(*best, x_adv, ok, score)
-        return best[0]
+                    ok = success(model(x_adv), y[idx], t_judge)
+                best_x[idx], best_success[idx], best_score[idx] = keep_better(
+                    best_x[idx], best_success[idx], best_score[idx], x_adv, ok, score
+                )
+        return best_x
 
     def _step(self, x: Tensor, x_adv: Tensor, grad: Tensor, step_size: Tensor, mask: Tensor | None) -> Tensor:
         delta = self.threat.step(x_adv - x, apply_mask(grad, mask), step_size)

@@ -25,7 +25,8 @@ class PGD(Attack):
         norm: ``"linf"`` or ``"l2"``.
         targeted: maximise the target class instead of leaving the true one.
         random_start: start uniformly in the ε-ball (ℓ∞) or at a random radius (ℓ2).
-        restarts: independent runs; each sample keeps its worst case (success first, then loss).
+        restarts: independent runs; after the first, only samples not yet fooled are attacked
+            again, and each keeps its worst case (success first, then objective).
         loss: ``"ce"`` (cross-entropy), ``"cw"`` (C&W margin) or ``"dlr"`` (needs ≥ 4 classes).
         seed, target_rule: see ``Attack``.
 
@@ -65,16 +66,25 @@ class PGD(Attack):
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         generator = self.generator(x.device)
-        f = lambda logits: self.objective(logits, y, target)  # noqa: E731
-        best_x = best_success = best_score = None
-        for _ in range(self.restarts):
-            x_adv = self._single_run(model, x, f, mask, generator)
-            if self.restarts == 1:
-                return x_adv
+        f = lambda logits, i=slice(None): self.objective(logits, y[i], None if target is None else target[i])  # noqa: E731
+        x_adv = self._single_run(model, x, f, mask, generator)
+        if self.restarts == 1:
+            return x_adv
+        # Further restarts attack only the samples not fooled yet; each keeps its worst case.
+        with torch.no_grad():
+            logits = model(x_adv)
+        best_x, best_success, best_score = x_adv, success(logits, y, target), f(logits)
+        for _ in range(self.restarts - 1):
+            idx = (~best_success).nonzero().squeeze(1)
+            if idx.numel() == 0:
+                break
+            f_idx = lambda logits, i=idx: f(logits, i)  # noqa: E731
+            x_new = self._single_run(model, x[idx], f_idx, None if mask is None else mask[idx], generator)
             with torch.no_grad():
-                logits = model(x_adv)
-            best_x, best_success, best_score = keep_better(
-                best_x, best_success, best_score, x_adv, success(logits, y, target), f(logits)
+                logits = model(x_new)
+            ok = success(logits, y[idx], None if target is None else target[idx])
+            best_x[idx], best_success[idx], best_score[idx] = keep_better(
+                best_x[idx], best_success[idx], best_score[idx], x_new, ok, f_idx(logits)
             )
         return best_x
 
