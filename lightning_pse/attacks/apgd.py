@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from .base import Attack, apply_mask, input_gradient, keep_better
 from .losses import check_dlr_classes, objective, success
-from .threat import threat_model
+from .threat import resolve_eps, threat_model
 
 
 def checkpoints(steps: int) -> list[int]:
@@ -77,7 +77,7 @@ class APGD(Attack):
         target_rule: str = "random",
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
-        self.eps = eps if eps is not None else (8 / 255 if norm == "linf" else 0.5)
+        self.eps = resolve_eps(eps, norm)
         self.steps = steps
         self.norm = norm
         self.loss = loss

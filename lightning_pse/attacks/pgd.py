@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from .base import Attack, apply_mask, input_gradient, keep_better
 from .losses import objective, success
-from .threat import threat_model
+from .threat import resolve_eps, threat_model
 
 
 class PGD(Attack):
@@ -52,7 +52,7 @@ class PGD(Attack):
         target_rule: str = "random",
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
-        self.eps = eps if eps is not None else (8 / 255 if norm == "linf" else 0.5)
+        self.eps = resolve_eps(eps, norm)
         self.steps = steps
         self.step_size = step_size if step_size is not None else 2.5 * self.eps / steps
         self.norm = norm
@@ -134,7 +134,7 @@ class FGSM(PGD):
         seed: int | None = None,
         target_rule: str = "random",
     ) -> None:
-        eps = eps if eps is not None else (8 / 255 if norm == "linf" else 0.5)
+        eps = resolve_eps(eps, norm)
         if step_size is None:
             step_size = 1.25 * eps if random_start else eps
         super().__init__(eps=eps, steps=1, step_size=step_size, norm=norm, targeted=targeted,

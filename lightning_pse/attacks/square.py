@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from .base import Attack, apply_mask
 from .losses import attack_margin, success
-from .threat import l2_norm
+from .threat import l2_norm, resolve_eps
 
 
 def square_fraction(p_init: float, query: int, n_queries: int) -> float:
@@ -80,9 +80,7 @@ class Square(Attack):
         target_rule: str = "random",
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
-        if norm not in ("linf", "l2"):
-            raise ValueError(f"Square supports norm 'linf' or 'l2', got {norm!r}")
-        self.eps = eps if eps is not None else (8 / 255 if norm == "linf" else 0.5)
+        self.eps = resolve_eps(eps, norm)
         self.n_queries = n_queries
         self.p_init = p_init
         self.norm = norm

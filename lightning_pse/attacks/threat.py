@@ -55,6 +55,16 @@ class L2Threat:
         return delta * (self.eps / (l2_norm(delta) + 1e-12)).clamp(max=1.0)
 
 
+DEFAULT_EPS = {"linf": 8 / 255, "l2": 0.5}
+
+
+def resolve_eps(eps: float | None, norm: str) -> float:
+    """``eps``, or the literature's CIFAR-size radius for ``norm`` (ℓ∞ 8/255, ℓ2 0.5)."""
+    if norm not in DEFAULT_EPS:
+        raise UnknownNameError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+    return eps if eps is not None else DEFAULT_EPS[norm]
+
+
 def threat_model(norm: str, eps: float) -> LinfThreat | L2Threat:
     if norm == "linf":
         return LinfThreat(eps)
