@@ -18,13 +18,13 @@ The base class owns, for every attack:
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import UserInputError
+from ..models.state import eval_mode
 from .losses import attack_margin, success
 from .targets import TARGET_RULES, select_targets
 
@@ -57,24 +57,6 @@ class AttackResult:
             l0=(delta != 0).any(dim=1).sum(dim=1), l1=delta.abs().sum(dim=(1, 2)),
             l2=delta.flatten(1).norm(dim=1), linf=delta.abs().amax(dim=(1, 2)),
         )
-
-
-@contextmanager
-def eval_mode(model: nn.Module):
-    """Eval mode and gradients enabled inside; every module's ``training`` flag restored after."""
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "attacks need gradients but were called inside torch.inference_mode(), which cannot be "
-            "undone from inside: create the Trainer with inference_mode=False"
-        )
-    flags = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        with torch.enable_grad():
-            yield model
-    finally:
-        for module, flag in flags:
-            module.training = flag
 
 
 def input_gradient(model: nn.Module, x: Tensor, objective) -> tuple[Tensor, Tensor, Tensor]:

@@ -1,5 +1,14 @@
-"""Pixel-level promotion–suppression analysis (``METHOD.md`` §1)."""
+"""Pixel-level promotion–suppression analysis (``METHOD.md`` §1).
 
+``analyze(model, x, x_adv, y, target, group_size=2, stride=None, estimator="ablation", tau=1.0,
+rho=0.05) -> PSEResult``.
+"""
+
+from .analysis import PSEResult, analyze
+from .categories import Category, categorize, energy_shares, image_type, psr
 from .groups import GroupGrid, default_group_size
+from .metrics import PSEShares
+from .units import UnitEffects, unit_effects
 
-__all__ = ["GroupGrid", "default_group_size"]
+__all__ = ["Category", "GroupGrid", "PSEResult", "PSEShares", "UnitEffects", "analyze", "categorize",
+           "default_group_size", "energy_shares", "image_type", "psr", "unit_effects"]

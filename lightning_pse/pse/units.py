@@ -1,0 +1,52 @@
+"""Unit-level promotion and suppression (``METHOD.md`` §1): how an attack moves each unit's
+spatial-mean activation in a chosen layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..models.capture import capture, resolve_layer
+from ..models.state import eval_mode
+
+
+@dataclass
+class UnitEffects:
+    """Per unit ``k`` of the layer (``[K]`` unless noted):
+
+    ``clean`` / ``adversarial``: ``ā_k`` averaged over images; ``change`` ``[B, K]``:
+    ``ā_k(x') − ā_k(x)``; ``promoted`` / ``suppressed``: the mean change is positive / negative;
+    ``sensitivity``: ``s_k = mean_x |ā_k(x') − ā_k(x)| / (mean_x ā_k(x) + ε)``.
+    """
+
+    clean: Tensor
+    adversarial: Tensor
+    change: Tensor
+    promoted: Tensor
+    suppressed: Tensor
+    sensitivity: Tensor
+
+
+def spatial_mean_activations(model: nn.Module, layer: nn.Module | str | None, x: Tensor) -> Tensor:
+    """``ā(x)`` ``[B, K]``: the layer's output averaged over its spatial positions."""
+    module = resolve_layer(model, layer)
+    with eval_mode(model), torch.no_grad(), capture(module) as outputs:
+        model(x)
+    out = outputs[0]
+    return out.flatten(2).mean(dim=2) if out.dim() > 2 else out
+
+
+def unit_effects(model: nn.Module, layer: nn.Module | str | None, x: Tensor, x_adv: Tensor,
+                 eps: float = 1e-12) -> UnitEffects:
+    """Unit-level effects of ``x → x_adv`` (both ``[B, C, H, W]``) in ``layer``."""
+    clean = spatial_mean_activations(model, layer, x)
+    adversarial = spatial_mean_activations(model, layer, x_adv)
+    change = adversarial - clean
+    mean_change = change.mean(dim=0)
+    return UnitEffects(
+        clean=clean.mean(dim=0), adversarial=adversarial.mean(dim=0), change=change,
+        promoted=mean_change > 0, suppressed=mean_change < 0,
+        sensitivity=change.abs().mean(dim=0) / (clean.mean(dim=0) + eps),
+    )
