@@ -104,3 +104,12 @@ def test_yaml_typo_is_refused(tmp_path):
     config.write_text("model:\n  init_args:\n    lrr: 0.1\n")
     result = run_train("fit", "--config", str(config), "--trainer.default_root_dir", str(tmp_path), cwd=tmp_path)
     assert result.returncode != 0 and "lrr" in result.stderr
+
+
+def test_fit_without_arguments_uses_the_default_config(tmp_path):
+    result = run_train("fit", "--print_config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = yaml.safe_load(result.stdout)
+    assert config["data"]["class_path"] == "lightning_pse.data.SyntheticDataModule"
+    assert config["model"]["init_args"]["model"] == "small_cnn"
+    assert config["trainer"]["max_epochs"] == 4

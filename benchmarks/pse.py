@@ -1,0 +1,79 @@
+"""PSE speed: images/second of both estimators, and the ablation estimator against its floor.
+
+    python benchmarks/pse.py [--model small_cnn] [--batch 32] [--group-size 2] [--repeats 3]
+
+The floor is ``groups × one forward pass of the batch``: the same number of images pushed
+through the model in batches of ``--max-batch`` with no other work. A dense ℓ∞ PGD perturbation
+touches every group, so every (image, group) pair is evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from lightning_pse.attacks import PGD
+from lightning_pse.data.synthetic import generate_shapes
+from lightning_pse.models import build_model
+from lightning_pse.pse import GroupGrid, analyze
+
+
+def timed(fn, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="small_cnn")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--group-size", type=int, default=2)
+    parser.add_argument("--max-batch", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    data = generate_shapes(args.batch, seed=0)
+    x, y = data.images.to(device), data.labels.to(device)
+    model = build_model(args.model, 10, mean=(0.5,) * 3, std=(0.25,) * 3).to(device).eval()
+    target = (y + 1) % 10
+    x_adv = PGD(eps=8 / 255, steps=5, targeted=True, seed=0)(model, x, y, target=target)
+    grid = GroupGrid(x.shape[-2], x.shape[-1], args.group_size)
+    total = args.batch * grid.num_groups
+    stacked = x.repeat_interleave(min(args.max_batch, total) // args.batch or 1, dim=0)[: args.max_batch]
+
+    def floor():
+        with torch.no_grad():
+            for start in range(0, total, args.max_batch):
+                model(stacked[: min(args.max_batch, total - start)])
+
+    cases = {
+        "ablation": lambda: analyze(model, x, x_adv, y, target, args.group_size, max_batch=args.max_batch),
+        "gradient": lambda: analyze(model, x, x_adv, y, target, args.group_size, estimator="gradient"),
+        "floor": floor,
+    }
+    for fn in cases.values():
+        fn()
+    times = {k: [] for k in cases}
+    for _ in range(args.repeats):
+        for key, fn in cases.items():
+            times[key].append(timed(fn, device))
+    t = {k: statistics.median(v) for k, v in times.items()}
+    print(f"device={device.type} model={args.model} batch={args.batch} groups={grid.num_groups} "
+          f"({args.group_size}x{args.group_size}) torch={torch.__version__}")
+    print(f"ablation: {t['ablation']:.3f} s, {args.batch / t['ablation']:.1f} images/s; "
+          f"floor ({grid.num_groups} groups x forward of the batch): {t['floor']:.3f} s; "
+          f"ablation/floor = {t['ablation'] / t['floor']:.3f}")
+    print(f"gradient: {t['gradient']:.3f} s, {args.batch / t['gradient']:.1f} images/s")
+
+
+if __name__ == "__main__":
+    main()
