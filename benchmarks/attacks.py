@@ -15,25 +15,14 @@ interleaved (ours, reference, floor) so that drift hits all three alike.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torchattacks
+from timing import interleaved_medians
 
 from lightning_pse.attacks import APGD, PGD
 from lightning_pse.data.synthetic import generate_shapes
 from lightning_pse.models import build_model
-
-
-def timed(fn, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def floor(model, x, y, steps: int) -> None:
@@ -91,13 +80,7 @@ def main() -> None:
           f"repeats={args.repeats} torch={torch.__version__}")
     print(f"{'attack':<24}{'ours s':>9}{'torchattacks s':>16}{'floor s':>9}{'ours/ref':>10}{'ours/floor':>12}")
     for name, (ours, ref, base) in cases.items():
-        for fn in (ours, ref, base):  # warm-up
-            fn()
-        times = {"ours": [], "ref": [], "floor": []}
-        for _ in range(args.repeats):
-            for key, fn in (("ours", ours), ("ref", ref), ("floor", base)):
-                times[key].append(timed(fn, device))
-        t = {k: statistics.median(v) for k, v in times.items()}
+        t = interleaved_medians({"ours": ours, "ref": ref, "floor": base}, device, args.repeats)
         print(f"{name:<24}{t['ours']:>9.3f}{t['ref']:>16.3f}{t['floor']:>9.3f}"
               f"{t['ours'] / t['ref']:>10.3f}{t['ours'] / t['floor']:>12.3f}")
 

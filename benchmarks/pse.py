@@ -10,25 +10,14 @@ touches every group, so every (image, group) pair is evaluated.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from timing import interleaved_medians
 
 from lightning_pse.attacks import PGD
 from lightning_pse.data.synthetic import generate_shapes
 from lightning_pse.models import build_model
 from lightning_pse.pse import GroupGrid, analyze
-
-
-def timed(fn, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -60,13 +49,7 @@ def main() -> None:
         "gradient": lambda: analyze(model, x, x_adv, y, target, args.group_size, estimator="gradient"),
         "floor": floor,
     }
-    for fn in cases.values():
-        fn()
-    times = {k: [] for k in cases}
-    for _ in range(args.repeats):
-        for key, fn in cases.items():
-            times[key].append(timed(fn, device))
-    t = {k: statistics.median(v) for k, v in times.items()}
+    t = interleaved_medians(cases, device, args.repeats)
     print(f"device={device.type} model={args.model} batch={args.batch} groups={grid.num_groups} "
           f"({args.group_size}x{args.group_size}) torch={torch.__version__}")
     print(f"ablation: {t['ablation']:.3f} s, {args.batch / t['ablation']:.1f} images/s; "

@@ -1,0 +1,32 @@
+"""Wall-clock timing shared by the benchmark scripts (run as ``python benchmarks/<name>.py``)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds one call of ``fn`` takes, with the GPU synchronised before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def interleaved_medians(cases: dict[str, Callable[[], object]], device: torch.device, repeats: int) -> dict[str, float]:
+    """One warm-up call each, then ``repeats`` rounds calling every case in turn (so drift hits
+    all alike); the median seconds per case."""
+    for fn in cases.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(repeats):
+        for key, fn in cases.items():
+            times[key].append(timed(fn, device))
+    return {k: statistics.median(v) for k, v in times.items()}
