@@ -141,7 +141,6 @@ def test_zero_perturbation_gives_no_nan_and_no_active_group(trained_model, synth
 
 def test_shares_metric_accumulates_over_batches():
     def fake(types, shares, psrs):
-        n = len(types)
         return type("R", (), {"image_type": torch.tensor(types), "shares": torch.tensor(shares),
                               "image_psr": torch.tensor(psrs)})()
 
