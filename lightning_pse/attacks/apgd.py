@@ -123,11 +123,11 @@ class APGD(Attack):
 
     def _step(self, x: Tensor, x_adv: Tensor, grad: Tensor, step_size: Tensor, mask: Tensor | None) -> Tensor:
         delta = self.threat.step(x_adv - x, apply_mask(grad, mask), step_size)
-        return x + ((x + apply_mask(self.threat.project(delta), mask)).clamp(0, 1) - x)
+        return x + self.threat.constrain(x, delta, mask)
 
     def _single_run(self, model, x, f, y, judge_target, mask, generator) -> tuple[Tensor, Tensor]:
         batch = x.shape[0]
-        x_adv = x + ((x + apply_mask(self.threat.random_start(x, generator), mask)).clamp(0, 1) - x)
+        x_adv = x + self.threat.constrain(x, self.threat.random_start(x, generator), mask)
         grad, score, logits = input_gradient(model, x_adv, f)
         best_x, best_score, best_grad = x_adv.clone(), score.clone(), grad.clone()
         found = success(logits, y, judge_target)
@@ -145,7 +145,7 @@ class APGD(Attack):
             z = self._step(x, x_adv, grad, step_size, mask)
             momentum = 0.75 if i > 0 else 1.0
             candidate = x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_prev)
-            candidate = x + ((x + apply_mask(self.threat.project(candidate - x), mask)).clamp(0, 1) - x)
+            candidate = x + self.threat.constrain(x, candidate - x, mask)
             x_prev, x_adv = x_adv, candidate
             grad, score, logits = input_gradient(model, x_adv, f)
 

@@ -91,17 +91,12 @@ class PGD(Attack):
     def _single_run(self, model, x, f, mask, generator) -> Tensor:
         delta = torch.zeros_like(x)
         if self.random_start:
-            delta = self._to_box(x, apply_mask(self.threat.random_start(x, generator), mask))
+            delta = self.threat.constrain(x, self.threat.random_start(x, generator), mask)
         for _ in range(self.steps):
             grad, _, _ = input_gradient(model, x + delta, f)
             delta = self.threat.step(delta, apply_mask(grad, mask), self.step_size)
-            delta = self._to_box(x, apply_mask(self.threat.project(delta), mask))
+            delta = self.threat.constrain(x, delta, mask)
         return x + delta
-
-    @staticmethod
-    def _to_box(x: Tensor, delta: Tensor) -> Tensor:
-        """Clip ``δ`` so that ``x + δ`` stays in [0, 1] (keeps ℓp norms from growing)."""
-        return (x + delta).clamp(0, 1) - x
 
 
 class FGSM(PGD):

@@ -111,7 +111,7 @@ class Square(Attack):
                 signs = torch.randint(0, 2, (n, c, 1, 1), generator=g, device=x.device).to(x.dtype) * 2 - 1
                 candidate = da * (1 - window) + window * signs * self.eps
             else:
-                candidate = self._l2_update(da, window, side, g)
+                candidate = self._l2_update(da, window, top, left, side, g)
             m = None if mask is None else mask[active]
             candidate_x = (xa + apply_mask(candidate, m)).clamp(0, 1)
             new_logits = model(candidate_x)
@@ -152,7 +152,7 @@ class Square(Attack):
         content = new_region_content * region
         return outside + content * budget / (l2_norm(content) + 1e-12)
 
-    def _l2_update(self, delta: Tensor, window: Tensor, side: int, g) -> Tensor:
+    def _l2_update(self, delta: Tensor, window: Tensor, top: Tensor, left: Tensor, side: int, g) -> Tensor:
         n, c, h, w = delta.shape
         top2 = torch.randint(0, h - side + 1, (n,), generator=g, device=delta.device)
         left2 = torch.randint(0, w - side + 1, (n,), generator=g, device=delta.device)
@@ -162,9 +162,7 @@ class Square(Attack):
         signs = torch.randint(0, 2, (n, c, 1, 1), generator=g, device=delta.device).to(delta.dtype) * 2 - 1
         rows = torch.arange(h, device=delta.device)
         pattern = _pseudo_gaussian(side, delta.device, delta.dtype)
-        # Place the pattern at each sample's first window: gather it by offsets from the corner.
-        top = window.squeeze(1).any(dim=2).float().argmax(dim=1)
-        left = window.squeeze(1).any(dim=1).float().argmax(dim=1)
+        # Place the pattern in each sample's first window by offsets from its corner (top, left).
         r = (rows.view(1, h, 1) - top.view(-1, 1, 1)).clamp(0, side - 1)
         col = (torch.arange(w, device=delta.device).view(1, 1, w) - left.view(-1, 1, 1)).clamp(0, side - 1)
         block = pattern[r, col][:, None] * window * signs

@@ -19,7 +19,22 @@ def l2_norm(t: Tensor) -> Tensor:
     return t.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
 
 
-class LinfThreat:
+class ThreatModel:
+    """Shared by the threat models: the admissible part of a perturbation."""
+
+    def project(self, delta: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def constrain(self, x: Tensor, delta: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``δ`` projected onto the ε-ball, zeroed outside ``mask`` ``[B, 1, H, W]`` and clipped
+        so that ``x + δ`` stays in [0, 1] (clipping never increases an ℓp norm)."""
+        delta = self.project(delta)
+        if mask is not None:
+            delta = delta * mask
+        return (x + delta).clamp(0, 1) - x
+
+
+class LinfThreat(ThreatModel):
     """``‖δ‖∞ ≤ ε``; ascent steps along ``sign(∇)``."""
 
     def __init__(self, eps: float) -> None:
@@ -36,7 +51,7 @@ class LinfThreat:
         return delta.clamp(-self.eps, self.eps)
 
 
-class L2Threat:
+class L2Threat(ThreatModel):
     """``‖δ‖₂ ≤ ε``; ascent steps along ``∇ / ‖∇‖₂``."""
 
     def __init__(self, eps: float) -> None:
@@ -65,9 +80,6 @@ def resolve_eps(eps: float | None, norm: str) -> float:
     return eps if eps is not None else DEFAULT_EPS[norm]
 
 
-def threat_model(norm: str, eps: float) -> LinfThreat | L2Threat:
-    if norm == "linf":
-        return LinfThreat(eps)
-    if norm == "l2":
-        return L2Threat(eps)
-    raise UnknownNameError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+def threat_model(norm: str, eps: float) -> ThreatModel:
+    eps = resolve_eps(eps, norm)  # also refuses unknown norms
+    return LinfThreat(eps) if norm == "linf" else L2Threat(eps)
