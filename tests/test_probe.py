@@ -1,6 +1,6 @@
 from hypothesis import given, strategies as st
 
-from lightning_pse.data import probe_indices, shard_indices
+from lightning_pse.data import probe_indices, shard_batches
 
 
 def test_probe_indices_are_deterministic_sorted_and_unique():
@@ -10,10 +10,12 @@ def test_probe_indices_are_deterministic_sorted_and_unique():
     assert probe_indices(10, None) == list(range(10)) == probe_indices(10, 99)
 
 
-@given(st.integers(0, 200), st.integers(1, 8))
-def test_shards_are_disjoint_and_cover_without_padding(n, world_size):
-    indices = probe_indices(max(n, 1), None)[:n]
-    shards = [shard_indices(indices, r, world_size) for r in range(world_size)]
-    flat = [i for s in shards for i in s]
-    assert sorted(flat) == indices and len(flat) == len(set(flat))
+@given(st.integers(0, 200), st.integers(1, 16), st.integers(1, 8))
+def test_batch_shards_are_disjoint_cover_without_padding_and_keep_batches_whole(n, batch_size, world_size):
+    shards = [shard_batches(n, batch_size, r, world_size) for r in range(world_size)]
+    flat = [i for shard in shards for batch in shard for i in batch]
+    assert sorted(flat) == list(range(n)) and len(flat) == len(set(flat))
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    # The same batches whatever the number of ranks.
+    single = shard_batches(n, batch_size, 0, 1)
+    assert sorted(b for shard in shards for b in shard) == single

@@ -1,14 +1,11 @@
 """Deterministic probe subsets, and their split across distributed ranks without duplicates.
 
 Per-epoch callbacks and ``analyze.py`` measure on the same fixed subset of a split. Unlike
-``DistributedSampler``, which pads the last batch with repeated samples, ``shard_indices`` gives
-every sample to exactly one rank (ranks may differ in size by one), so sums over ranks count each
-sample once.
+``DistributedSampler``, which pads the last batch with repeated samples, ``shard_batches`` gives
+every sample to exactly one rank, so sums over ranks count each sample once.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 
@@ -26,11 +23,19 @@ def probe_indices(num_items: int, num_samples: int | None, seed: int = 0) -> lis
     return sorted(perm[:num_samples].tolist())
 
 
-def shard_indices(indices: Sequence[int], rank: int, world_size: int) -> list[int]:
-    """The indices rank ``rank`` of ``world_size`` handles: every ``world_size``-th from ``rank``.
+def shard_batches(num_items: int, batch_size: int, rank: int, world_size: int) -> list[list[int]]:
+    """The batches of positions ``0 .. num_items-1`` that rank ``rank`` of ``world_size`` handles.
 
-    The shards are disjoint and their union is ``indices``; no index is repeated for padding.
+    The positions are cut into consecutive batches of ``batch_size`` (the last may be shorter),
+    the same cut whatever ``world_size``; rank ``r`` takes batches ``r, r + world_size, ...``. The
+    shards are disjoint, their union is every position, nothing is repeated for padding (ranks
+    differ by at most one batch), and a sample always shares its batch with the same samples, so
+    batch-dependent work (seeded random starts and targets) gives the same per-sample result on
+    any number of ranks.
     """
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} outside [0, {world_size})")
-    return list(indices[rank::world_size])
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    batches = [list(range(start, min(start + batch_size, num_items))) for start in range(0, num_items, batch_size)]
+    return batches[rank::world_size]

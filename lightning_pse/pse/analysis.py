@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..attacks import Attack, AttackResult
 from ..errors import UnknownNameError, UserInputError
 from ..models.state import eval_mode
 from .categories import Category, categorize, energy_shares, image_type, psr
@@ -99,3 +100,21 @@ def analyze(
         image_suppression=image_s, image_psr=psr(image_p, image_s, eps), shares=shares,
         grid=grid, estimator=estimator,
     )
+
+
+def analyze_attack(model: nn.Module, attack: Attack, x: Tensor, y: Tensor, target: Tensor | None = None,
+                   **analyze_kwargs) -> tuple[AttackResult, PSEResult | None]:
+    """Attack ``x`` and analyse the adversarial examples that succeed.
+
+    ``t`` is the attack's target for a targeted attack, else the label predicted on ``x_adv``
+    (``METHOD.md`` notation). Returns the ``AttackResult`` of the whole batch and the ``PSEResult``
+    of its successful samples (``result.success`` selects them), or ``None`` when none succeeded.
+    ``analyze_kwargs`` go to ``analyze`` (group size, estimator, τ, ρ, ...).
+    """
+    result = attack.run(model, x, y, target)
+    if not result.success.any():
+        return result, None
+    keep = result.success
+    aim = result.target if result.target is not None else result.logits.argmax(dim=1)
+    pse = analyze(model, x[keep], result.x_adv[keep], y.to(x.device)[keep], aim[keep], **analyze_kwargs)
+    return result, pse

@@ -1,0 +1,48 @@
+"""Runs ``Trainer.validate`` with the analysis callbacks on 1 or 2 CPU processes (DDP, gloo) and
+writes the logged metrics (rank 0) as JSON: the tests compare the two. Launched as a script,
+since Lightning's DDP launcher re-runs the command for each extra rank.
+
+    python tests/ddp_validate.py STATE_DICT OUT.json DEVICES
+"""
+
+import json
+import sys
+
+import pytorch_lightning as pl
+import torch
+
+from lightning_pse.attacks import CW, PGD
+from lightning_pse.callbacks import PSECallback
+from lightning_pse.data import SyntheticDataModule
+from lightning_pse.training import ClassifierModule
+
+PROBE = dict(num_samples=20, batch_size=4)  # 5 batches: the ranks get 3 and 2
+
+
+def callbacks():
+    return [
+        PSECallback(
+            attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0),
+                     "cw": CW(steps=20, binary_search_steps=2, seed=0)},
+            **PROBE,
+        ),
+    ]
+
+
+def main(state_path: str, out_path: str, devices: int) -> None:
+    data = SyntheticDataModule(num_train=64, num_val=200, num_test=32, batch_size=32)
+    module = ClassifierModule(model="small_cnn", num_classes=data.num_classes, mean=data.mean, std=data.std)
+    module.load_state_dict(torch.load(state_path, weights_only=True))
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False,
+        callbacks=callbacks(), enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.validate(module, datamodule=data)
+    if trainer.is_global_zero:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        with open(out_path, "w") as f:
+            json.dump({"metrics": metrics, "world_size": trainer.world_size}, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))

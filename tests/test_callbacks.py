@@ -1,0 +1,146 @@
+"""The per-epoch analysis callbacks: schedule, probe set, thin layer over the pure functions,
+model untouched, W&B media, and the same numbers on 1 and 2 DDP processes."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import CSVLogger
+
+from lightning_pse.attacks import PGD
+from lightning_pse.callbacks import PSECallback
+from lightning_pse.data import SyntheticDataModule
+from lightning_pse.pse import PSEShares, analyze_attack
+from lightning_pse.training import ClassifierModule
+from lightning_pse.wandb_logger import WandbLogger
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def quiet_trainer(**kwargs) -> pl.Trainer:
+    kwargs.setdefault("logger", False)
+    return pl.Trainer(accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
+                      enable_checkpointing=False, **kwargs)
+
+
+def deterministic_pgd():
+    # No random start: per-sample results do not depend on how samples are batched.
+    return PGD(eps=16 / 255, steps=10, targeted=True, target_rule="least_likely", random_start=False)
+
+
+def test_pse_callback_logs_what_the_pure_functions_compute(trained_module, synthetic_data):
+    callback = PSECallback(attacks={"pgd": deterministic_pgd()}, num_samples=24, batch_size=8)
+    metrics = quiet_trainer(callbacks=[callback]).validate(trained_module, datamodule=synthetic_data,
+                                                           verbose=False)[0]
+    # The same analysis by hand, on the correctly classified probe samples in one batch.
+    probe = synthetic_data.probe_set(24)
+    x = torch.stack([probe[i]["image"] for i in range(len(probe))])
+    y = torch.tensor([probe[i]["label"] for i in range(len(probe))])
+    model = trained_module.model
+    with torch.no_grad():
+        correct = model(x).argmax(1) == y
+    attacked, pse = analyze_attack(model, deterministic_pgd(), x[correct], y[correct])
+    shares = PSEShares()
+    shares.update(pse)
+    expected = shares.compute()
+    assert metrics["pse/pgd/success_rate"] == pytest.approx(attacked.success.float().mean().item(), abs=1e-6)
+    assert 0 < metrics["pse/pgd/success_rate"]
+    for key in ("suppression_share", "promotion_share", "balanced_share", "promotion_energy", "mean_psr"):
+        assert metrics[f"pse/pgd/{key}"] == pytest.approx(expected[key].item(), rel=1e-5, abs=1e-6), key
+    # The per-image records are exactly the correctly classified samples the attack fooled.
+    fooled = torch.nonzero(correct).flatten()[attacked.success]
+    assert callback.results["pgd"]["record_index"].long().tolist() == fooled.tolist()
+
+
+def test_pse_callback_leaves_the_model_untouched(trained_module, synthetic_data):
+    before = {k: v.clone() for k, v in trained_module.state_dict().items()}
+    trained_module.train()
+    callback = PSECallback(attacks={"pgd": deterministic_pgd()}, num_samples=8, batch_size=8)
+
+    class CheckMode(pl.Callback):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            self.flags = [m.training for m in pl_module.modules()]
+
+    check = CheckMode()
+    quiet_trainer(callbacks=[check, callback]).validate(trained_module, datamodule=synthetic_data, verbose=False)
+    modes_after = [m.training for m in trained_module.modules()]
+    trained_module.eval()
+    assert not any(check.flags), "validation runs in eval mode"
+    assert all(modes_after), "train mode restored after validate"
+    after = trained_module.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "parameters and BN statistics unchanged"
+    assert all(p.grad is None for p in trained_module.parameters())
+
+
+def test_pse_callback_runs_every_n_epochs_and_at_the_last(tmp_path):
+    data = SyntheticDataModule(num_train=128, num_val=64, num_test=32, batch_size=64)
+    module = ClassifierModule(model="small_cnn", num_classes=data.num_classes, mean=data.mean, std=data.std,
+                              scheduler="none", lr=0.05)
+    callback = PSECallback(attacks={"pgd": PGD(steps=2, targeted=True, seed=0)}, estimator="gradient",
+                           every_n_epochs=2, num_samples=8, batch_size=8)
+    trainer = quiet_trainer(max_epochs=3, callbacks=[callback], logger=CSVLogger(tmp_path), log_every_n_steps=1)
+    trainer.fit(module, datamodule=data)
+    with open(Path(trainer.logger.log_dir) / "metrics.csv") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f) if row["pse/pgd/success_rate"]]
+    assert epochs == [1, 2], "epoch 2 of 3 (every 2) and the last epoch"
+
+
+class BrokenMediaLogger(WandbLogger):
+    def log_image(self, *args, **kwargs):
+        raise RuntimeError("W&B media store unreachable")
+
+
+def test_pse_callback_writes_wandb_media_offline(trained_module, synthetic_data, tmp_path):
+    callback = PSECallback(attacks={"pgd": deterministic_pgd()}, num_samples=16, batch_size=8, num_media=4)
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    quiet_trainer(callbacks=[callback], logger=logger).validate(trained_module, datamodule=synthetic_data,
+                                                                 verbose=False)
+    files = Path(logger.run_dir) / "files" / "media"
+    assert list(files.glob("images/pse/pgd/category_maps_*.png"))
+    tables = list(files.glob("table/pse/pgd/images_*.table.json"))
+    assert tables
+    table = json.loads(tables[0].read_text())
+    assert table["columns"][:2] == ["probe_index", "label"]
+    assert len(table["data"]) == callback.results["pgd"]["record_index"].numel() > 0
+    logger.experiment.finish()
+
+
+def test_failing_media_do_not_stop_validation(trained_module, synthetic_data, tmp_path):
+    callback = PSECallback(attacks={"pgd": deterministic_pgd()}, num_samples=8, batch_size=8)
+    logger = BrokenMediaLogger(save_dir=str(tmp_path), offline=True)
+    with pytest.warns(UserWarning, match="could not log W&B media"):
+        metrics = quiet_trainer(callbacks=[callback], logger=logger).validate(
+            trained_module, datamodule=synthetic_data, verbose=False)[0]
+    assert "pse/pgd/success_rate" in metrics
+    logger.experiment.finish()
+
+
+@pytest.fixture(scope="module")
+def ddp_metrics(trained_module, tmp_path_factory):
+    """Metrics of ``tests/ddp_validate.py`` on 1 and on 2 processes."""
+    root = tmp_path_factory.mktemp("ddp")
+    state = root / "state.pt"
+    torch.save(trained_module.state_dict(), state)
+    runs = {}
+    for devices in (1, 2):
+        out = root / f"metrics_{devices}.json"
+        result = subprocess.run([sys.executable, str(REPO / "tests" / "ddp_validate.py"), str(state), str(out),
+                                 str(devices)], cwd=root, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[devices] = json.loads(out.read_text())
+    assert runs[2]["world_size"] == 2
+    return runs[1]["metrics"], runs[2]["metrics"]
+
+
+@pytest.mark.parametrize("prefix", ["pse/"])
+def test_callback_metrics_are_equal_on_one_and_two_processes(ddp_metrics, prefix):
+    single, double = ddp_metrics
+    keys = sorted(k for k in single if k.startswith(prefix))
+    assert keys and keys == sorted(k for k in double if k.startswith(prefix))
+    for key in keys:
+        assert double[key] == pytest.approx(single[key], rel=1e-5, abs=1e-6), key
