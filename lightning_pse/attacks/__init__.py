@@ -12,6 +12,7 @@ from .pgd import FGSM, PGD
 from .square import Square
 from .strattack import StrAttack
 from .targets import TARGET_RULES, select_targets
+from .trades import TRADESAttack
 
-__all__ = ["APGD", "Attack", "AttackResult", "CW", "EAD", "FGSM", "PGD", "Square", "StrAttack", "TARGET_RULES",
+__all__ = ["APGD", "Attack", "AttackResult", "CW", "EAD", "FGSM", "PGD", "Square", "StrAttack", "TARGET_RULES", "TRADESAttack",
            "select_targets"]

@@ -42,13 +42,16 @@ def dlr_targeted(logits: Tensor, y: Tensor, target: Tensor) -> Tensor:
     return -gap / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
 
 
-def objective(name: str, targeted: bool) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:
+def objective(name: str | Callable, targeted: bool) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:
     """The per-sample objective ``f(logits, y, target) -> [B]`` an attack maximises.
 
     - ``ce``: untargeted ``CE(Z, y)``; targeted ``−CE(Z, t)``.
     - ``cw``: untargeted ``max_{j≠y} Z_j − Z_y``; targeted ``Z_t − max_{j≠t} Z_j`` (C&W margin).
     - ``dlr``: untargeted DLR; targeted DLR-T. Needs at least 4 classes.
+    - a callable ``f(logits, y, target)`` is returned as it is.
     """
+    if callable(name):
+        return name
     if name not in LOSSES:
         raise UnknownNameError(f"unknown attack loss {name!r}; choose one of {', '.join(LOSSES)}")
     if name == "ce":

@@ -27,7 +27,8 @@ class PGD(Attack):
         random_start: start uniformly in the ε-ball (ℓ∞) or at a random radius (ℓ2).
         restarts: independent runs; after the first, only samples not yet fooled are attacked
             again, and each keeps its worst case (success first, then objective).
-        loss: ``"ce"`` (cross-entropy), ``"cw"`` (C&W margin) or ``"dlr"`` (needs ≥ 4 classes).
+        loss: ``"ce"`` (cross-entropy), ``"cw"`` (C&W margin) or ``"dlr"`` (needs ≥ 4 classes);
+            from Python also a callable ``f(logits, y, target) -> [B]`` to maximise.
         seed, target_rule: see ``Attack``.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1], ``y`` and ``target`` ``[B]``, ``mask`` ``[B, H, W]``;
@@ -88,10 +89,12 @@ class PGD(Attack):
             )
         return best_x
 
+    def initial_delta(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Where a run starts: uniform in the ε-ball with ``random_start``, else at ``x``."""
+        return self.threat.random_start(x, generator) if self.random_start else torch.zeros_like(x)
+
     def _single_run(self, model, x, f, mask, generator) -> Tensor:
-        delta = torch.zeros_like(x)
-        if self.random_start:
-            delta = self.threat.constrain(x, self.threat.random_start(x, generator), mask)
+        delta = self.threat.constrain(x, self.initial_delta(x, generator), mask)
         for _ in range(self.steps):
             grad, _, _ = input_gradient(model, x + delta, f)
             delta = self.threat.step(delta, apply_mask(grad, mask), self.step_size)

@@ -3,5 +3,6 @@
 from .probe import ProbeBatch, ProbeCallback
 from .pse import PSECallback, default_pse_attacks
 from .records import Records
+from .robust_eval import RobustEvalCallback
 
-__all__ = ["PSECallback", "ProbeBatch", "ProbeCallback", "Records", "default_pse_attacks"]
+__all__ = ["PSECallback", "ProbeBatch", "ProbeCallback", "Records", "RobustEvalCallback", "default_pse_attacks"]

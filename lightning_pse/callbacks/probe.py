@@ -21,9 +21,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
-from ..data import ImageDataModule, shard_batches, unpack_batch
+from ..data import ImageDataModule, shard_loader, unpack_batch
 from ..errors import UserInputError
 from ..models.state import eval_mode
 
@@ -103,10 +102,9 @@ class ProbeCallback(pl.Callback):
             raise UserInputError(f"{type(self).__name__} needs an ImageDataModule passed to the Trainer as "
                                  f"datamodule, got {type(datamodule).__name__}")
         probe = datamodule.probe_set(self.num_samples, self.split, self.seed)
-        batches = shard_batches(len(probe), self.batch_size, trainer.global_rank, trainer.world_size)
         device = next(model.parameters()).device
-        loader = DataLoader(probe, batch_sampler=batches, num_workers=datamodule.num_workers)
-        for positions, batch in zip(batches, loader):
+        for positions, batch in shard_loader(probe, self.batch_size, trainer.global_rank, trainer.world_size,
+                                             datamodule.num_workers):
             x, y = unpack_batch(batch)
             x, y = x.to(device), y.to(device)
             extras = {k: v.to(device) for k, v in batch.items() if k not in ("image", "label")} \

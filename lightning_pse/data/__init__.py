@@ -12,7 +12,7 @@ from .datamodules import (
     SyntheticDataModule,
 )
 from .datasets import TensorImageDataset, unpack_batch
-from .probe import probe_indices, shard_batches
+from .probe import probe_indices, shard_batches, shard_loader
 from .stats import DATASET_STATS
 from .synthetic import COLOR_NAMES, SHAPES, TEXTURES, SyntheticShapes, generate_shapes
 
@@ -20,5 +20,5 @@ __all__ = [
     "CIFAR10DataModule", "CIFAR100DataModule", "COLOR_NAMES", "DATASET_STATS", "FashionMNISTDataModule",
     "FileDataModule", "ImageDataModule", "ImageFolderDataModule", "MNISTDataModule", "SHAPES",
     "SVHNDataModule", "SyntheticDataModule", "SyntheticShapes", "TEXTURES", "TensorImageDataset",
-    "generate_shapes", "probe_indices", "shard_batches", "unpack_batch",
+    "generate_shapes", "probe_indices", "shard_batches", "shard_loader", "unpack_batch",
 ]

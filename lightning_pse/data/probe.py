@@ -7,7 +7,10 @@ every sample to exactly one rank, so sums over ranks count each sample once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 
 def probe_indices(num_items: int, num_samples: int | None, seed: int = 0) -> list[int]:
@@ -39,3 +42,10 @@ def shard_batches(num_items: int, batch_size: int, rank: int, world_size: int) -
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     batches = [list(range(start, min(start + batch_size, num_items))) for start in range(0, num_items, batch_size)]
     return batches[rank::world_size]
+
+
+def shard_loader(dataset: Dataset, batch_size: int, rank: int, world_size: int,
+                 num_workers: int = 0) -> Iterator[tuple[list[int], object]]:
+    """``(positions, batch)`` for each of rank ``rank``'s batches of ``dataset`` (``shard_batches``)."""
+    batches = shard_batches(len(dataset), batch_size, rank, world_size)
+    return zip(batches, DataLoader(dataset, batch_sampler=batches, num_workers=num_workers))
