@@ -36,6 +36,15 @@ def category_overlay(images: Tensor, categories: Tensor, alpha: float = 0.6) -> 
     return rgb
 
 
+def heat_overlay(images: Tensor, heat: Tensor, alpha: float = 0.5) -> Tensor:
+    """Images ``[B, C, H, W]`` with a map ``[B, H, W]`` in [0, 1] blended in as a red-to-yellow heat
+    colour (0 transparent, 1 at opacity ``alpha``). Returns ``[B, 3, H, W]``."""
+    rgb = as_rgb(images.float())
+    h = heat.float().clamp(0, 1).unsqueeze(1)
+    colour = torch.cat([torch.ones_like(h), h, torch.zeros_like(h)], dim=1)
+    return (1 - alpha * h) * rgb + alpha * h * colour
+
+
 def side_by_side(*columns: Tensor, scale: int = 4) -> Tensor:
     """One row per image, one column per ``[B, 3, H, W]`` tensor, each upscaled ``scale``× (nearest),
     as a single ``[3, H', W']`` grid image."""

@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_pse.attacks import CW, PGD
-from lightning_pse.callbacks import PSECallback
+from lightning_pse.callbacks import CAMCallback, PSECallback, RobustEvalCallback
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.training import ClassifierModule
 
@@ -26,6 +26,9 @@ def callbacks():
                      "cw": CW(steps=20, binary_search_steps=2, seed=0)},
             **PROBE,
         ),
+        RobustEvalCallback(attack=PGD(eps=8 / 255, steps=5, seed=0), **PROBE),
+        CAMCallback(attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)}, estimator="gradient",
+                    **PROBE),
     ]
 
 

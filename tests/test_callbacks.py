@@ -13,8 +13,9 @@ import torch
 from pytorch_lightning.loggers import CSVLogger
 
 from lightning_pse.attacks import PGD
-from lightning_pse.callbacks import PSECallback
+from lightning_pse.callbacks import CAMCallback, PSECallback
 from lightning_pse.data import SyntheticDataModule
+from lightning_pse.cam import cam_agreement, localization
 from lightning_pse.pse import PSEShares, analyze_attack
 from lightning_pse.training import ClassifierModule
 from lightning_pse.wandb_logger import WandbLogger
@@ -90,6 +91,35 @@ def test_pse_callback_runs_every_n_epochs_and_at_the_last(tmp_path):
     assert epochs == [1, 2], "epoch 2 of 3 (every 2) and the last epoch"
 
 
+def probe_tensors(data, num_samples):
+    probe = data.probe_set(num_samples)
+    items = [probe[i] for i in range(len(probe))]
+    return {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in items[0]}
+
+
+def test_cam_callback_logs_what_the_pure_functions_compute(trained_module, synthetic_data, tmp_path):
+    callback = CAMCallback(attacks={"pgd": deterministic_pgd()}, num_samples=24, batch_size=24, num_media=4)
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    metrics = quiet_trainer(callbacks=[callback], logger=logger).validate(
+        trained_module, datamodule=synthetic_data, verbose=False)[0]
+    probe = probe_tensors(synthetic_data, 24)
+    model = trained_module.model
+    with torch.no_grad():
+        correct = model(probe["image"]).argmax(1) == probe["label"]
+    x, y = probe["image"][correct], probe["label"][correct]
+    overlap, hit = localization(model, x, y, probe["object_mask"][correct])
+    assert metrics["cam/localization_iou"] == pytest.approx(overlap.nanmean().item(), rel=1e-5)
+    assert metrics["cam/pointing_game"] == pytest.approx(hit.float().mean().item(), rel=1e-5)
+    attacked, pse = analyze_attack(model, deterministic_pgd(), x, y)
+    won = attacked.success
+    scores = cam_agreement(model, x[won], attacked.x_adv[won], y[won], attacked.target[won], pse, seed=0)
+    for key in ("agreement_suppression_true", "baseline_suppression_true", "agreement_promotion_target",
+                "baseline_promotion_target", "cam_shift"):
+        assert metrics[f"cam/pgd/{key}"] == pytest.approx(getattr(scores, key).nanmean().item(), rel=1e-4), key
+    assert list((Path(logger.run_dir) / "files" / "media").glob("images/cam/overlays_*.png"))
+    logger.experiment.finish()
+
+
 class BrokenMediaLogger(WandbLogger):
     def log_image(self, *args, **kwargs):
         raise RuntimeError("W&B media store unreachable")
@@ -137,7 +167,7 @@ def ddp_metrics(trained_module, tmp_path_factory):
     return runs[1]["metrics"], runs[2]["metrics"]
 
 
-@pytest.mark.parametrize("prefix", ["pse/"])
+@pytest.mark.parametrize("prefix", ["pse/", "cam/", "val/robust_acc", "val/probe_clean_acc"])
 def test_callback_metrics_are_equal_on_one_and_two_processes(ddp_metrics, prefix):
     single, double = ddp_metrics
     keys = sorted(k for k in single if k.startswith(prefix))

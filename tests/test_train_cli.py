@@ -112,4 +112,8 @@ def test_fit_without_arguments_uses_the_default_config(tmp_path):
     config = yaml.safe_load(result.stdout)
     assert config["data"]["class_path"] == "lightning_pse.data.SyntheticDataModule"
     assert config["model"]["init_args"]["model"] == "small_cnn"
-    assert config["trainer"]["max_epochs"] == 4
+    default = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    assert config["trainer"]["max_epochs"] == default["trainer"]["max_epochs"]
+    assert config["model"]["class_path"] == "lightning_pse.training.PGDATModule"
+    callbacks = [c["class_path"].rsplit(".", 1)[1] for c in config["trainer"]["callbacks"]]
+    assert {"RobustEvalCallback", "PSECallback"} <= set(callbacks)

@@ -113,6 +113,11 @@ class ProbeCallback(pl.Callback):
                 logits = model(x)
             yield ProbeBatch(torch.tensor(positions, device=device), x, y, logits, extras)
 
+    def has_field(self, trainer: pl.Trainer, name: str) -> bool:
+        """Whether the probe set's items carry ``name`` (e.g. ``object_mask``)."""
+        item = trainer.datamodule.probe_set(1, self.split, self.seed)[0]
+        return isinstance(item, dict) and name in item
+
     @staticmethod
     def log_scalars(pl_module: pl.LightningModule, values: dict[str, Tensor | float]) -> None:
         """Log values that are already synced (equal on every rank)."""

@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 from torch import nn
 from torchmetrics import MeanMetric
 
-from ..attacks import PGD, Attack
+from ..attacks import PGD, Attack, robust_correct
 from .probe import ProbeCallback
 
 
@@ -32,11 +32,7 @@ class RobustEvalCallback(ProbeCallback):
         for metric in (self.robust, self.clean):
             metric.to(pl_module.device).reset()
         for batch in self.probe_batches(trainer, model):
-            correct = batch.correct
-            robust = correct.clone()
-            if correct.any():  # only correctly classified samples are attacked
-                robust[correct] = ~self.attack.run(model, batch.x[correct], batch.y[correct]).success
-            self.clean.update(correct.float())
-            self.robust.update(robust.float())
+            self.clean.update(batch.correct.float())
+            self.robust.update(robust_correct(self.attack, model, batch.x, batch.y, batch.correct).float())
         self.log_scalars(pl_module, {f"{self.split}/robust_acc": self.robust.compute(),
                                      f"{self.split}/probe_clean_acc": self.clean.compute()})

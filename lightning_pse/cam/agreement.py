@@ -1,0 +1,103 @@
+"""Where the perturbation acts against the regions the network uses (``METHOD.md`` §2): CAM
+agreement of the PSE categories, CAM shift, localisation against ground truth, and CAM-guided
+attacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..attacks import Attack, AttackResult
+from ..errors import UnknownNameError
+from ..pse import Category, PSEResult
+from .methods import CAM_METHODS
+from .regions import binarize, interpretability_score, iou, pointing_game, shifted_regions
+
+
+def cam_method(name: str):
+    """The map function called ``name`` (``cam``, ``grad_cam``, ``grad_cam_pp``)."""
+    if name not in CAM_METHODS:
+        raise UnknownNameError(f"unknown CAM method {name!r}; choose one of {', '.join(CAM_METHODS)}")
+    return CAM_METHODS[name]
+
+
+def class_region(model: nn.Module, x: Tensor, classes: Tensor, method: str = "cam", layer=None,
+                 threshold: float = 0.2) -> Tensor:
+    """``[B, H, W]`` bool: the binarised ``method`` map of ``classes`` on ``x``."""
+    return binarize(cam_method(method)(model, x, classes, layer), threshold)
+
+
+@dataclass
+class CAMAgreement:
+    """Per image ``[B]`` (NaN where a score is undefined, e.g. no suppression-dominated group):
+
+    - ``agreement_suppression_true``: ``IS`` of the suppression-dominated part of ``δ`` against the
+      true-class region of ``x``; ``baseline_suppression_true``: the same against randomly shifted
+      copies of that region (equal area and shape), averaged over draws;
+    - ``agreement_promotion_target`` / ``baseline_promotion_target``: the promotion-dominated part
+      against the target-class region of ``x_adv``;
+    - ``cam_shift``: IoU of the true-class region on ``x`` and on ``x_adv``.
+    """
+
+    agreement_suppression_true: Tensor
+    baseline_suppression_true: Tensor
+    agreement_promotion_target: Tensor
+    baseline_promotion_target: Tensor
+    cam_shift: Tensor
+
+
+def cam_agreement(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, target: Tensor, pse: PSEResult,
+                  method: str = "cam", layer=None, threshold: float = 0.2, draws: int = 5,
+                  seed: int = 0) -> CAMAgreement:
+    """CAM agreement of the PSE categories of ``pse`` (computed on the same ``x``, ``x_adv``)."""
+    delta = x_adv - x
+    true_region = class_region(model, x, y, method, layer, threshold)
+    target_region = class_region(model, x_adv, target, method, layer, threshold)
+    true_on_adv = class_region(model, x_adv, y, method, layer, threshold)
+    suppression = delta * pse.category_mask(Category.SUPPRESSION).unsqueeze(1)
+    promotion = delta * pse.category_mask(Category.PROMOTION).unsqueeze(1)
+    generator = torch.Generator().manual_seed(seed)
+
+    def baseline(part: Tensor, region: Tensor) -> Tensor:
+        return torch.stack([interpretability_score(part, shifted_regions(region, generator))
+                            for _ in range(draws)]).mean(dim=0)
+
+    return CAMAgreement(
+        agreement_suppression_true=interpretability_score(suppression, true_region),
+        baseline_suppression_true=baseline(suppression, true_region),
+        agreement_promotion_target=interpretability_score(promotion, target_region),
+        baseline_promotion_target=baseline(promotion, target_region),
+        cam_shift=iou(true_region, true_on_adv),
+    )
+
+
+def localization(model: nn.Module, x: Tensor, y: Tensor, object_mask: Tensor, method: str = "cam", layer=None,
+                 threshold: float = 0.2) -> tuple[Tensor, Tensor]:
+    """``(IoU [B], pointing hit [B] bool)`` of the true-class map against a ground-truth mask ``[B, H, W]``."""
+    maps = cam_method(method)(model, x, y, layer)
+    mask = object_mask.bool().to(maps.device)
+    return iou(binarize(maps, threshold), mask), pointing_game(maps, mask)
+
+
+@dataclass
+class GuidedAttack:
+    """The attack restricted to the union of the true- and target-class regions (``guided``),
+    beside the unrestricted attack (``full``), and the region ``[B, H, W]`` used."""
+
+    full: AttackResult
+    guided: AttackResult
+    region: Tensor
+
+
+def cam_guided_attack(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None,
+                      method: str = "cam", layer=None, threshold: float = 0.2) -> GuidedAttack:
+    """Re-run ``attack`` with ``mask`` = true-class region ∪ target-class region (both on ``x``;
+    the target is the attack's, or for an untargeted attack the class the unrestricted attack reached)."""
+    full = attack.run(model, x, y, target)
+    aim = full.target if full.target is not None else full.logits.argmax(dim=1)
+    region = class_region(model, x, y, method, layer, threshold) | class_region(model, x, aim, method, layer,
+                                                                                 threshold)
+    guided = attack.run(model, x, y, full.target, mask=region)
+    return GuidedAttack(full=full, guided=guided, region=region)

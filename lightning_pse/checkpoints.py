@@ -1,0 +1,79 @@
+"""Reading checkpoints safely and rebuilding the model and data they were trained with.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: a file that would need arbitrary
+unpickling (a crafted or foreign checkpoint) is refused instead of executed. The classes named in
+a checkpoint's ``_class_path`` entries must belong to ``lightning_pse``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from .data import ImageDataModule
+from .errors import UserInputError
+from .training import ClassifierModule
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint dict at ``path`` (tensors on CPU), or a ``UserInputError`` saying why not."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"checkpoint {path} does not exist: pass the path of a .ckpt file written by train.py")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise UserInputError(f"refusing to load {path}: it holds objects other than tensors and plain types, which "
+                             f"could run code when unpickled ({first_line}); use a checkpoint written by "
+                             f"lightning_pse") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        raise UserInputError(f"{path} is not a readable checkpoint (truncated or corrupt: {err}); use an intact "
+                             f"copy, e.g. last.ckpt of the run") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserInputError(f"{path} is not a Lightning checkpoint (no state_dict): use a .ckpt written by train.py")
+    return checkpoint
+
+
+def project_class(class_path: str, base: type) -> type:
+    """The class at ``class_path``, which must live in ``lightning_pse`` and subclass ``base``."""
+    module_name, _, name = class_path.rpartition(".")
+    if not module_name.startswith("lightning_pse"):
+        raise UserInputError(f"checkpoint names class {class_path!r} outside lightning_pse; refusing to build it")
+    cls = getattr(importlib.import_module(module_name), name, None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise UserInputError(f"checkpoint names {class_path!r}, which is not a {base.__name__}")
+    return cls
+
+
+def _init_args(hparams: dict) -> dict:
+    return {k: v for k, v in hparams.items() if not k.startswith("_")}
+
+
+def load_module(checkpoint: dict) -> ClassifierModule:
+    """The training module of ``checkpoint`` (class from its hyper-parameters), weights loaded, in
+    eval mode on CPU."""
+    hparams = checkpoint.get("hyper_parameters", {})
+    cls = project_class(hparams.get("_class_path", "lightning_pse.training.ClassifierModule"), ClassifierModule)
+    try:
+        module = cls(**_init_args(hparams))
+        module.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, RuntimeError) as err:
+        raise UserInputError(f"the checkpoint does not match {cls.__name__}: {str(err).splitlines()[0]}") from None
+    return module.eval()
+
+
+def load_datamodule(checkpoint: dict, overrides: dict | None = None) -> ImageDataModule:
+    """The data module the checkpoint was trained with, its arguments updated by ``overrides``."""
+    hparams = checkpoint.get("datamodule_hyper_parameters")
+    if hparams is None:
+        raise UserInputError("the checkpoint records no data module: name the data explicitly")
+    cls = project_class(hparams["_class_path"], pl.LightningDataModule)
+    if not issubclass(cls, ImageDataModule):
+        raise UserInputError(f"{cls.__name__} is not an ImageDataModule")
+    return cls(**{**_init_args(hparams), **(overrides or {})})
