@@ -7,7 +7,8 @@ from torch import nn
 
 from lightning_pse.attacks import PGD
 from lightning_pse.models import build_model
-from lightning_pse.pse import Category, GroupGrid, PSEShares, analyze, categorize, energy_shares, psr, unit_effects
+from lightning_pse.pse import (Category, GroupGrid, PSEShares, analyze, categorize, concentration, energy_shares, psr,
+                               unit_effects)
 
 
 class Linear(nn.Module):
@@ -186,17 +187,11 @@ def test_ground_truth_suppression_on_object_promotion_on_distractor(trained_mode
     assert keep.sum() >= 40
     result = analyze(trained_model, x[keep], attack.x_adv[keep], y[keep], target[keep])
 
-    def concentration(category_codes, region):
-        """Share of the category's pixels inside ``region``, over ``region``'s area share."""
-        mask = result.to_pixels(category_codes.float()) > 0
-        inside = (mask & region).sum().item() / max(mask.sum().item(), 1)
-        return inside / region.float().mean().item()
-
     generator = torch.Generator().manual_seed(0)
     randomised = torch.stack([c.flatten()[torch.randperm(c.numel(), generator=generator)].view_as(c)
                               for c in result.category])
     for category, region in ((Category.SUPPRESSION, obj[keep]), (Category.PROMOTION, dist[keep])):
-        measured = concentration(result.category == category, region)
-        chance = concentration(randomised == category, region)
+        measured = concentration(result.category_mask(category), region)
+        chance = concentration(result.to_pixels((randomised == category).float()) > 0, region)
         assert measured > 2.0, f"{category.name} concentration {measured:.2f}"
         assert measured > 1.5 * chance, f"{category.name}: {measured:.2f} vs random assignment {chance:.2f}"

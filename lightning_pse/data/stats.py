@@ -9,3 +9,15 @@ DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
+
+# The ℓ∞ radius each dataset is usually evaluated at (in pixels in [0, 1]); the synthetic benchmark
+# uses CIFAR's (our choice).
+STANDARD_LINF_EPS: dict[str, float] = {
+    "synthetic": 8 / 255,
+    "cifar10": 8 / 255,
+    "cifar100": 8 / 255,
+    "svhn": 8 / 255,
+    "mnist": 0.3,
+    "fashion_mnist": 0.1,
+    "imagenet": 4 / 255,
+}

@@ -1,0 +1,60 @@
+"""Report figures as PNG bytes (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from ..plots import side_by_side, to_uint8  # noqa: E402
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def psr_histogram(psrs: dict[str, Tensor]) -> bytes:
+    """Histogram of whole-image PSR per attack (PSR clipped to ±20 for display)."""
+    figure, ax = plt.subplots(figsize=(6, 3.2))
+    for name, values in psrs.items():
+        if values.numel():
+            ax.hist(values.clamp(-20, 20).numpy(), bins=40, range=(-20, 20), alpha=0.55, label=name)
+    ax.axvline(-1, color="grey", lw=0.8, ls="--")
+    ax.axvline(1, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("whole-image PSR = log2(P / S)  (< -τ suppression, > τ promotion)")
+    ax.set_ylabel("images")
+    ax.legend()
+    return _png(figure)
+
+
+def category_shares(report: dict) -> bytes:
+    """Stacked bars: image-type shares per attack."""
+    names = [n for n, r in report.items() if isinstance(r, dict) and "image_type_shares" in r]
+    figure, ax = plt.subplots(figsize=(6, 0.6 + 0.5 * max(len(names), 1)))
+    colours = {"suppression": "#2659ff", "promotion": "#ff2626", "balanced": "#999999"}
+    for row, name in enumerate(names):
+        left = 0.0
+        for category, colour in colours.items():
+            share = report[name]["image_type_shares"][category] or 0.0
+            ax.barh(row, share, left=left, color=colour, label=category if row == 0 else None)
+            left += share
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of adversarial images by type")
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(figure)
+
+
+def image_grid(rows: Tensor, scale: int = 3) -> bytes:
+    """``[N, 3, H, W']`` rows (already side by side) as one PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(side_by_side(rows, scale=scale))).save(buffer, format="PNG")
+    return buffer.getvalue()
