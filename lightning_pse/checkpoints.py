@@ -8,6 +8,7 @@ a checkpoint's ``_class_path`` entries must belong to ``lightning_pse``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pickle
 import zipfile
 from pathlib import Path
@@ -76,4 +77,8 @@ def load_datamodule(checkpoint: dict, overrides: dict | None = None) -> ImageDat
     cls = project_class(hparams["_class_path"], pl.LightningDataModule)
     if not issubclass(cls, ImageDataModule):
         raise UserInputError(f"{cls.__name__} is not an ImageDataModule")
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(overrides or {}) - accepted)
+    if unknown:
+        raise UserInputError(f"{cls.__name__} has no argument {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}")
     return cls(**{**_init_args(hparams), **(overrides or {})})

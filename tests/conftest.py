@@ -71,3 +71,14 @@ def trained_module(synthetic_data) -> ClassifierModule:
 def trained_model(trained_module):
     """The ``ImageClassifier`` inside ``trained_module``."""
     return trained_module.model
+
+
+@pytest.fixture(scope="session")
+def fitted_run(tmp_path_factory):
+    """``train.py fit`` of the default config on a tiny synthetic set for 2 epochs: ``(run dir, result)``."""
+    from helpers import TINY, run_train
+
+    root = tmp_path_factory.mktemp("run")
+    result = run_train("fit", *TINY, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root), cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, result

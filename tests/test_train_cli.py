@@ -1,34 +1,13 @@
 """``train.py`` end to end, in subprocesses as a user runs it."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import yaml
 
-from lightning_pse.training import ClassifierModule
+from helpers import REPO, TINY, run_train
 
-REPO = Path(__file__).resolve().parent.parent
-TINY = ["--data.num_train", "256", "--data.num_val", "128", "--data.num_test", "128",
-        "--data.batch_size", "64", "--trainer.enable_progress_bar", "false"]
-
-
-def run_train(*args, cwd=REPO, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update({"WANDB_SILENT": "true", "HOME": str(cwd), **(env_extra or {})})
-    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def fitted_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("run")
-    result = run_train("fit", *TINY, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root), cwd=root)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return root, result
+from lightning_pse.checkpoints import load_module, read_checkpoint
+from lightning_pse.training import PGDATModule
 
 
 def test_fit_writes_checkpoints_config_and_offline_wandb_run(fitted_run):
@@ -51,8 +30,10 @@ def test_checkpoint_loads_with_weights_only(fitted_run):
     assert checkpoint["hyper_parameters"]["model"] == "small_cnn"
     assert checkpoint["hyper_parameters"]["num_classes"] == 10, "class count linked from the data module"
     assert checkpoint["datamodule_hyper_parameters"]["num_train"] == 256
-    module = ClassifierModule.load_from_checkpoint(root / "checkpoints" / "last.ckpt", weights_only=True)
+    module = PGDATModule.load_from_checkpoint(root / "checkpoints" / "last.ckpt", weights_only=True)
     assert module.model.num_classes == 10
+    rebuilt = load_module(read_checkpoint(root / "checkpoints" / "last.ckpt"))
+    assert type(rebuilt) is PGDATModule and rebuilt.hparams.eps == module.hparams.eps
 
 
 def test_resume_continues_the_epoch_count(tmp_path):
@@ -78,6 +59,8 @@ def test_validate_and_test_a_checkpoint(fitted_run, tmp_path, command):
     assert result.returncode == 0, result.stderr[-3000:]
     stage = "val" if command == "validate" else "test"
     assert f"{stage}/acc" in result.stdout
+    if command == "validate":  # the analysis callbacks re-measure any checkpoint in the validate loop
+        assert "val/robust_acc" in result.stdout and "pse/pgd/success_rate" in result.stdout
 
 
 def test_unknown_model_is_one_line_and_exit_2(tmp_path):

@@ -1,0 +1,186 @@
+"""``analyze.py``: report schema and content, the same numbers as the pure functions, atomic
+output, and clear refusals of bad input (unsafe, truncated or missing checkpoints, mismatches)."""
+
+import json
+import os
+import pickle
+
+import pytest
+import torch
+import yaml
+
+from helpers import run_analyze
+
+from lightning_pse.analysis import cli
+from lightning_pse.analysis.explain import ExplanationTally
+from lightning_pse.analysis.robustness import default_attacks
+from lightning_pse.attacks import APGD, CW, PGD, Square
+from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
+from lightning_pse.errors import UserInputError
+from lightning_pse.training import ClassifierModule
+
+LIGHT = {
+    "attacks": {
+        "pgd5": {"class_path": "lightning_pse.attacks.PGD", "init_args": {"steps": 5, "seed": 0}},
+        "apgd_ce": {"class_path": "lightning_pse.attacks.APGD", "init_args": {"steps": 10, "seed": 0}},
+        "cw_l2": {"class_path": "lightning_pse.attacks.CW", "init_args": {"steps": 20, "binary_search_steps": 2}},
+        "square": {"class_path": "lightning_pse.attacks.Square", "init_args": {"n_queries": 50, "seed": 0}},
+    },
+    "pse_attacks": {
+        "pgd": {"class_path": "lightning_pse.attacks.PGD",
+                "init_args": {"eps": 0.0627, "steps": 5, "targeted": True, "seed": 0}},
+    },
+    "pse": {"estimator": "gradient"},
+}
+
+
+@pytest.fixture(scope="module")
+def light_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "analysis.yaml"
+    path.write_text(yaml.safe_dump(LIGHT))
+    return path
+
+
+@pytest.fixture(scope="module")
+def analyzed(fitted_run, light_config, tmp_path_factory):
+    root, _ = fitted_run
+    out = tmp_path_factory.mktemp("analysis") / "report"
+    result = run_analyze("--ckpt", str(root / "checkpoints" / "last.ckpt"), "--config", str(light_config),
+                         "--num-samples", "24", "--out", str(out), cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result, json.loads((out / "report.json").read_text())
+
+
+def test_report_has_the_documented_schema(analyzed):
+    out, result, report = analyzed
+    assert f"report: {out / 'report.html'}" in result.stdout
+    for key in ("checkpoint", "model", "dataset", "num_samples", "clean_accuracy", "attacks",
+                "worst_case_robust_accuracy", "pse", "cam"):
+        assert key in report, key
+    assert report["num_samples"] == 24 and report["model"] == "small_cnn"
+    assert report["eps"] == pytest.approx(8 / 255), "the ε the model was trained for"
+    for name in LIGHT["attacks"]:
+        entry = report["attacks"][name]
+        assert {"robust_accuracy", "success_rate", "mean_linf", "mean_l2", "eps", "targeted"} <= set(entry)
+        assert entry["robust_accuracy"] <= report["clean_accuracy"]
+    linf = [a["robust_accuracy"] for a in report["attacks"].values() if a["norm"] == "linf"]
+    assert report["worst_case_robust_accuracy"] <= min(linf)
+    pse = report["pse"]["pgd"]
+    assert set(pse["image_type_shares"]) == {"suppression", "promotion", "balanced"}
+    assert pse["estimator"] == "gradient"
+    assert "localization_iou" in report["cam"] and "pointing_game" in report["cam"]
+    for key in ("agreement_suppression_true", "baseline_suppression_true", "agreement_promotion_target",
+                "baseline_promotion_target"):
+        assert key in report["cam"]["pgd"]
+
+
+def test_report_html_is_self_contained_with_figures(analyzed):
+    out, _, report = analyzed
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "<script src" not in page and "href=\"http" not in page
+    assert "Robustness" in page and "PSE" in page and "CAM" in page
+    assert {p.name for p in (out / "figures").glob("*.png")} >= {"psr_histogram.png", "category_shares.png"}
+
+
+def test_robustness_numbers_equal_the_attacks_run_directly(fitted_run, analyzed):
+    root, _ = fitted_run
+    _, _, report = analyzed
+    checkpoint = read_checkpoint(root / "checkpoints" / "last.ckpt")
+    model = load_module(checkpoint).model
+    probe = load_datamodule(checkpoint).probe_set(24, split="test")
+    x = torch.stack([probe[i]["image"] for i in range(24)])
+    y = torch.tensor([int(probe[i]["label"]) for i in range(24)])
+    with torch.no_grad():
+        correct = model(x).argmax(1) == y
+    assert report["clean_accuracy"] == pytest.approx(correct.float().mean().item())
+    result = PGD(steps=5, seed=0).run(model, x[correct], y[correct])
+    robust = (result.logits.argmax(1) == y[correct]).sum().item() / 24
+    assert report["attacks"]["pgd5"]["robust_accuracy"] == pytest.approx(robust)
+
+
+def test_ground_truth_section_on_the_trained_model(trained_model, synthetic_data):
+    probe = synthetic_data.probe_set(48, split="test")
+    items = [probe[i] for i in range(48)]
+    batch = {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in items[0]}
+    tally = ExplanationTally({"cw": CW(steps=30, binary_search_steps=2)}, {"estimator": "gradient"},
+                             {"method": "cam", "layer": None, "threshold": 0.2}, with_cam=True)
+    tally.update(trained_model, batch["image"], batch["label"],
+                 {k: v for k, v in batch.items() if k not in ("image", "label")})
+    truth = tally.pse_report()["ground_truth"]
+    assert truth["num_images"] >= 10
+    assert truth["suppression_on_object"] > 1.5 and truth["promotion_on_distractor"] > 1.5
+    cam = tally.cam_report()
+    assert cam["localization_iou"] > 0.1 and cam["pointing_game"] > 0.4
+    assert cam["cw"]["agreement_suppression_true"] is not None
+
+
+def test_default_attacks_are_the_documented_set():
+    attacks = default_attacks(8 / 255, num_classes=10)
+    assert list(attacks) == ["pgd20", "apgd_ce", "apgd_t", "cw_l2", "square"]
+    assert isinstance(attacks["pgd20"], PGD) and attacks["pgd20"].steps == 20 and attacks["pgd20"].eps == 8 / 255
+    assert isinstance(attacks["apgd_t"], APGD) and attacks["apgd_t"].targeted and attacks["apgd_t"].loss == "dlr"
+    assert isinstance(attacks["cw_l2"], CW) and isinstance(attacks["square"], Square)
+    assert "apgd_t" not in default_attacks(8 / 255, num_classes=3), "DLR needs at least 4 classes"
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_malicious_checkpoint_is_refused_without_running_code(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Boom()}, path)
+    result = run_analyze("--ckpt", str(path), cwd=tmp_path)
+    assert result.returncode == 2 and not (tmp_path / "PWNED").exists()
+    assert len(error_lines(result)) == 1 and "refusing to load" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_truncated_and_missing_checkpoints_are_one_line_errors(fitted_run, tmp_path):
+    root, _ = fitted_run
+    data = (root / "checkpoints" / "last.ckpt").read_bytes()
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(data[: len(data) // 2])
+    result = run_analyze("--ckpt", str(truncated), cwd=tmp_path)
+    assert result.returncode == 2 and "truncated or corrupt" in error_lines(result)[0]
+    result = run_analyze("--ckpt", str(tmp_path / "absent.ckpt"), cwd=tmp_path)
+    assert result.returncode == 2 and "does not exist" in error_lines(result)[0]
+    assert not (tmp_path / "analysis").exists()
+
+
+def test_unknown_and_unbuilt_sections_and_bad_overrides_are_refused(fitted_run, tmp_path):
+    root, _ = fitted_run
+    ckpt = str(root / "checkpoints" / "last.ckpt")
+    for args, message in ((["--sections", "robustnes"], "unknown section"),
+                          (["--sections", "dissection"], "not built yet"),
+                          (["--data.num_vall", "3"], "num_vall")):
+        result = run_analyze("--ckpt", ckpt, "--out", str(tmp_path / "out"), *args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        assert message in result.stderr
+    assert not (tmp_path / "out").exists(), "nothing written on failure"
+
+
+def test_model_and_data_mismatch_is_refused(fitted_run):
+    root, _ = fitted_run
+    checkpoint = read_checkpoint(root / "checkpoints" / "last.ckpt")
+    with pytest.raises(UserInputError, match="5 classes"):
+        cli.check_match(ClassifierModule(num_classes=5), load_datamodule(checkpoint))
+
+
+def test_interrupted_write_keeps_the_previous_report(tmp_path, monkeypatch):
+    out = tmp_path / "analysis"
+    cli.write_report(out, {"checkpoint": "a", "model": "m", "dataset": "d", "num_samples": 1}, {})
+    before = (out / "report.json").read_text()
+
+    def fail(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(cli, "render", fail)
+    with pytest.raises(RuntimeError):
+        cli.write_report(out, {"checkpoint": "b", "model": "m", "dataset": "d", "num_samples": 1}, {})
+    assert (out / "report.json").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["analysis"], "no staging directory left behind"
