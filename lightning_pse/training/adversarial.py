@@ -23,19 +23,19 @@ class PGDATModule(ClassifierModule):
         steps, step_size: PGD iterations and step (literature: 10 steps of 2/255).
         norm: ``linf`` or ``l2``.
         random_start: start uniformly in the ε-ball.
-        attack_loss: the attack's objective, ``ce`` (Madry) or ``cw`` (margin).
+        attack_loss: the attack's objective, ``ce`` (Madry; what ``None`` means) or ``cw`` (margin).
         other arguments: see ``ClassifierModule``.
     """
 
     def __init__(self, eps: float = 8 / 255, steps: int = 10, step_size: float = 2 / 255, norm: str = "linf",
-                 random_start: bool = True, attack_loss: str = "ce", **kwargs) -> None:
+                 random_start: bool = True, attack_loss: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.attack = self.build_attack()
 
     def build_attack(self) -> Attack:
         h = self.hparams
         return PGD(eps=h.eps, steps=h.steps, step_size=h.step_size, norm=h.norm, random_start=h.random_start,
-                   loss=h.attack_loss)
+                   loss=h.attack_loss or "ce")
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         x_adv = self.attack(self.model, x, y)
@@ -49,7 +49,7 @@ class FastATModule(PGDATModule):
     """
 
     def __init__(self, eps: float = 8 / 255, steps: int = 1, step_size: float = 10 / 255, norm: str = "linf",
-                 random_start: bool = True, attack_loss: str = "ce", **kwargs) -> None:
+                 random_start: bool = True, attack_loss: str | None = None, **kwargs) -> None:
         super().__init__(eps=eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start,
                          attack_loss=attack_loss, **kwargs)
 

@@ -45,25 +45,30 @@ class PSEATModule(PGDATModule):
         probe_samples, probe_batch_size, probe_seed: the per-epoch measurement's training subset.
         estimator: PSE estimator of the measurement (default ``gradient``: cheap, first order).
         eps, steps, step_size, norm, random_start: the inner PGD, as in ``PGDATModule``.
-        attack_loss: must stay ``cw`` (the margin being split).
+        attack_loss: ``None`` or ``cw`` (the margin being split; anything else is refused).
         other arguments: see ``ClassifierModule``.
     """
 
     def __init__(self, steer: float = 0.5, unit_penalty: float = 0.1, unit_layer: str | None = None,
                  unit_fraction: float = 0.05, probe_samples: int = 256, probe_batch_size: int = 64,
-                 probe_seed: int = 0, estimator: str = "gradient", attack_loss: str = "cw", **kwargs) -> None:
-        if attack_loss != "cw":
+                 probe_seed: int = 0, estimator: str = "gradient", **kwargs) -> None:
+        attack_loss = kwargs.pop("attack_loss", None)  # popped: the saved hyper-parameters say "cw"
+        if attack_loss not in (None, "cw"):
             raise UserInputError(f"PSE-AT splits the C&W margin: attack_loss must be 'cw', got {attack_loss!r}")
         if not 0 <= steer <= 1 or unit_penalty < 0 or not 0 < unit_fraction <= 1:
             raise UserInputError(f"PSE-AT needs 0 ≤ steer ≤ 1, unit_penalty ≥ 0 and 0 < unit_fraction ≤ 1, got "
                                  f"steer={steer}, unit_penalty={unit_penalty}, unit_fraction={unit_fraction}")
-        super().__init__(attack_loss=attack_loss, **kwargs)
+        super().__init__(attack_loss="cw", **kwargs)
         self.attack.objective = self.split_margin
-        self.unit_module = resolve_layer(self.model, unit_layer)
         probe = torch.zeros(1, self.hparams.in_channels, 32, 32)
         num_units = spatial_mean_activations(self.model, self.unit_module, probe).shape[1]
         self.register_buffer("margin_weights", torch.ones(2))  # (w_s, w_p)
         self.register_buffer("unit_mask", torch.zeros(num_units))  # 1 on the penalised units
+
+    @property
+    def unit_module(self) -> torch.nn.Module:
+        """The layer whose units are ranked and penalised (``unit_layer``, default the feature layer)."""
+        return resolve_layer(self.model, self.hparams.unit_layer)
 
     def split_margin(self, logits: Tensor, y: Tensor, target: Tensor | None = None) -> Tensor:
         """The inner objective ``w_s·(−Z_y) + w_p·max_{j≠y} Z_j`` ``[B]``."""
