@@ -102,7 +102,7 @@ def test_ground_truth_section_on_the_trained_model(trained_model, synthetic_data
     probe = synthetic_data.probe_set(48, split="test")
     items = [probe[i] for i in range(48)]
     batch = {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in items[0]}
-    tally = ExplanationTally({"cw": CW(steps=30, binary_search_steps=2)}, {"estimator": "gradient"},
+    tally = ExplanationTally({"cw": CW(steps=30, binary_search_steps=2, initial_const=1.0)}, {"estimator": "gradient"},
                              {"method": "cam", "layer": None, "threshold": 0.2}, with_cam=True)
     tally.update(trained_model, batch["image"], batch["label"],
                  {k: v for k, v in batch.items() if k not in ("image", "label")})
@@ -112,6 +112,9 @@ def test_ground_truth_section_on_the_trained_model(trained_model, synthetic_data
     cam = tally.cam_report()
     assert cam["localization_iou"] > 0.1 and cam["pointing_game"] > 0.4
     assert cam["cw"]["agreement_suppression_true"] is not None
+    guided = cam["cw"]["cam_guided"]
+    assert set(guided) == {f"{run}_{key}" for run in ("full", "guided") for key in ("success", "l0", "l2", "linf")}
+    assert guided["full_success"] > 0.5 and 0 <= guided["guided_success"] <= 1
 
 
 def test_default_attacks_are_the_documented_set():

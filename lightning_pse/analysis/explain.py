@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attacks import PGD, Attack
-from ..cam import cam_agreement, cam_method, localization
+from ..cam import cam_agreement, cam_guided_attack, cam_method, localization
 from ..plots import category_overlay, heat_overlay
 from ..pse import Category, PSEShares, analyze, analyze_attack, concentration, default_group_size
 
@@ -39,6 +39,9 @@ class ExplanationTally:
         self.cam_examples: list[Tensor] = []
         self.localization: dict[str, list[Tensor]] = {"iou": [], "pointing": []}
         self.truth: dict[str, list[Tensor]] = {k: [] for k in ("suppression", "promotion", "object", "distractor")}
+        self.guided: dict[str, dict[str, list[Tensor]]] = {
+            name: {f"{run}_{key}": [] for run in ("full", "guided") for key in ("success", "l0", "l2", "linf")}
+            for name in attacks}
 
     def update(self, model: nn.Module, x: Tensor, y: Tensor, extras: dict[str, Tensor]) -> None:
         with torch.no_grad():
@@ -64,12 +67,21 @@ class ExplanationTally:
                 self.examples[name].append(torch.cat([x[won][:room], attacked.x_adv[won][:room],
                                                       category_overlay(x[won][:room], pixels)], dim=3).cpu())
             if self.with_cam:
+                self._guided(name, attack, model, x, y)
                 scores = cam_agreement(model, x[won], attacked.x_adv[won], y[won], aim, pse, **self.cam_kwargs,
                                        seed=self.seed)
                 for key in AGREEMENT_KEYS:
                     self.agreement[name][key].append(getattr(scores, key).cpu())
         if "object_mask" in extras and "distractor_mask" in extras:
             self._ground_truth(model, x, y, extras, analysis)
+
+    def _guided(self, name: str, attack: Attack, model: nn.Module, x: Tensor, y: Tensor) -> None:
+        """The attack restricted to the union of the true- and target-class regions, beside the full one."""
+        guided = cam_guided_attack(attack, model, x, y, **self.cam_kwargs)
+        for run, result in (("full", guided.full), ("guided", guided.guided)):
+            self.guided[name][f"{run}_success"].append(result.success.float().cpu())
+            for key in ("l0", "l2", "linf"):  # distortion of the successful examples
+                self.guided[name][f"{run}_{key}"].append(getattr(result, key)[result.success].float().cpu())
 
     def _ground_truth(self, model, x, y, extras, analysis) -> None:
         """Targeted PGD toward the distractor's class; where the categories fall, and CAM localisation."""
@@ -121,6 +133,8 @@ class ExplanationTally:
 
     def cam_report(self) -> dict:
         out = {name: {key: _nanmean(self.agreement[name][key]) for key in AGREEMENT_KEYS} for name in self.attacks}
+        for name in self.attacks:
+            out[name]["cam_guided"] = {key: _nanmean(values) for key, values in self.guided[name].items()}
         if self.localization["iou"]:
             out["localization_iou"] = _nanmean(self.localization["iou"])
             out["pointing_game"] = _nanmean(self.localization["pointing"])

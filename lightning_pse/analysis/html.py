@@ -73,6 +73,13 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
         parts.append("<h2>Where the perturbation acts (CAM)</h2>")
         parts.append(_table(["attack", "IS suppression vs true-class region", "random region",
                              "IS promotion vs target-class region", "random region", "CAM shift (IoU)"], rows))
+        rows = [[name, r["cam_guided"]["full_success"], r["cam_guided"]["guided_success"], r["cam_guided"]["full_l0"],
+                 r["cam_guided"]["guided_l0"], r["cam_guided"]["full_l2"], r["cam_guided"]["guided_l2"],
+                 r["cam_guided"]["full_linf"], r["cam_guided"]["guided_linf"]]
+                for name, r in cam.items() if isinstance(r, dict) and "cam_guided" in r]
+        parts.append("<h3>CAM-guided attacks (support = true- ∪ target-class region)</h3>")
+        parts.append(_table(["attack", "success", "guided success", "ℓ0", "guided ℓ0", "ℓ2", "guided ℓ2", "ℓ∞",
+                             "guided ℓ∞"], rows))
         if "localization_iou" in cam:
             parts.append(f"<p>True-class region vs object mask: IoU {_fmt(cam['localization_iou'])}, pointing game "
                          f"{_fmt(cam['pointing_game'])}.</p>")
