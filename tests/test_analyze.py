@@ -3,7 +3,6 @@ output, and clear refusals of bad input (unsafe, truncated or missing checkpoint
 
 import json
 import os
-import pickle
 
 import pytest
 import torch

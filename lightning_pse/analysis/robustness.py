@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..attacks import APGD, CW, PGD, Attack, Square
+from ..attacks import APGD, CW, PGD, Attack, Square, attack_correct
 from ..models.state import eval_mode
 
 L2_EPS = 0.5  # C&W ℓ2 is unbounded: a sample counts as broken when it is fooled within this radius
@@ -55,14 +55,11 @@ class RobustnessTally:
         correct = logits.argmax(dim=1) == y
         self.correct.append(correct.cpu())
         for name, attack in self.attacks.items():
-            robust = correct.clone()
-            if correct.any():
-                result = attack.run(model, x[correct], y[correct])
-                broken = result.logits.argmax(dim=1) != y[correct]
-                norm, eps = attack_radius(attack)
-                if isinstance(attack, CW):
-                    broken &= result.l2 <= eps
-                robust[correct] = ~broken
+            robust, result = attack_correct(attack, model, x, y, correct)
+            if result is not None:
+                if isinstance(attack, CW):  # unbounded: broken only within the ℓ2 radius
+                    robust[correct] |= result.l2 > L2_EPS
+                broken = ~robust[correct]
                 self.fooled_linf[name].append(result.linf[broken].cpu())
                 self.fooled_l2[name].append(result.l2[broken].cpu())
             self.robust[name].append(robust.cpu())

@@ -8,7 +8,7 @@ from .apgd import APGD
 from .base import Attack, AttackResult
 from .cw import CW
 from .ead import EAD
-from .evaluate import robust_correct
+from .evaluate import attack_correct, robust_correct
 from .pgd import FGSM, PGD
 from .square import Square
 from .strattack import StrAttack
@@ -16,4 +16,4 @@ from .targets import TARGET_RULES, select_targets
 from .trades import TRADESAttack
 
 __all__ = ["APGD", "Attack", "AttackResult", "CW", "EAD", "FGSM", "PGD", "Square", "StrAttack", "TARGET_RULES", "TRADESAttack",
-           "robust_correct",            "select_targets"]
+           "attack_correct", "robust_correct",            "select_targets"]
