@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..attacks import PGD, Attack
 from ..cam import cam_agreement, cam_guided_attack, cam_method, localization
 from ..plots import category_overlay, heat_overlay
-from ..pse import Category, PSEShares, analyze, analyze_attack, concentration, default_group_size
+from ..pse import Category, PSEShares, analyze, analyze_attack, concentration
 
 AGREEMENT_KEYS = ("agreement_suppression_true", "baseline_suppression_true", "agreement_promotion_target",
                   "baseline_promotion_target", "cam_shift")
@@ -50,7 +50,7 @@ class ExplanationTally:
         extras = {k: v[correct] for k, v in extras.items()}
         if not len(y):
             return
-        analysis = {**self.pse_kwargs, "group_size": self.pse_kwargs.get("group_size") or default_group_size(max(x.shape[-2:]))}
+        analysis = {"group_size": None, **self.pse_kwargs}
         for name, attack in self.attacks.items():
             attacked, pse = analyze_attack(model, attack, x, y, **analysis)
             self.attacked[name] += len(y)
@@ -60,7 +60,7 @@ class ExplanationTally:
             self.fooled[name] += int(won.sum())
             self.shares[name].to(x.device).update(pse)
             self.psr[name].append(pse.image_psr.cpu())
-            aim = (attacked.target if attacked.target is not None else attacked.logits.argmax(dim=1))[won]
+            aim = attacked.aim[won]
             room = self.num_examples - sum(len(e) for e in self.examples[name])
             if room > 0:
                 pixels = pse.to_pixels(pse.category)[:room]

@@ -48,6 +48,12 @@ class AttackResult:
     l2: Tensor
     linf: Tensor
 
+    @property
+    def aim(self) -> Tensor:
+        """``[B]`` the class the attack drove each sample to: the target of a targeted attack, else
+        the prediction on ``x_adv`` (``t`` of ``METHOD.md``)."""
+        return self.target if self.target is not None else self.logits.argmax(dim=1)
+
     @classmethod
     def measure(cls, x: Tensor, x_adv: Tensor, logits: Tensor, y: Tensor, target: Tensor | None) -> "AttackResult":
         delta = (x_adv - x).flatten(2)  # [B, C, H*W]

@@ -10,7 +10,7 @@ from torchmetrics import MeanMetric
 from ..attacks import Attack
 from ..cam import cam_agreement, cam_method, localization
 from ..plots import heat_overlay, side_by_side, to_uint8
-from ..pse import analyze_attack, default_group_size
+from ..pse import analyze_attack
 from .media import log_media
 from .probe import ProbeBatch, ProbeCallback
 from .pse import default_pse_attacks
@@ -81,12 +81,11 @@ class CAMCallback(ProbeCallback):
         log_media(trainer, lambda logger: self._log_media(logger, trainer, examples))
 
     def _update(self, name: str, attack: Attack, model: nn.Module, batch: ProbeBatch, examples: list | None) -> None:
-        group_size = self.analysis["group_size"] or default_group_size(max(batch.x.shape[-2:]))
-        attacked, pse = analyze_attack(model, attack, batch.x, batch.y, **{**self.analysis, "group_size": group_size})
+        attacked, pse = analyze_attack(model, attack, batch.x, batch.y, **self.analysis)
         if pse is None:
             return
         won = attacked.success
-        aim = (attacked.target if attacked.target is not None else attacked.logits.argmax(dim=1))[won]
+        aim = attacked.aim[won]
         x, x_adv, y = batch.x[won], attacked.x_adv[won], batch.y[won]
         scores = cam_agreement(model, x, x_adv, y, aim, pse, **self.cam, draws=self.draws, seed=self.seed)
         for key, metric in self.scores[name].items():

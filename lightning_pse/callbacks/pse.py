@@ -11,7 +11,7 @@ from torchmetrics import MeanMetric
 
 from ..attacks import CW, PGD, Attack
 from ..plots import category_overlay, side_by_side, to_uint8
-from ..pse import Category, PSEShares, analyze_attack, default_group_size
+from ..pse import Category, PSEShares, analyze_attack
 from .media import log_media
 from .probe import ProbeBatch, ProbeCallback
 from .records import Records
@@ -104,16 +104,14 @@ class PSECallback(ProbeCallback):
 
     def _update(self, name: str, attack: Attack, model: nn.Module, batch: ProbeBatch,
                 examples: dict[str, list] | None) -> None:
-        group_size = self.analysis["group_size"] or default_group_size(max(batch.x.shape[-2:]))
-        attacked, pse = analyze_attack(model, attack, batch.x, batch.y, **{**self.analysis, "group_size": group_size})
+        attacked, pse = analyze_attack(model, attack, batch.x, batch.y, **self.analysis)
         self.success[name].update(attacked.success.float())
         if pse is None:
             return
         won = attacked.success
         self.shares[name].update(pse)
-        aim = attacked.target if attacked.target is not None else attacked.logits.argmax(dim=1)
         self.records[name].update(
-            batch.index[won], label=batch.y[won], target=aim[won], image_type=pse.image_type,
+            batch.index[won], label=batch.y[won], target=attacked.aim[won], image_type=pse.image_type,
             image_psr=pse.image_psr, suppression_energy=pse.shares[:, Category.SUPPRESSION],
             promotion_energy=pse.shares[:, Category.PROMOTION], balanced_energy=pse.shares[:, Category.BALANCED],
         )

@@ -96,8 +96,7 @@ def cam_guided_attack(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, ta
     """Re-run ``attack`` with ``mask`` = true-class region ∪ target-class region (both on ``x``;
     the target is the attack's, or for an untargeted attack the class the unrestricted attack reached)."""
     full = attack.run(model, x, y, target)
-    aim = full.target if full.target is not None else full.logits.argmax(dim=1)
-    region = class_region(model, x, y, method, layer, threshold) | class_region(model, x, aim, method, layer,
+    region = class_region(model, x, y, method, layer, threshold) | class_region(model, x, full.aim, method, layer,
                                                                                  threshold)
     guided = attack.run(model, x, y, full.target, mask=region)
     return GuidedAttack(full=full, guided=guided, region=region)

@@ -12,7 +12,7 @@ from ..errors import UnknownNameError, UserInputError
 from ..models.state import eval_mode
 from .categories import Category, categorize, energy_shares, image_type, psr
 from .effects import ESTIMATORS, ablation_effects, gradient_effects, group_energy, whole_image_effects
-from .groups import GroupGrid
+from .groups import GroupGrid, default_group_size
 
 
 @dataclass
@@ -52,7 +52,7 @@ def analyze(
     x_adv: Tensor,
     y: Tensor,
     target: Tensor,
-    group_size: int = 2,
+    group_size: int | None = 2,
     stride: int | None = None,
     estimator: str = "ablation",
     tau: float = 1.0,
@@ -68,6 +68,7 @@ def analyze(
         x, x_adv: ``[B, C, H, W]`` in [0, 1].
         y: true labels ``t0`` ``[B]``; target: the target ``t`` ``[B]`` (for an untargeted attack,
             the label predicted on ``x_adv``).
+        group_size: window side; ``None`` picks ``default_group_size`` of the image (2 up to 64 px, else 13).
         estimator: ``ablation`` (exact) or ``gradient`` (first order).
         tau, rho, eps: category threshold τ, inactivity fraction ρ, PSR floor ε.
         max_batch: largest forward pass of the ablation estimator (its memory budget).
@@ -81,7 +82,7 @@ def analyze(
         raise UserInputError("images contain NaN or Inf values")
     x, x_adv = x.detach(), x_adv.detach()
     y, target = y.to(x.device).long(), target.to(x.device).long()
-    grid = GroupGrid(x.shape[-2], x.shape[-1], group_size, stride)
+    grid = GroupGrid(x.shape[-2], x.shape[-1], group_size or default_group_size(max(x.shape[-2:])), stride)
     delta = x_adv - x
     with eval_mode(model):
         if estimator == "ablation":
@@ -115,6 +116,5 @@ def analyze_attack(model: nn.Module, attack: Attack, x: Tensor, y: Tensor, targe
     if not result.success.any():
         return result, None
     keep = result.success
-    aim = result.target if result.target is not None else result.logits.argmax(dim=1)
-    pse = analyze(model, x[keep], result.x_adv[keep], y.to(x.device)[keep], aim[keep], **analyze_kwargs)
+    pse = analyze(model, x[keep], result.x_adv[keep], y.to(x.device)[keep], result.aim[keep], **analyze_kwargs)
     return result, pse

@@ -11,7 +11,7 @@ from ..attacks.losses import other_max
 from ..data import ImageDataModule, shard_loader, unpack_batch
 from ..errors import UserInputError
 from ..models.capture import capture, resolve_layer
-from ..pse import PSEShares, analyze_attack, default_group_size, unit_effects
+from ..pse import PSEShares, analyze_attack, unit_effects
 from ..pse.units import spatial_mean_activations
 from .adversarial import PGDATModule
 
@@ -116,8 +116,7 @@ class PSEATModule(PGDATModule):
         sums = torch.zeros(2 * num_units + 1, dtype=torch.float64, device=self.device)  # Σ|Δā|, Σā, n
         for _, batch in shard_loader(probe, h.probe_batch_size, self.global_rank, self.trainer.world_size):
             x, y = (t.to(self.device) for t in unpack_batch(batch))
-            attacked, pse = analyze_attack(self.model, self.attack, x, y, estimator=h.estimator,
-                                           group_size=default_group_size(max(x.shape[-2:])))
+            attacked, pse = analyze_attack(self.model, self.attack, x, y, estimator=h.estimator, group_size=None)
             if pse is not None:
                 shares.update(pse)
             effects = unit_effects(self.model, self.unit_module, x, attacked.x_adv)
