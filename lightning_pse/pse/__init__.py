@@ -9,7 +9,7 @@ from .categories import Category, categorize, energy_shares, image_type, psr
 from .ground_truth import concentration
 from .groups import GroupGrid, default_group_size
 from .metrics import PSEShares
-from .units import UnitEffects, unit_effects
+from .units import UnitEffects, UnitSensitivity, unit_effects
 
-__all__ = ["Category", "GroupGrid", "PSEResult", "PSEShares", "UnitEffects", "analyze", "analyze_attack", "categorize", "concentration",
+__all__ = ["Category", "GroupGrid", "PSEResult", "PSEShares", "UnitEffects", "UnitSensitivity", "analyze", "analyze_attack", "categorize", "concentration",
            "default_group_size", "energy_shares", "image_type", "psr", "unit_effects"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torchmetrics import Metric
 
 from ..models.capture import capture, resolve_layer
 from ..models.state import eval_mode
@@ -50,3 +51,29 @@ def unit_effects(model: nn.Module, layer: nn.Module | str | None, x: Tensor, x_a
         promoted=mean_change > 0, suppressed=mean_change < 0,
         sensitivity=change.abs().mean(dim=0) / (clean.mean(dim=0) + eps),
     )
+
+
+class UnitSensitivity(Metric):
+    """``s_k`` ``[K]`` over batches (and, under DDP, ranks): the sums ``Σ_x |ā_k(x') − ā_k(x)|``,
+    ``Σ_x ā_k(x)`` and the image count, in float64; ``compute()`` gives
+    ``s_k = mean_x |Δā_k| / (mean_x ā_k + ε)``, the ``sensitivity`` of ``unit_effects`` over all
+    images seen."""
+
+    full_state_update = False
+
+    def __init__(self, num_units: int, eps: float = 1e-12, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.eps = eps
+        self.add_state("abs_change", default=torch.zeros(num_units, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("clean", default=torch.zeros(num_units, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, effects: UnitEffects) -> None:
+        batch = effects.change.shape[0]
+        self.abs_change += effects.change.abs().sum(dim=0).double()
+        self.clean += effects.clean.double() * batch
+        self.count += batch
+
+    def compute(self) -> Tensor:
+        count = self.count.clamp(min=1)
+        return ((self.abs_change / count) / (self.clean / count + self.eps)).float()

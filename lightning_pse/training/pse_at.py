@@ -11,7 +11,7 @@ from ..attacks.losses import other_max
 from ..data import ImageDataModule, shard_loader, unpack_batch
 from ..errors import UserInputError
 from ..models.capture import capture, resolve_layer
-from ..pse import PSEShares, analyze_attack, unit_effects
+from ..pse import PSEShares, UnitSensitivity, analyze_attack, unit_effects
 from ..pse.units import spatial_mean_activations
 from .adversarial import PGDATModule
 
@@ -112,20 +112,13 @@ class PSEATModule(PGDATModule):
             raise UserInputError("PSE-AT measures a probe subset each epoch: pass an ImageDataModule to the Trainer")
         probe = datamodule.probe_set(h.probe_samples, "train", h.probe_seed)
         shares = PSEShares().to(self.device)
-        num_units = self.unit_mask.numel()
-        sums = torch.zeros(2 * num_units + 1, dtype=torch.float64, device=self.device)  # Σ|Δā|, Σā, n
+        sensitivity = UnitSensitivity(self.unit_mask.numel()).to(self.device)
         for _, batch in shard_loader(probe, h.probe_batch_size, self.global_rank, self.trainer.world_size):
             x, y = (t.to(self.device) for t in unpack_batch(batch))
             attacked, pse = analyze_attack(self.model, self.attack, x, y, estimator=h.estimator, group_size=None)
             if pse is not None:
                 shares.update(pse)
-            effects = unit_effects(self.model, self.unit_module, x, attacked.x_adv)
-            sums[:num_units] += effects.change.abs().sum(dim=0).double()
-            sums[num_units:-1] += effects.clean.double() * x.shape[0]
-            sums[-1] += x.shape[0]
+            sensitivity.update(unit_effects(self.model, self.unit_module, x, attacked.x_adv))
         values = shares.compute()
-        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
-        count = sums[-1].clamp(min=1)
-        sensitivity = (sums[:num_units] / count) / (sums[num_units:-1] / count + 1e-12)
         energy = torch.stack([values["suppression_energy"], values["promotion_energy"]]).float()
-        return energy.to(self.device), sensitivity.float()
+        return energy.to(self.device), sensitivity.compute()

@@ -1,0 +1,17 @@
+"""Network level (``METHOD.md`` §3): Network Dissection, unit sensitivity to attacks, neuron masking.
+
+``dissect(model, layer, loader, quantile=0.005, iou_threshold=0.04) -> DissectionResult``; the
+loader yields ``(images, concept_masks)`` (``[B, C, h, w]`` bool) or concept probe dicts
+(``concepts``): ``SyntheticConcepts`` (no download) or ``BrodenDataset`` (the Broden layout).
+"""
+
+from .broden import BrodenDataset, write_broden
+from .concepts import SyntheticConcepts
+from .iou import DissectionResult, dissect
+from .masking import MASK_FRACTIONS, mask_units, masking_curve
+from .quantiles import ExactQuantile, SampledQuantile
+from .sensitivity import attack_sensitivity, compare_sensitivity, spearman
+
+__all__ = ["BrodenDataset", "DissectionResult", "ExactQuantile", "MASK_FRACTIONS", "SampledQuantile",
+           "SyntheticConcepts", "attack_sensitivity", "compare_sensitivity", "dissect", "mask_units",
+           "masking_curve", "spearman", "write_broden"]

@@ -1,0 +1,83 @@
+"""Concept probe sets: what ``dissect`` reads.
+
+A concept probe set is a dataset whose items are dicts with
+
+- ``image`` ``[3, H, W]`` float in [0, 1];
+- ``concepts`` ``[C, h, w]`` bool, one mask per concept (any label resolution ``h × w``);
+- ``annotated`` ``[C]`` bool, whether the concept's category is annotated on this image (Broden
+  annotates each category on some images only; a unit's pixels count towards a concept's IoU only
+  on images where it is annotated, ``METHOD.md`` §3);
+
+and which has the attributes ``concept_names`` and ``concept_categories`` (lists of length ``C``).
+
+``SyntheticConcepts`` generates one from the synthetic benchmark's renderer, with Broden's
+structure (our choices): *scene* images annotate the categories ``shape`` (10 concepts, both objects
+count) and ``color`` (9, the objects' palette colours) per pixel; *texture swatches* (a share
+``swatch_share = 0.2`` of the images: the same kind of scene rendered without objects) carry a
+whole-image ``texture`` label (5 concepts), as Broden's DTD images do. Texture is annotated on
+swatches only: annotating it on scene backgrounds, which cover most of every image, would make a
+texture IoU above 0.04 impossible for a unit that fires on 0.5 % of all positions.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..data.synthetic import COLOR_NAMES, SHAPES, TEXTURES, render_scenes, sample_scene_params
+
+CONCEPT_CATEGORIES: dict[str, tuple[str, ...]] = {"shape": SHAPES, "color": COLOR_NAMES, "texture": TEXTURES}
+
+
+class SyntheticConcepts(Dataset):
+    """``num_images`` generated concept probe images (``seed``; the first ``round(swatch_share·N)``
+    are texture swatches), rendered like ``SyntheticDataModule`` images of ``image_size`` px with
+    pixel ``noise``. Items as in the module docstring, ``concepts`` ``[24, H, W]``."""
+
+    def __init__(self, num_images: int = 512, image_size: int = 32, noise: float = 0.03, seed: int = 0,
+                 swatch_share: float = 0.2) -> None:
+        if num_images < 1 or not 0 <= swatch_share <= 1:
+            raise ValueError(f"need num_images ≥ 1 and 0 ≤ swatch_share ≤ 1, got {num_images}, {swatch_share}")
+        params = sample_scene_params(num_images, seed)
+        scenes = render_scenes(params, image_size, noise)
+        self.num_swatches = round(swatch_share * num_images)
+        swatches = render_scenes(params.select(slice(0, self.num_swatches)), image_size, noise, draw_main=False,
+                                 draw_distractor=False)
+        images = torch.cat([swatches.images, scenes.images[self.num_swatches:]])
+        self.images = (images * 255).round().to(torch.uint8)  # 8-bit like the benchmark's splits (and PNGs)
+        self.shape_map, self.color_map = scenes.shape_map.long(), scenes.color_map.long()
+        self.texture = params.texture
+        self.concept_names = [name for names in CONCEPT_CATEGORIES.values() for name in names]
+        self.concept_categories = [category for category, names in CONCEPT_CATEGORIES.items() for _ in names]
+        self._category = torch.tensor([list(CONCEPT_CATEGORIES).index(c) for c in self.concept_categories])
+
+    @classmethod
+    def like(cls, datamodule, num_images: int = 512, seed: int = 3) -> "SyntheticConcepts":
+        """Concept images rendered as ``datamodule``'s (a ``SyntheticDataModule``: its image size and
+        noise), from a seed apart from its splits' seeds."""
+        h = datamodule.hparams
+        return cls(num_images, image_size=h.image_size, noise=h.noise, seed=h.seed * 1000 + seed)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        size = self.images.shape[-2:]
+        if index < self.num_swatches:
+            texture = torch.full(size, int(self.texture[index]), dtype=torch.long)
+            label_maps = (torch.full(size, -1), torch.full(size, -1), texture)
+            annotated_categories = torch.tensor([False, False, True])
+        else:
+            label_maps = (self.shape_map[index], self.color_map[index], torch.full(size, -1))
+            annotated_categories = torch.tensor([True, True, False])
+        concepts = torch.cat([one_hot_masks(labels, len(names))
+                              for labels, names in zip(label_maps, CONCEPT_CATEGORIES.values())])
+        return {"image": self.images[index].float() / 255, "concepts": concepts, "annotated": annotated_categories[self._category]}
+
+
+def one_hot_masks(label_map: Tensor, num_labels: int) -> Tensor:
+    """``[num_labels, h, w]`` bool from an integer ``[h, w]`` map (entries outside
+    ``0..num_labels-1``, e.g. ``-1`` for unlabelled, set no mask)."""
+    labels = torch.arange(num_labels, device=label_map.device)
+    return label_map[None] == labels[:, None, None]

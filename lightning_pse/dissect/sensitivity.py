@@ -1,0 +1,75 @@
+"""Sensitivity against interpretability (``METHOD.md`` §3): are the units an attack moves most the
+ones that detect concepts?
+
+``s_k`` is the unit-level PSE sensitivity (``pse.UnitSensitivity``) under a configurable attack;
+it is compared with each unit's best IoU from ``dissect``: the Spearman rank correlation, and the
+detector share and mean best IoU of the ``k`` most sensitive units against the ``k`` least
+sensitive and against random ``k``-unit sets (``k = max(1, round(top_fraction·K))``;
+``top_fraction = 0.1`` and the mean over ``random_draws = 100`` seeded draws are our choices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from ..attacks import Attack
+from ..models.capture import resolve_layer
+from ..pse import UnitSensitivity, unit_effects
+from ..pse.units import spatial_mean_activations
+from .iou import DissectionResult
+
+
+def attack_sensitivity(model: nn.Module, layer: nn.Module | str | None, attack: Attack,
+                       batches: Iterable[tuple[Tensor, Tensor]], metric: UnitSensitivity | None = None) -> Tensor:
+    """``s_k`` ``[K]`` of ``layer``'s units over ``(x, y)`` batches (on the model's device): every
+    image is attacked and ``|ā_k(x') − ā_k(x)|`` averaged over images, over the mean ``ā_k(x)``.
+    Pass ``metric`` to accumulate into it (its ``compute`` syncs DDP ranks)."""
+    module = resolve_layer(model, layer)
+    for x, y in batches:
+        if metric is None:
+            metric = UnitSensitivity(spatial_mean_activations(model, module, x[:1]).shape[1]).to(x.device)
+        metric.update(unit_effects(model, module, x, attack(model, x, y)))
+    if metric is None:
+        raise ValueError("no batches to measure the unit sensitivity on")
+    return metric.compute()
+
+
+def average_ranks(values: Tensor) -> Tensor:
+    """``[N]`` ranks 1..N of ``values`` ``[N]``, ties sharing their average rank."""
+    ordered = values.sort().values
+    below = torch.searchsorted(ordered, values, right=False)
+    up_to = torch.searchsorted(ordered, values, right=True)
+    return (below + up_to + 1).double() / 2
+
+
+def spearman(a: Tensor, b: Tensor) -> float:
+    """Spearman rank correlation of ``a`` and ``b`` ``[N]`` (Pearson correlation of average ranks);
+    ``nan`` when either is constant."""
+    ra, rb = average_ranks(a.double()), average_ranks(b.double())
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denominator = (ra.square().sum() * rb.square().sum()).sqrt()
+    return float(ra @ rb / denominator) if denominator > 0 else float("nan")
+
+
+def compare_sensitivity(sensitivity: Tensor, result: DissectionResult, top_fraction: float = 0.1,
+                        random_draws: int = 100, seed: int = 0) -> dict:
+    """The report's sensitivity–interpretability numbers for ``sensitivity`` ``[K]`` and ``result``:
+    ``spearman_sensitivity_iou``, ``{topk,bottomk,randomk}_detector_share``,
+    ``{topk,bottomk,randomk}_mean_iou`` and ``k``."""
+    sensitivity = sensitivity.detach().cpu().double()
+    best_iou, detectors = result.best_iou.double(), result.detectors.double()
+    if sensitivity.shape != best_iou.shape:
+        raise ValueError(f"{sensitivity.shape[0]} sensitivities for {best_iou.shape[0]} dissected units")
+    num_units = best_iou.shape[0]
+    k = max(1, round(top_fraction * num_units))
+    order = torch.argsort(sensitivity, descending=True, stable=True)
+    generator = torch.Generator().manual_seed(seed)
+    draws = torch.stack([torch.randperm(num_units, generator=generator)[:k] for _ in range(random_draws)])
+    out = {"k": k, "num_units": num_units, "spearman_sensitivity_iou": spearman(sensitivity, best_iou)}
+    for name, units in (("topk", order[:k]), ("bottomk", order[-k:]), ("randomk", draws)):
+        out[f"{name}_detector_share"] = float(detectors[units].mean())
+        out[f"{name}_mean_iou"] = float(best_iou[units].mean())
+    return out
