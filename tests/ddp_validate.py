@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_pse.attacks import CW, PGD
-from lightning_pse.callbacks import CAMCallback, PSECallback, RobustEvalCallback
+from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.training import ClassifierModule
 
@@ -29,6 +29,8 @@ def callbacks():
         RobustEvalCallback(attack=PGD(eps=8 / 255, steps=5, seed=0), **PROBE),
         CAMCallback(attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)}, estimator="gradient",
                     **PROBE),
+        DissectionCallback(layers=["body.4", "body.7"], attack=PGD(eps=8 / 255, steps=3, seed=0),
+                           num_concept_images=20, **PROBE),
     ]
 
 

@@ -13,8 +13,11 @@ import torch
 from pytorch_lightning.loggers import CSVLogger
 
 from lightning_pse.attacks import PGD
-from lightning_pse.callbacks import CAMCallback, PSECallback
+from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback
 from lightning_pse.data import SyntheticDataModule
+from lightning_pse.errors import UserInputError
+from lightning_pse.dissect import SyntheticConcepts, attack_sensitivity, dissect, dissection_summary
+from torch.utils.data import DataLoader
 from lightning_pse.cam import cam_agreement, localization
 from lightning_pse.pse import PSEShares, analyze_attack
 from lightning_pse.training import ClassifierModule
@@ -156,6 +159,43 @@ def test_failing_media_do_not_stop_validation(trained_module, synthetic_data, tm
     assert metrics["pse/pgd/success_rate"] > 0
 
 
+def test_dissection_callback_logs_what_the_pure_functions_compute(trained_module, synthetic_data, tmp_path):
+    attack = PGD(eps=8 / 255, steps=3, seed=0)
+    callback = DissectionCallback(layers=["body.0", "body.7"], attack=attack, num_concept_images=64, num_samples=32,
+                                  batch_size=16)
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    try:
+        metrics = quiet_trainer(callbacks=[callback], logger=logger).validate(
+            trained_module, datamodule=synthetic_data, verbose=False)[0]
+    finally:
+        logger.experiment.finish()
+    model = trained_module.model
+    concepts = SyntheticConcepts.like(synthetic_data, 64, seed=3)
+    probe = probe_tensors(synthetic_data, 32)
+    x, y = probe["image"], probe["label"]
+    for layer in ("body.0", "body.7"):
+        result = dissect(model, layer, DataLoader(concepts, batch_size=64))
+        sensitivity = attack_sensitivity(model, layer, attack, [(x[:16], y[:16]), (x[16:], y[16:])])
+        expected = dissection_summary(result, sensitivity)
+        for key in ("interpretable_units", "spearman_sensitivity_iou", "topk_detector_share", "bottomk_detector_share",
+                    "randomk_detector_share", "topk_mean_iou"):
+            assert metrics[f"dissect/{layer}/{key}"] == pytest.approx(expected[key], rel=1e-5, abs=1e-6), key
+        for category, counts in expected["detectors_per_category"].items():
+            assert metrics[f"dissect/{layer}/{category}_detectors"] == counts["units"]
+    assert metrics["dissect/body.7/shape_detectors"] > 0 and metrics["dissect/body.0/color_detectors"] > 0
+    media = Path(logger.run_dir) / "files" / "media"
+    table = json.loads(next(media.glob("table/dissect/body.7/units_*.table.json")).read_text())
+    assert table["columns"] == ["unit", "concept", "category", "iou", "sensitivity", "detector"] and len(table["data"]) == 128
+    assert list(media.glob("images/dissect/body.0/sensitivity_vs_iou_*.png"))
+
+
+def test_dissection_callback_names_a_missing_broden_dir(trained_module, tmp_path):
+    data = SyntheticDataModule(num_train=8, num_val=8, num_test=8)
+    callback = DissectionCallback(broden_dir=str(tmp_path / "missing"), num_samples=4)
+    with pytest.raises(UserInputError, match="does not exist"):
+        quiet_trainer(callbacks=[callback]).validate(trained_module, datamodule=data, verbose=False)
+
+
 @pytest.fixture(scope="module")
 def ddp_metrics(trained_module, tmp_path_factory):
     """Metrics of ``tests/ddp_validate.py`` on 1 and on 2 processes."""
@@ -173,7 +213,7 @@ def ddp_metrics(trained_module, tmp_path_factory):
     return runs[1]["metrics"], runs[2]["metrics"]
 
 
-@pytest.mark.parametrize("prefix", ["pse/", "cam/", "val/robust_acc", "val/probe_clean_acc"])
+@pytest.mark.parametrize("prefix", ["pse/", "cam/", "dissect/", "val/robust_acc", "val/probe_clean_acc"])
 def test_callback_metrics_are_equal_on_one_and_two_processes(ddp_metrics, prefix):
     single, double = ddp_metrics
     keys = sorted(k for k in single if k.startswith(prefix))

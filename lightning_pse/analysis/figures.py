@@ -58,3 +58,34 @@ def image_grid(rows: Tensor, scale: int = 3) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(to_uint8(side_by_side(rows, scale=scale))).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def sensitivity_scatter(sensitivity: Tensor, best_iou: Tensor, detectors: Tensor, spearman: float, layer: str,
+                        iou_threshold: float = 0.04) -> bytes:
+    """Each unit's attack sensitivity ``s_k`` against its best IoU, detectors highlighted."""
+    figure, ax = plt.subplots(figsize=(5.5, 3.6))
+    s, iou, detector = sensitivity.cpu().numpy(), best_iou.cpu().numpy(), detectors.cpu().numpy().astype(bool)
+    ax.scatter(s[~detector], iou[~detector], s=12, c="#999999", label="other units")
+    ax.scatter(s[detector], iou[detector], s=12, c="#d62728", label="detectors (IoU > %.2f)" % iou_threshold)
+    ax.axhline(iou_threshold, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("symlog", linthresh=0.01)  # near-dead units (mean activation ≈ 0) have huge s_k
+    ax.set_xlabel("sensitivity s_k to the attack (symlog)")
+    ax.set_ylabel("best concept IoU")
+    ax.set_title(f"{layer}: Spearman ρ = {spearman:.3f}")
+    ax.legend(fontsize=8)
+    return _png(figure)
+
+
+def masking_curve(rows: list[dict]) -> bytes:
+    """Clean and robust accuracy against the share of units masked: most sensitive vs random."""
+    figure, ax = plt.subplots(figsize=(5.5, 3.6))
+    fractions = [100 * r["fraction"] for r in rows]
+    for key, label, colour in (("clean_accuracy", "clean", "#1f77b4"), ("robust_accuracy", "robust", "#d62728")):
+        ax.plot(fractions, [r[key] for r in rows], "o-", color=colour, label=f"{label}, most sensitive masked")
+        ax.plot(fractions, [r[f"random_{key}"] for r in rows], "o--", color=colour, alpha=0.6,
+                label=f"{label}, random units masked")
+    ax.set_xlabel("units masked (%)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    return _png(figure)

@@ -10,8 +10,8 @@ from .concepts import SyntheticConcepts
 from .iou import DissectionResult, dissect
 from .masking import MASK_FRACTIONS, mask_units, masking_curve
 from .quantiles import ExactQuantile, SampledQuantile
-from .sensitivity import attack_sensitivity, compare_sensitivity, spearman
+from .sensitivity import attack_sensitivity, compare_sensitivity, dissection_summary, spearman
 
 __all__ = ["BrodenDataset", "DissectionResult", "ExactQuantile", "MASK_FRACTIONS", "SampledQuantile",
-           "SyntheticConcepts", "attack_sensitivity", "compare_sensitivity", "dissect", "mask_units",
+           "SyntheticConcepts", "attack_sensitivity", "compare_sensitivity", "dissect", "dissection_summary", "mask_units",
            "masking_curve", "spearman", "write_broden"]

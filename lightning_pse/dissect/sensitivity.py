@@ -73,3 +73,13 @@ def compare_sensitivity(sensitivity: Tensor, result: DissectionResult, top_fract
         out[f"{name}_detector_share"] = float(detectors[units].mean())
         out[f"{name}_mean_iou"] = float(best_iou[units].mean())
     return out
+
+
+def dissection_summary(result: DissectionResult, sensitivity: Tensor, top_fraction: float = 0.1,
+                       random_draws: int = 100, seed: int = 0) -> dict:
+    """What the dissection callback logs and ``analyze.py`` reports for one layer: ``layer``,
+    ``num_units``, ``interpretable_units``, ``detectors_per_category`` (units and unique concepts),
+    ``num_images``, and ``compare_sensitivity``'s numbers."""
+    return {"layer": result.layer, "num_units": len(result.thresholds), "interpretable_units": result.interpretable_units,
+            "num_images": result.num_images, "detectors_per_category": result.category_counts(),
+            **compare_sensitivity(sensitivity, result, top_fraction, random_draws, seed)}
