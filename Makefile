@@ -4,7 +4,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
-DEMO_ANALYSIS_SAMPLES ?= 64
 
 .PHONY: demo test venv clean
 
@@ -20,7 +19,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
 	$(PY) train.py fit --config configs/default.yaml --trainer.default_root_dir $(DEMO_DIR)
-	$(PY) analyze.py --ckpt $(DEMO_DIR)/checkpoints/last.ckpt --num-samples $(DEMO_ANALYSIS_SAMPLES) --out $(DEMO_DIR)/analysis
+	$(PY) analyze.py --ckpt $(DEMO_DIR)/checkpoints/last.ckpt --out $(DEMO_DIR)/analysis
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -1,0 +1,9 @@
+"""lightning_pse: train robust image classifiers and explain adversarial examples by activation
+promotion and suppression (see METHOD.md)."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("lightning_pse")
+except PackageNotFoundError:  # a source checkout that is not installed
+    __version__ = "unknown"

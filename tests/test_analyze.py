@@ -1,12 +1,17 @@
 """``analyze.py``: report schema and content, the same numbers as the pure functions, atomic
 output, and clear refusals of bad input (unsafe, truncated or missing checkpoints, mismatches)."""
 
+import base64
+import io
 import json
 import os
+import re
 
 import pytest
+import pytorch_lightning as pl
 import torch
 import yaml
+from PIL import Image
 
 from helpers import run_analyze
 
@@ -14,6 +19,7 @@ from lightning_pse.analysis import cli
 from lightning_pse.analysis.explain import ExplanationTally
 from lightning_pse.analysis.robustness import default_attacks
 from lightning_pse.attacks import APGD, CW, PGD, Square
+from lightning_pse.callbacks import DissectionCallback
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
 from lightning_pse.errors import UserInputError
 from lightning_pse.training import ClassifierModule
@@ -30,6 +36,8 @@ LIGHT = {
                 "init_args": {"eps": 0.0627, "steps": 5, "targeted": True, "seed": 0}},
     },
     "pse": {"estimator": "gradient"},
+    "dissection": {"num_concept_images": 64, "fractions": [0.0, 0.05, 0.2]},
+    "sensitivity_attack": {"class_path": "lightning_pse.attacks.PGD", "init_args": {"steps": 3, "seed": 0}},
 }
 
 
@@ -54,8 +62,17 @@ def test_report_has_the_documented_schema(analyzed):
     out, result, report = analyzed
     assert f"report: {out / 'report.html'}" in result.stdout
     for key in ("checkpoint", "model", "dataset", "num_samples", "clean_accuracy", "attacks",
-                "worst_case_robust_accuracy", "pse", "cam"):
+                "worst_case_robust_accuracy", "pse", "cam", "dissection", "masking", "versions", "elapsed_seconds"):
         assert key in report, key
+    assert report["versions"]["torch"] == torch.__version__ and 0 < report["elapsed_seconds"] < 600
+    dissection = report["dissection"]
+    for key in ("layer", "num_units", "interpretable_units", "spearman_sensitivity_iou", "topk_detector_share",
+                "bottomk_detector_share", "randomk_detector_share"):
+        assert key in dissection, key
+    assert dissection["layer"] == "body.7" and dissection["num_units"] == len(dissection["units"]) == 128
+    assert [row["fraction"] for row in report["masking"]] == [0.0, 0.05, 0.2]
+    for row in report["masking"]:
+        assert {"clean_accuracy", "robust_accuracy", "random_clean_accuracy", "random_robust_accuracy"} <= set(row)
     assert report["num_samples"] == 24 and report["model"] == "small_cnn"
     assert report["eps"] == pytest.approx(8 / 255), "the ε the model was trained for"
     for name in LIGHT["attacks"]:
@@ -76,9 +93,16 @@ def test_report_has_the_documented_schema(analyzed):
 def test_report_html_is_self_contained_with_figures(analyzed):
     out, _, report = analyzed
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 3 and "<script src" not in page and "href=\"http" not in page
-    assert "Robustness" in page and "PSE" in page and "CAM" in page
-    assert {p.name for p in (out / "figures").glob("*.png")} >= {"psr_histogram.png", "category_shares.png"}
+    assert "<script src" not in page and "href=\"http" not in page
+    for heading in ("Robustness", "PSE", "CAM", "Network dissection", "Neuron masking"):
+        assert heading in page, heading
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert figures >= {"psr_histogram.png", "category_shares.png", "sensitivity_vs_iou.png", "masking_curve.png"}
+    embedded = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(embedded) == len(figures), "every figure is on the page"
+    for data in embedded:  # each decodes to a PNG image with pixels
+        image = Image.open(io.BytesIO(base64.b64decode(data)))
+        assert image.format == "PNG" and image.size[0] > 50 and image.size[1] > 20
 
 
 def test_robustness_numbers_equal_the_attacks_run_directly(fitted_run, analyzed):
@@ -95,6 +119,21 @@ def test_robustness_numbers_equal_the_attacks_run_directly(fitted_run, analyzed)
     result = PGD(steps=5, seed=0).run(model, x[correct], y[correct])
     robust = (result.logits.argmax(1) == y[correct]).sum().item() / 24
     assert report["attacks"]["pgd5"]["robust_accuracy"] == pytest.approx(robust)
+
+
+def test_dissection_numbers_equal_what_the_callback_logs(fitted_run, analyzed):
+    root, _ = fitted_run
+    _, _, report = analyzed
+    checkpoint = read_checkpoint(root / "checkpoints" / "last.ckpt")
+    module, data = load_module(checkpoint), load_datamodule(checkpoint)
+    callback = DissectionCallback(attack=PGD(steps=3, seed=0), num_concept_images=64, num_samples=24, split="test")
+    trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[callback], enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False)
+    metrics = trainer.validate(module, datamodule=data, verbose=False)[0]
+    for key in ("interpretable_units", "spearman_sensitivity_iou", "topk_detector_share", "bottomk_detector_share",
+                "randomk_detector_share", "topk_mean_iou"):
+        expected = report["dissection"][key]
+        assert metrics[f"dissect/body.7/{key}"] == pytest.approx(expected, rel=1e-5, abs=1e-6), key
 
 
 def test_ground_truth_section_on_the_trained_model(trained_model, synthetic_data):
@@ -154,11 +193,12 @@ def test_truncated_and_missing_checkpoints_are_one_line_errors(fitted_run, tmp_p
     assert not (tmp_path / "analysis").exists()
 
 
-def test_unknown_and_unbuilt_sections_and_bad_overrides_are_refused(fitted_run, tmp_path):
+def test_unknown_sections_settings_and_bad_overrides_are_refused(fitted_run, tmp_path):
     root, _ = fitted_run
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"dissection": {"layers": "body.7"}}))
     ckpt = str(root / "checkpoints" / "last.ckpt")
     for args, message in ((["--sections", "robustnes"], "unknown section"),
-                          (["--sections", "dissection"], "not built yet"),
+                          (["--config", str(tmp_path / "bad.yaml"), "--sections", "dissection"], "unknown dissection"),
                           (["--data.num_vall", "3"], "num_vall")):
         result = run_analyze("--ckpt", ckpt, "--out", str(tmp_path / "out"), *args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr[-2000:])

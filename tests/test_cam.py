@@ -162,3 +162,18 @@ def test_cam_guided_attack_stays_in_the_union_of_regions(trained_model, probe):
     assert torch.equal(guided.guided.x_adv[outside], x[outside])
     assert (guided.guided.l0 <= guided.full.l0).all()
     assert guided.region.any(dim=(1, 2)).all()
+
+
+def test_cam_guided_attack_reuses_a_given_unrestricted_run(trained_model, probe):
+    x, y = probe["image"][:8], probe["label"][:8]
+    attack = PGD(eps=8 / 255, steps=5, seed=0)
+    fresh = cam_guided_attack(attack, trained_model, x, y)
+    calls = []
+    handle = trained_model.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        reused = cam_guided_attack(attack, trained_model, x, y, full=fresh.full)
+    finally:
+        handle.remove()
+    assert reused.full is fresh.full
+    assert torch.equal(reused.guided.x_adv, fresh.guided.x_adv) and torch.equal(reused.region, fresh.region)
+    assert len(calls) < 15  # the regions (4 forwards) and one PGD-5 run (≤ 7), not two runs

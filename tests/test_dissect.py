@@ -372,3 +372,12 @@ def test_dissection_result_round_trips_through_save(tmp_path):
     loaded = DissectionResult.load(tmp_path / "r.pt")
     assert torch.equal(loaded.iou, result.iou) and loaded.concept_categories == ["x", "x", "y"] and loaded.num_images == 9
     assert DissectionResult.load(tmp_path / "missing.pt") is None
+
+
+@pytest.mark.parametrize("size_in,size_out", [((8, 8), (32, 32)), ((7, 5), (113, 90)), ((16, 16), (8, 8))])
+def test_separable_upsampling_equals_interpolate(size_in, size_out):
+    from lightning_pse.dissect.iou import upsample_bilinear
+
+    maps = torch.randn(2, 3, *size_in)
+    expected = F.interpolate(maps, size=size_out, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(upsample_bilinear(maps, size_out), expected, rtol=1e-5, atol=1e-6)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..attacks import PGD, Attack
+from ..attacks import PGD, Attack, AttackResult
 from ..cam import cam_agreement, cam_guided_attack, cam_method, localization
 from ..plots import category_overlay, heat_overlay
 from ..pse import Category, PSEShares, analyze, analyze_attack, concentration
@@ -67,7 +67,7 @@ class ExplanationTally:
                 self.examples[name].append(torch.cat([x[won][:room], attacked.x_adv[won][:room],
                                                       category_overlay(x[won][:room], pixels)], dim=3).cpu())
             if self.with_cam:
-                self._guided(name, attack, model, x, y)
+                self._guided(name, attack, model, x, y, attacked)
                 scores = cam_agreement(model, x[won], attacked.x_adv[won], y[won], aim, pse, **self.cam_kwargs,
                                        seed=self.seed)
                 for key in AGREEMENT_KEYS:
@@ -75,9 +75,9 @@ class ExplanationTally:
         if "object_mask" in extras and "distractor_mask" in extras:
             self._ground_truth(model, x, y, extras, analysis)
 
-    def _guided(self, name: str, attack: Attack, model: nn.Module, x: Tensor, y: Tensor) -> None:
+    def _guided(self, name: str, attack: Attack, model: nn.Module, x: Tensor, y: Tensor, full: AttackResult) -> None:
         """The attack restricted to the union of the true- and target-class regions, beside the full one."""
-        guided = cam_guided_attack(attack, model, x, y, **self.cam_kwargs)
+        guided = cam_guided_attack(attack, model, x, y, **self.cam_kwargs, full=full)
         for run, result in (("full", guided.full), ("guided", guided.guided)):
             self.guided[name][f"{run}_success"].append(result.success.float().cpu())
             for key in ("l0", "l2", "linf"):  # distortion of the successful examples

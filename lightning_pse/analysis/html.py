@@ -25,6 +25,26 @@ def _table(header: list[str], rows: list[list]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _dissection(d: dict, figures: dict[str, bytes]) -> list[str]:
+    rho = d["spearman_sensitivity_iou"]
+    sign = "undefined" if rho != rho else ("positive: the more attack-sensitive units tend to be the more interpretable"
+                                          if rho > 0 else "negative: the more attack-sensitive units tend to be the "
+                                          "less interpretable" if rho < 0 else "zero")
+    parts = [f"<h2>Network dissection</h2><p>Layer <code>{html.escape(d['layer'])}</code>: {d['interpretable_units']} "
+             f"of {d['num_units']} units are detectors (best concept IoU above the threshold) on {d['num_images']} "
+             f"concept images. Spearman correlation of attack sensitivity s<sub>k</sub> "
+             f"({html.escape(d['sensitivity_attack'])}) with the best IoU: ρ = {_fmt(rho)} ({sign}).</p>"]
+    parts.append(_table(["category", "detector units", "concepts detected"],
+                        [[c, n["units"], n["concepts"]] for c, n in d["detectors_per_category"].items()]))
+    parts.append(_table(["units (k = %d)" % d["k"], "detector share", "mean best IoU"],
+                        [[f"{name} k by sensitivity" if name != "random" else "random k (mean of draws)",
+                          d[f"{key}_detector_share"], d[f"{key}_mean_iou"]]
+                         for name, key in (("top", "topk"), ("bottom", "bottomk"), ("random", "randomk"))]))
+    if "sensitivity_vs_iou" in figures:
+        parts.append(_img(figures["sensitivity_vs_iou"], "sensitivity vs IoU"))
+    return parts
+
+
 def render(report: dict, figures: dict[str, bytes]) -> str:
     """The page for ``report`` (the report.json dict) and ``figures`` (name → PNG bytes)."""
     parts = [f"<h1>lightning_pse report</h1><p>checkpoint <code>{html.escape(report['checkpoint'])}</code> · model "
@@ -85,6 +105,18 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                          f"{_fmt(cam['pointing_game'])}.</p>")
         if "cam_overlays" in figures:
             parts.append("<h3>True-class maps on clean images</h3>" + _img(figures["cam_overlays"], "cam"))
+    if "dissection" in report:
+        parts.extend(_dissection(report["dissection"], figures))
+    if "masking" in report:
+        parts.append("<h2>Neuron masking</h2><p>Clean and robust accuracy (robust: " + html.escape(report["masking_attack"])
+                     + ", run against the masked model) with the most attack-sensitive units of the layer zeroed, "
+                     "beside as many random units.</p>")
+        parts.append(_table(["units masked", "count", "clean acc", "robust acc", "clean acc (random)",
+                             "robust acc (random)"],
+                            [[f"{100 * r['fraction']:g} %", r["num_units"], r["clean_accuracy"], r["robust_accuracy"],
+                              r["random_clean_accuracy"], r["random_robust_accuracy"]] for r in report["masking"]]))
+        if "masking_curve" in figures:
+            parts.append(_img(figures["masking_curve"], "masking curve"))
     parts.append("<h2>report.json</h2><pre>" + html.escape(json.dumps(report, indent=2)) + "</pre>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}.warn{color:#a40}img{max-width:100%}")

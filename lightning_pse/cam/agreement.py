@@ -92,10 +92,12 @@ class GuidedAttack:
 
 
 def cam_guided_attack(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None,
-                      method: str = "cam", layer=None, threshold: float = 0.2) -> GuidedAttack:
+                      method: str = "cam", layer=None, threshold: float = 0.2,
+                      full: AttackResult | None = None) -> GuidedAttack:
     """Re-run ``attack`` with ``mask`` = true-class region ∪ target-class region (both on ``x``;
-    the target is the attack's, or for an untargeted attack the class the unrestricted attack reached)."""
-    full = attack.run(model, x, y, target)
+    the target is the attack's, or for an untargeted attack the class the unrestricted attack reached).
+    ``full``: the unrestricted run of ``attack`` on these inputs when already done (not re-run)."""
+    full = full if full is not None else attack.run(model, x, y, target)
     region = class_region(model, x, y, method, layer, threshold) | class_region(model, x, full.aim, method, layer,
                                                                                  threshold)
     guided = attack.run(model, x, y, full.target, mask=region)

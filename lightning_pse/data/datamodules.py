@@ -9,6 +9,7 @@ split apart; ``probe_set`` gives the deterministic subset used by callbacks and 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 import torchvision
 from torch.utils.data import DataLoader, Dataset, Subset
+from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.transforms import v2
 
 from ..errors import DatasetNotFoundError, UserInputError
@@ -80,14 +82,19 @@ class ImageDataModule(pl.LightningDataModule):
             raise ValueError(f"unknown split {name!r}; use train, val or test")
         return getattr(self._splits, name)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, loader_class=DataLoader) -> DataLoader:
+        return loader_class(
             dataset, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.split("train"), True, self.batch_size)
+        """A resumable loader (torchdata's ``StatefulDataLoader``): its position in the epoch and its
+        shuffling generator are saved in checkpoints, so a run resumed from a mid-epoch checkpoint
+        sees the rest of the epoch in the same order as an uninterrupted run."""
+        with warnings.catch_warnings():  # torchdata 0.11 calls a deprecated torch function when built
+            warnings.filterwarnings("ignore", message=".*set_vital.*")
+            return self._loader(self.split("train"), True, self.batch_size, StatefulDataLoader)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.split("val"), False, self.eval_batch_size)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from ..attacks import Attack, robust_correct
 from ..models.capture import resolve_layer
@@ -60,14 +61,14 @@ def accuracies(model: nn.Module, attack: Attack, batches: Iterable[tuple[Tensor,
 
 def masking_curve(model: nn.Module, layer: nn.Module | str | None, sensitivity: Tensor, attack: Attack,
                   batches: Sequence[tuple[Tensor, Tensor]], fractions: Sequence[float] = MASK_FRACTIONS,
-                  seed: int = 0) -> list[dict]:
+                  seed: int = 0, progress: bool = False) -> list[dict]:
     """One row per fraction: ``fraction, num_units, clean_accuracy, robust_accuracy`` (top-sensitive
     units masked) and ``random_clean_accuracy, random_robust_accuracy`` (as many random units)."""
     order = torch.argsort(sensitivity.detach().cpu(), descending=True, stable=True)
     num_units = order.numel()
     generator = torch.Generator().manual_seed(seed)
     rows = []
-    for fraction in fractions:
+    for fraction in tqdm(fractions, desc="masking units", unit="fraction", disable=not progress):
         count = masked_count(fraction, num_units)
         with mask_units(model, layer, order[:count]):
             clean, robust = accuracies(model, attack, batches)

@@ -1,0 +1,91 @@
+"""The dissection and masking sections of a report: the dissection callback's functions
+(``dissect``, ``attack_sensitivity``, ``dissection_summary``) and ``masking_curve`` on a
+checkpoint's probe set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ..attacks import PGD, Attack
+from ..data import probe_indices, unpack_batch
+from ..dissect import (
+    MASK_FRACTIONS,
+    BrodenDataset,
+    SyntheticConcepts,
+    attack_sensitivity,
+    dissect,
+    dissection_summary,
+    masking_curve,
+)
+from ..errors import UserInputError
+from . import figures
+
+DISSECTION_KEYS = {"layer", "num_concept_images", "quantile", "iou_threshold", "top_fraction", "random_draws",
+                   "broden_dir", "broden_categories", "fractions"}
+
+
+def sensitivity_attack(eps: float, seed: int = 0) -> Attack:
+    """The default attack of the sensitivity and masking measurements: PGD-10 at ℓ∞ ``eps``, step ``eps/4``
+    (the ``DissectionCallback`` default at ε = 8/255)."""
+    return PGD(eps=eps, steps=10, step_size=eps / 4, seed=seed)
+
+
+def describe(attack: Attack) -> str:
+    """``PGD(ℓ∞ ε=0.0314, 10 steps)``: an attack's class and budget in a few words."""
+    budget = [f"{getattr(attack, 'norm', 'linf').replace('linf', 'ℓ∞').replace('l2', 'ℓ2')} ε={attack.eps:.4g}"] \
+        if hasattr(attack, "eps") else []
+    budget += [f"{attack.steps} steps"] if hasattr(attack, "steps") else []
+    return f"{type(attack).__name__}({', '.join(budget)})"
+
+
+def concept_set(datamodule, settings: dict, image_size: int) -> Dataset:
+    """The synthetic concept set for synthetic data, else the Broden directory of ``settings``."""
+    num = settings.get("num_concept_images", 256)
+    if settings.get("broden_dir"):
+        broden = BrodenDataset(Path(settings["broden_dir"]), settings.get("broden_categories"), image_size=image_size)
+        return Subset(broden, probe_indices(len(broden), num))
+    if "noise" in getattr(datamodule, "hparams", {}):
+        return SyntheticConcepts.like(datamodule, num, seed=3)
+    raise UserInputError("the dissection section needs a concept probe set: synthetic data, or set dissection.broden_dir "
+                         "in --config to a Broden directory")
+
+
+def network_report(model: nn.Module, datamodule, batches: list[tuple[Tensor, Tensor]], attack: Attack,
+                   settings: dict, sections: list[str]) -> tuple[dict, dict[str, bytes]]:
+    """``({"dissection": ..., "masking": [...]}, figures)`` for the requested ``sections`` on the
+    probe ``batches`` (``(x, y)`` on the model's device); ``attack`` gives ``s_k`` and the robust
+    accuracy of the masking curve."""
+    unknown = set(settings) - DISSECTION_KEYS
+    if unknown:
+        raise UserInputError(f"unknown dissection settings {sorted(unknown)}; known: {sorted(DISSECTION_KEYS)}")
+    layer = settings.get("layer")
+    report: dict = {}
+    figs: dict[str, bytes] = {}
+    sensitivity = attack_sensitivity(model, layer, attack, batches).cpu()
+    if "dissection" in sections:
+        concepts = concept_set(datamodule, settings, batches[0][0].shape[-1])
+        result = dissect(model, layer, DataLoader(concepts, batch_size=64), settings.get("quantile", 0.005),
+                         settings.get("iou_threshold", 0.04), progress=True)
+        summary = dissection_summary(result, sensitivity, settings.get("top_fraction", 0.1),
+                                     settings.get("random_draws", 100))
+        report["dissection"] = {**summary, "sensitivity_attack": describe(attack),
+                                "units": result.unit_rows(sensitivity)}
+        figs["sensitivity_vs_iou"] = figures.sensitivity_scatter(
+            sensitivity, result.best_iou, result.detectors, summary["spearman_sensitivity_iou"], result.layer,
+            result.iou_threshold)
+    if "masking" in sections:
+        rows = masking_curve(model, layer, sensitivity, attack, batches, settings.get("fractions", MASK_FRACTIONS),
+                             progress=True)
+        report["masking"] = rows
+        report["masking_attack"] = describe(attack)
+        figs["masking_curve"] = figures.masking_curve(rows)
+    return report, figs
+
+
+def probe_batches(loader: DataLoader, device: torch.device) -> list[tuple[Tensor, Tensor]]:
+    """The probe loader's ``(x, y)`` batches, on ``device``, held in memory (masking re-reads them)."""
+    return [tuple(t.to(device) for t in unpack_batch(batch)) for batch in loader]
