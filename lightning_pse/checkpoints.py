@@ -45,10 +45,14 @@ def project_class(class_path: str, base: type) -> type:
     """The class at ``class_path``, which must live in ``lightning_pse`` and subclass ``base``."""
     module_name, _, name = class_path.rpartition(".")
     if not module_name.startswith("lightning_pse"):
-        raise UserInputError(f"checkpoint names class {class_path!r} outside lightning_pse; refusing to build it")
-    cls = getattr(importlib.import_module(module_name), name, None)
+        raise UserInputError(f"class {class_path!r} is outside lightning_pse; refusing to build it")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise UserInputError(f"class {class_path!r}: there is no module {module_name!r} in lightning_pse") from None
+    cls = getattr(module, name, None)
     if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise UserInputError(f"checkpoint names {class_path!r}, which is not a {base.__name__}")
+        raise UserInputError(f"{class_path!r} is not a {base.__name__} of lightning_pse")
     return cls
 
 

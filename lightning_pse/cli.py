@@ -19,11 +19,13 @@ from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.cli import LightningCLI
 
 from .data import ImageDataModule
+from .checkpoints import read_checkpoint
 from .errors import UserInputError
 from .training import ClassifierModule
 from .wandb_logger import WandbLogger
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
 
 
 class LightningPseCLI(LightningCLI):
@@ -42,6 +44,27 @@ class LightningPseCLI(LightningCLI):
         for entry in _as_list(config.trainer.callbacks):
             if _class_name(entry) == "ModelCheckpoint" and not entry.init_args.get("dirpath"):
                 entry.init_args.dirpath = str(Path(root) / "checkpoints")
+
+    def _parse_ckpt_path(self) -> None:
+        """Read ``--ckpt_path`` safely before Lightning does (``weights_only``; a missing, truncated or
+        code-carrying file is a one-line error), and keep its hyper-parameters for ``_check_checkpoint``."""
+        subcommand = self.config.get("subcommand")
+        path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        self._checkpoint_hparams = {}
+        if path and path not in LIGHTNING_CKPT_ALIASES:
+            self._checkpoint_hparams = read_checkpoint(path).get("hyper_parameters", {})
+        super()._parse_ckpt_path()
+
+    def _check_checkpoint(self) -> None:
+        """Refuse a ``--ckpt_path`` trained for another class count or channel count than the data's."""
+        path = self.config[self.subcommand].get("ckpt_path")
+        for name in ("num_classes", "in_channels"):
+            theirs, ours = self._checkpoint_hparams.get(name), getattr(self.datamodule, name, None)
+            if theirs is not None and ours is not None and theirs != ours:
+                raise UserInputError(f"checkpoint {path} was trained with {name}={theirs} but the data has {ours}: "
+                                     f"pass the data the checkpoint was trained on (--data ...)")
+
+    before_fit = before_validate = before_test = _check_checkpoint
 
     def after_fit(self) -> None:
         """Say how long training took and where the checkpoints and the W&B run are."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..data.datasets import check_images
 from ..errors import UserInputError
 from ..models.state import eval_mode
 from .losses import attack_margin, success
@@ -153,13 +154,7 @@ class Attack:
 
     @staticmethod
     def _check_inputs(x: Tensor, y: Tensor, target: Tensor | None):
-        if x.dim() != 4 or not x.is_floating_point():
-            raise UserInputError(f"images must be a float tensor [B, C, H, W], got {x.dtype} {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise UserInputError("images contain NaN or Inf values: clean the input before attacking")
-        if x.min() < 0 or x.max() > 1:
-            raise UserInputError(f"images must be pixels in [0, 1], got values in [{float(x.min()):.3g}, "
-                                 f"{float(x.max()):.3g}]: normalisation belongs inside the model")
+        check_images(x)
         y = y.to(device=x.device, dtype=torch.long)
         if y.shape != (x.shape[0],):
             raise UserInputError(f"labels must be [B] = [{x.shape[0]}], got {tuple(y.shape)}")

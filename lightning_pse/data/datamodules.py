@@ -73,7 +73,8 @@ class ImageDataModule(pl.LightningDataModule):
             self._splits = self._build_splits()
             for name in ("train", "val", "test"):
                 if len(getattr(self._splits, name)) == 0:
-                    raise UserInputError(f"the {name} split of {type(self).__name__} is empty")
+                    raise UserInputError(f"the {name} split of {type(self).__name__} is empty: point the data module "
+                                         f"at a dataset with samples in every split")
 
     def split(self, name: str) -> Dataset:
         """The ``train``, ``val`` or ``test`` dataset (``setup`` runs on first use)."""
@@ -140,6 +141,9 @@ class SyntheticDataModule(ImageDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, num_workers)
+        for name, size in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
+            if size < 1:
+                raise UserInputError(f"{name}={size}: every synthetic split needs at least one sample")
         self.save_hyperparameters()
 
     def _build_splits(self) -> Splits:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..data.datasets import check_images
 from ..errors import UserInputError
 from ..models.capture import capture, resolve_layer
 from ..models.state import eval_mode
@@ -234,6 +235,7 @@ def dissect(model: nn.Module, layer: nn.Module | str | None, loader: Iterable, q
     with eval_mode(model):
         for batch in tqdm(loader, desc=f"dissect {name}: quantiles", disable=not progress, unit="batch"):
             images, _, _ = concept_batch(batch)
+            check_images(images, source="concept probe images")
             activations = layer_activations(model, module, images.to(device))
             estimator.update(activations.permute(0, 2, 3, 1).reshape(-1, activations.shape[1]))
             num_images += images.shape[0]

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..data.datasets import unpack_batch
+from ..data.datasets import check_images, unpack_batch
 from ..errors import UserInputError
 from ..models import build_model
 from .resume import apply_pending_loader_state
@@ -78,6 +78,7 @@ class ClassifierModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         x, y = unpack_batch(batch)
+        check_images(x, self.hparams.in_channels, f"training batch {batch_idx}")
         loss, logits = self.training_loss(x, y)
         self.train_acc(logits.detach(), y)
         self.log("train/loss", loss, prog_bar=True)
@@ -86,6 +87,7 @@ class ClassifierModule(pl.LightningModule):
 
     def _evaluate(self, batch, stage: str, metric: MulticlassAccuracy) -> None:
         x, y = unpack_batch(batch)
+        check_images(x, self.hparams.in_channels, f"{stage} images")
         logits = self(x)
         metric(logits, y)
         self.log(f"{stage}/loss", self.criterion(logits, y), sync_dist=True)
