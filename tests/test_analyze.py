@@ -19,7 +19,7 @@ from lightning_pse.analysis import cli
 from lightning_pse.analysis.explain import ExplanationTally
 from lightning_pse.analysis.robustness import default_attacks
 from lightning_pse.attacks import APGD, CW, PGD, Square
-from lightning_pse.callbacks import DissectionCallback
+from lightning_pse.callbacks import DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
 from lightning_pse.errors import UserInputError
 from lightning_pse.training import ClassifierModule
@@ -121,15 +121,31 @@ def test_robustness_numbers_equal_the_attacks_run_directly(fitted_run, analyzed)
     assert report["attacks"]["pgd5"]["robust_accuracy"] == pytest.approx(robust)
 
 
-def test_dissection_numbers_equal_what_the_callback_logs(fitted_run, analyzed):
+def test_report_numbers_equal_what_the_callbacks_log(fitted_run, analyzed):
+    """The per-epoch callbacks, run by ``Trainer.validate`` with the report's attacks on the same
+    probe set (test split, 24 samples, one batch), log the numbers the report holds."""
     root, _ = fitted_run
     _, _, report = analyzed
     checkpoint = read_checkpoint(root / "checkpoints" / "last.ckpt")
     module, data = load_module(checkpoint), load_datamodule(checkpoint)
-    callback = DissectionCallback(attack=PGD(steps=3, seed=0), num_concept_images=64, num_samples=24, split="test")
-    trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[callback], enable_progress_bar=False,
+    probe = dict(num_samples=24, split="test", batch_size=64)
+    pse_attack = PGD(eps=0.0627, steps=5, targeted=True, seed=0)
+    callbacks = [
+        RobustEvalCallback(attack=PGD(steps=5, seed=0), **probe),
+        PSECallback(attacks={"pgd": pse_attack}, estimator="gradient", **probe),
+        DissectionCallback(attack=PGD(steps=3, seed=0), num_concept_images=64, **probe),
+    ]
+    trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=callbacks, enable_progress_bar=False,
                          enable_model_summary=False, enable_checkpointing=False)
     metrics = trainer.validate(module, datamodule=data, verbose=False)[0]
+    assert metrics["test/robust_acc"] == pytest.approx(report["attacks"]["pgd5"]["robust_accuracy"], abs=1e-6)
+    pse = report["pse"]["pgd"]
+    assert metrics["pse/pgd/success_rate"] == pytest.approx(pse["success_rate"], abs=1e-6)
+    for category in ("suppression", "promotion", "balanced"):
+        if pse["image_type_shares"][category] is not None:
+            assert metrics[f"pse/pgd/{category}_share"] == pytest.approx(pse["image_type_shares"][category], abs=1e-6)
+            assert metrics[f"pse/pgd/{category}_energy"] == pytest.approx(pse["group_energy_shares"][category],
+                                                                          abs=1e-6)
     for key in ("interpretable_units", "spearman_sensitivity_iou", "topk_detector_share", "bottomk_detector_share",
                 "randomk_detector_share", "topk_mean_iou"):
         expected = report["dissection"][key]
