@@ -40,6 +40,14 @@ def test_training_and_evaluation_refuse_bad_images(corrupt, message):
         module.validation_step(batch_of(images), 0)
 
 
+def test_images_too_small_for_the_model_are_named():
+    module = ClassifierModule(num_classes=10)  # small_cnn pools twice by 2
+    with pytest.raises(UserInputError, match="cannot take 2×2 images"):
+        module.training_step(batch_of(torch.rand(4, 3, 2, 2)), 0)
+    with pytest.raises(UserInputError, match="cannot take 2×2 images"):
+        module.validation_step(batch_of(torch.rand(4, 3, 2, 2)), 0)
+
+
 def test_dissection_and_attacks_refuse_nan_images(trained_model):
     from lightning_pse.attacks import PGD
 

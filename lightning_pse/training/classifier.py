@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import pytorch_lightning as pl
 import torch
@@ -17,6 +18,20 @@ from .rng import capture_rng_states, restore_rng_states
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("onecycle", "cosine", "multistep", "none")
+
+
+@contextmanager
+def shape_errors_named(x: Tensor, model: str):
+    """Inside, a runtime error of the model (not out-of-memory) becomes a one-line input error naming
+    the image size: with a valid model and checked pixels, what remains is a size it cannot take."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserInputError(f"model {model} cannot take {x.shape[-2]}×{x.shape[-1]} images ({first}): resize the "
+                             f"images to the size the model is meant for") from err
 
 
 class ClassifierModule(pl.LightningModule):
@@ -79,7 +94,8 @@ class ClassifierModule(pl.LightningModule):
     def training_step(self, batch, batch_idx: int) -> Tensor:
         x, y = unpack_batch(batch)
         check_images(x, self.hparams.in_channels, f"training batch {batch_idx}")
-        loss, logits = self.training_loss(x, y)
+        with shape_errors_named(x, self.hparams.model):
+            loss, logits = self.training_loss(x, y)
         self.train_acc(logits.detach(), y)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
@@ -88,7 +104,8 @@ class ClassifierModule(pl.LightningModule):
     def _evaluate(self, batch, stage: str, metric: MulticlassAccuracy) -> None:
         x, y = unpack_batch(batch)
         check_images(x, self.hparams.in_channels, f"{stage} images")
-        logits = self(x)
+        with shape_errors_named(x, self.hparams.model):
+            logits = self(x)
         metric(logits, y)
         self.log(f"{stage}/loss", self.criterion(logits, y), sync_dist=True)
         self.log(f"{stage}/acc", metric, prog_bar=True)
