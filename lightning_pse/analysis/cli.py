@@ -38,11 +38,11 @@ from ..errors import UserInputError
 from . import figures
 from .explain import ExplanationTally
 from .html import render
-from .network import network_report, probe_batches, sensitivity_attack
+from .network import check_settings, network_report, probe_batches, sensitivity_attack
 from .robustness import RobustnessTally, default_attacks
 
 SECTIONS = ("robustness", "pse", "cam", "dissection", "masking")
-DEFAULT_SAMPLES = 64  # every section on the demo checkpoint in about 4.5 minutes on a 2-core CPU
+DEFAULT_SAMPLES = 64  # every section on the demo checkpoint in about 3.5 minutes on a 2-core CPU
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
@@ -124,6 +124,7 @@ def run(argv: list[str] | None = None) -> Path:
     for section in sections:
         if section not in SECTIONS:
             raise UserInputError(f"unknown section {section!r}; choose from {', '.join(SECTIONS)}")
+    check_settings(config.get("dissection", {}))
     checkpoint = read_checkpoint(args.ckpt)
     module = load_module(checkpoint)
     datamodule = load_datamodule(checkpoint, overrides)

@@ -54,14 +54,19 @@ def concept_set(datamodule, settings: dict, image_size: int) -> Dataset:
                          "in --config to a Broden directory")
 
 
+def check_settings(settings: dict) -> None:
+    """Refuse unknown keys of the config's ``dissection`` block (before any work is done)."""
+    unknown = set(settings) - DISSECTION_KEYS
+    if unknown:
+        raise UserInputError(f"unknown dissection settings {sorted(unknown)}; known: {sorted(DISSECTION_KEYS)}")
+
+
 def network_report(model: nn.Module, datamodule, batches: list[tuple[Tensor, Tensor]], attack: Attack,
                    settings: dict, sections: list[str]) -> tuple[dict, dict[str, bytes]]:
     """``({"dissection": ..., "masking": [...]}, figures)`` for the requested ``sections`` on the
     probe ``batches`` (``(x, y)`` on the model's device); ``attack`` gives ``s_k`` and the robust
     accuracy of the masking curve."""
-    unknown = set(settings) - DISSECTION_KEYS
-    if unknown:
-        raise UserInputError(f"unknown dissection settings {sorted(unknown)}; known: {sorted(DISSECTION_KEYS)}")
+    check_settings(settings)
     layer = settings.get("layer")
     report: dict = {}
     figs: dict[str, bytes] = {}

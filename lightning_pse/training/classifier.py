@@ -22,14 +22,18 @@ SCHEDULERS = ("onecycle", "cosine", "multistep", "none")
 
 @contextmanager
 def shape_errors_named(x: Tensor, model: str):
-    """Inside, a runtime error of the model (not out-of-memory) becomes a one-line input error naming
-    the image size: with a valid model and checked pixels, what remains is a size it cannot take."""
+    """Inside, a shape error of the model (a runtime error about sizes or shapes, not out-of-memory)
+    becomes a one-line input error naming the image size: with a valid model and checked pixels, what
+    remains is a size it cannot take. Other errors pass through unchanged."""
     try:
         yield
     except torch.OutOfMemoryError:
         raise
     except RuntimeError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        message = str(err).strip()
+        if not any(word in message.lower() for word in ("size", "shape")):
+            raise
+        first = message.splitlines()[0]
         raise UserInputError(f"model {model} cannot take {x.shape[-2]}×{x.shape[-1]} images ({first}): resize the "
                              f"images to the size the model is meant for") from err
 
