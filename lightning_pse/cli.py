@@ -74,8 +74,10 @@ class LightningPseCLI(LightningCLI):
             if isinstance(callback, Timer):
                 print(f"training time: {callback.time_elapsed('train'):.0f} s "
                       f"({self.trainer.current_epoch} epochs, validation included)")
+        printed = set()  # the step- and epoch-based "last" checkpoints share one file
         for callback in self.trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+            if isinstance(callback, ModelCheckpoint) and callback.best_model_path not in printed | {""}:
+                printed.add(callback.best_model_path)
                 if callback.monitor:
                     score = float(callback.best_model_score)
                     print(f"best checkpoint ({callback.monitor} = {score:.4f}): {callback.best_model_path}")
