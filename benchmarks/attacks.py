@@ -18,11 +18,10 @@ import argparse
 
 import torch
 import torchattacks
-from timing import interleaved_medians
+from timing import device_and_model, interleaved_medians
 
 from lightning_pse.attacks import APGD, PGD
 from lightning_pse.data.synthetic import generate_shapes
-from lightning_pse.models import build_model
 
 
 def floor(model, x, y, steps: int) -> None:
@@ -54,11 +53,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--apgd-steps", type=int, default=100)
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(0)
+    device, model = device_and_model(args.model)
     data = generate_shapes(args.batch, seed=0)
     x, y = data.images.to(device), data.labels.to(device)
-    model = build_model(args.model, 10, mean=(0.5,) * 3, std=(0.25,) * 3).to(device)
     quick_train(model, device)
     with torch.no_grad():
         correct = model(x).argmax(1) == y

@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from timing import interleaved_medians
+from timing import device_and_model, interleaved_medians
 from torch.utils.data import DataLoader
 
 from lightning_pse.dissect import SyntheticConcepts, dissect
-from lightning_pse.models import build_model
 
 
 def main() -> None:
@@ -28,9 +27,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(0)
-    model = build_model(args.model, 10, mean=(0.5,) * 3, std=(0.25,) * 3).to(device).eval()
+    device, model = device_and_model(args.model)
     probe = SyntheticConcepts(args.images)
     loader = DataLoader(probe, batch_size=args.batch)
     batches = [(b["image"].to(device), b["concepts"].to(device), b["annotated"].to(device)) for b in loader]

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from timing import interleaved_medians
+from timing import device_and_model, interleaved_medians
 
 from lightning_pse.attacks import PGD
 from lightning_pse.data.synthetic import generate_shapes
-from lightning_pse.models import build_model
 from lightning_pse.pse import GroupGrid, analyze
 
 
@@ -28,11 +27,9 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(0)
+    device, model = device_and_model(args.model)
     data = generate_shapes(args.batch, seed=0)
     x, y = data.images.to(device), data.labels.to(device)
-    model = build_model(args.model, 10, mean=(0.5,) * 3, std=(0.25,) * 3).to(device).eval()
     target = (y + 1) % 10
     x_adv = PGD(eps=8 / 255, steps=5, targeted=True, seed=0)(model, x, y, target=target)
     grid = GroupGrid(x.shape[-2], x.shape[-1], args.group_size)

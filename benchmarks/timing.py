@@ -1,4 +1,4 @@
-"""Wall-clock timing shared by the benchmark scripts (run as ``python benchmarks/<name>.py``)."""
+"""Wall-clock timing and setup shared by the benchmark scripts (run as ``python benchmarks/<name>.py``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch import nn
+
+from lightning_pse.models import build_model
 
 
 def timed(fn: Callable[[], object], device: torch.device) -> float:
@@ -30,3 +33,11 @@ def interleaved_medians(cases: dict[str, Callable[[], object]], device: torch.de
         for key, fn in cases.items():
             times[key].append(timed(fn, device))
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def device_and_model(name: str) -> tuple[torch.device, nn.Module]:
+    """CUDA when present (else CPU) and a freshly initialised ``name`` for the synthetic benchmark's
+    10 classes, seeded (``torch.manual_seed(0)``), on that device, in eval mode."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    return device, build_model(name, 10, mean=(0.5,) * 3, std=(0.25,) * 3).to(device).eval()

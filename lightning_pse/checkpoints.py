@@ -41,6 +41,17 @@ def read_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
+def check_fits(hparams, datamodule, checkpoint: str | Path) -> None:
+    """Refuse data whose class count or input channels differ from those the checkpoint's model
+    (hyper-parameters ``hparams``) was built for."""
+    for name in ("num_classes", "in_channels"):
+        theirs, ours = hparams.get(name), getattr(datamodule, name, None)
+        if theirs is not None and ours is not None and theirs != ours:
+            raise UserInputError(f"checkpoint {checkpoint} was trained with {name}={theirs} but the data "
+                                 f"({type(datamodule).__name__}) has {ours}: pass the data the checkpoint was "
+                                 f"trained on (--data ...)")
+
+
 def project_class(class_path: str, base: type) -> type:
     """The class at ``class_path``, which must live in ``lightning_pse`` and subclass ``base``."""
     module_name, _, name = class_path.rpartition(".")

@@ -19,7 +19,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.cli import LightningCLI
 
 from .data import ImageDataModule
-from .checkpoints import read_checkpoint
+from .checkpoints import check_fits, read_checkpoint
 from .errors import UserInputError
 from .training import ClassifierModule
 from .wandb_logger import WandbLogger
@@ -57,12 +57,7 @@ class LightningPseCLI(LightningCLI):
 
     def _check_checkpoint(self) -> None:
         """Refuse a ``--ckpt_path`` trained for another class count or channel count than the data's."""
-        path = self.config[self.subcommand].get("ckpt_path")
-        for name in ("num_classes", "in_channels"):
-            theirs, ours = self._checkpoint_hparams.get(name), getattr(self.datamodule, name, None)
-            if theirs is not None and ours is not None and theirs != ours:
-                raise UserInputError(f"checkpoint {path} was trained with {name}={theirs} but the data has {ours}: "
-                                     f"pass the data the checkpoint was trained on (--data ...)")
+        check_fits(self._checkpoint_hparams, self.datamodule, self.config[self.subcommand].get("ckpt_path"))
 
     before_fit = before_validate = before_test = _check_checkpoint
 

@@ -20,7 +20,7 @@ from lightning_pse.analysis.explain import ExplanationTally
 from lightning_pse.analysis.robustness import default_attacks
 from lightning_pse.attacks import APGD, CW, PGD, Square
 from lightning_pse.callbacks import DissectionCallback, PSECallback, RobustEvalCallback
-from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
+from lightning_pse.checkpoints import check_fits, load_datamodule, load_module, read_checkpoint
 from lightning_pse.errors import UserInputError
 from lightning_pse.training import ClassifierModule
 
@@ -225,8 +225,8 @@ def test_unknown_sections_settings_and_bad_overrides_are_refused(fitted_run, tmp
 def test_model_and_data_mismatch_is_refused(fitted_run):
     root, _ = fitted_run
     checkpoint = read_checkpoint(root / "checkpoints" / "last.ckpt")
-    with pytest.raises(UserInputError, match="5 classes"):
-        cli.check_match(ClassifierModule(num_classes=5), load_datamodule(checkpoint))
+    with pytest.raises(UserInputError, match="num_classes=5 but the data"):
+        check_fits(ClassifierModule(num_classes=5).hparams, load_datamodule(checkpoint), "x.ckpt")
 
 
 def test_interrupted_write_keeps_the_previous_report(tmp_path, monkeypatch):

@@ -118,4 +118,4 @@ def test_checkpoint_for_other_data_is_refused(fitted_run, tmp_path):
     result = run_train("validate", *TINY, "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", str(other),
                        cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert len(error_lines(result)) == 1 and "num_classes=5 but the data has 10" in result.stderr
+    assert len(error_lines(result)) == 1 and "num_classes=5 but the data (SyntheticDataModule) has 10" in result.stderr

@@ -193,7 +193,5 @@ def test_ground_truth_suppression_on_object_promotion_on_distractor(trained_mode
     for category, region in ((Category.SUPPRESSION, obj[keep]), (Category.PROMOTION, dist[keep])):
         measured = concentration(result.category_mask(category), region)
         chance = concentration(result.to_pixels((randomised == category).float()) > 0, region)
-        # Trained test models measured 3.4× (suppression) and 1.9–2.3× (promotion) over the area share,
-        # depending on the data order of the training run; chance is 1×.
-        assert measured > 1.75, f"{category.name} concentration {measured:.2f}"
+        assert measured > 2.0, f"{category.name} concentration {measured:.2f}"
         assert measured > 1.5 * chance, f"{category.name}: {measured:.2f} vs random assignment {chance:.2f}"

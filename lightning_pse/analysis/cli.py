@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from ..attacks import Attack
 from ..callbacks.pse import default_pse_attacks
-from ..checkpoints import load_datamodule, load_module, project_class, read_checkpoint
+from ..checkpoints import check_fits, load_datamodule, load_module, project_class, read_checkpoint
 from ..data import unpack_batch
 from ..data.stats import STANDARD_LINF_EPS
 from ..errors import UserInputError
@@ -94,15 +94,6 @@ def build_attacks(spec: dict) -> dict[str, Attack]:
     return attacks
 
 
-def check_match(module, datamodule) -> None:
-    """Refuse a model and data that do not fit each other."""
-    h = module.hparams
-    if h.num_classes != datamodule.num_classes or h.in_channels != datamodule.in_channels:
-        raise UserInputError(f"the checkpoint's model has {h.num_classes} classes and {h.in_channels} input channels "
-                             f"but {type(datamodule).__name__} has {datamodule.num_classes} and "
-                             f"{datamodule.in_channels}: pass matching --data overrides")
-
-
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries whose behaviour shapes the numbers."""
     import platform
@@ -128,7 +119,7 @@ def run(argv: list[str] | None = None) -> Path:
     checkpoint = read_checkpoint(args.ckpt)
     module = load_module(checkpoint)
     datamodule = load_datamodule(checkpoint, overrides)
-    check_match(module, datamodule)
+    check_fits(module.hparams, datamodule, args.ckpt)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     model = module.model.to(device).eval()

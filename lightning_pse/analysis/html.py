@@ -27,9 +27,12 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 def _dissection(d: dict, figures: dict[str, bytes]) -> list[str]:
     rho = d["spearman_sensitivity_iou"]
-    sign = "undefined" if rho != rho else ("positive: the more attack-sensitive units tend to be the more interpretable"
-                                          if rho > 0 else "negative: the more attack-sensitive units tend to be the "
-                                          "less interpretable" if rho < 0 else "zero")
+    if rho > 0:
+        sign = "positive: the more attack-sensitive units tend to be the more interpretable"
+    elif rho < 0:
+        sign = "negative: the more attack-sensitive units tend to be the less interpretable"
+    else:  # zero, or nan when a ranking is constant
+        sign = "zero" if rho == 0 else "undefined"
     parts = [f"<h2>Network dissection</h2><p>Layer <code>{html.escape(d['layer'])}</code>: {d['interpretable_units']} "
              f"of {d['num_units']} units are detectors (best concept IoU above the threshold) on {d['num_images']} "
              f"concept images. Spearman correlation of attack sensitivity s<sub>k</sub> "

@@ -4,19 +4,16 @@ checkpoint's probe set."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader
 
 from ..attacks import PGD, Attack
-from ..data import probe_indices, unpack_batch
+from ..data import unpack_batch
 from ..dissect import (
     MASK_FRACTIONS,
-    BrodenDataset,
-    SyntheticConcepts,
     attack_sensitivity,
+    concept_probe_set,
     dissect,
     dissection_summary,
     masking_curve,
@@ -42,18 +39,6 @@ def describe(attack: Attack) -> str:
     return f"{type(attack).__name__}({', '.join(budget)})"
 
 
-def concept_set(datamodule, settings: dict, image_size: int) -> Dataset:
-    """The synthetic concept set for synthetic data, else the Broden directory of ``settings``."""
-    num = settings.get("num_concept_images", 256)
-    if settings.get("broden_dir"):
-        broden = BrodenDataset(Path(settings["broden_dir"]), settings.get("broden_categories"), image_size=image_size)
-        return Subset(broden, probe_indices(len(broden), num))
-    if "noise" in getattr(datamodule, "hparams", {}):
-        return SyntheticConcepts.like(datamodule, num, seed=3)
-    raise UserInputError("the dissection section needs a concept probe set: synthetic data, or set dissection.broden_dir "
-                         "in --config to a Broden directory")
-
-
 def check_settings(settings: dict) -> None:
     """Refuse unknown keys of the config's ``dissection`` block (before any work is done)."""
     unknown = set(settings) - DISSECTION_KEYS
@@ -72,7 +57,8 @@ def network_report(model: nn.Module, datamodule, batches: list[tuple[Tensor, Ten
     figs: dict[str, bytes] = {}
     sensitivity = attack_sensitivity(model, layer, attack, batches).cpu()
     if "dissection" in sections:
-        concepts = concept_set(datamodule, settings, batches[0][0].shape[-1])
+        concepts = concept_probe_set(datamodule, settings.get("num_concept_images", 256), settings.get("broden_dir"),
+                                     settings.get("broden_categories"), batches[0][0].shape[-1])
         result = dissect(model, layer, DataLoader(concepts, batch_size=64), settings.get("quantile", 0.005),
                          settings.get("iou_threshold", 0.04), progress=True)
         summary = dissection_summary(result, sensitivity, settings.get("top_fraction", 0.1),

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytorch_lightning as pl
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
 from ..attacks import PGD, Attack
-from ..data import probe_indices, shard_batches
-from ..dissect import BrodenDataset, DissectionResult, SyntheticConcepts, attack_sensitivity, dissect, dissection_summary
-from ..errors import UserInputError
+from ..data import shard_batches, unpack_batch
+from ..dissect import (DissectionResult, attack_sensitivity, concept_probe_set, concept_source, dissect,
+                       dissection_summary)
 from ..pse import UnitSensitivity
 from .media import log_media
 from .probe import ProbeCallback
@@ -64,21 +63,15 @@ class DissectionCallback(ProbeCallback):
         self.results: dict[str, tuple[DissectionResult, Tensor, dict]] = {}  # the last measurement, per layer
 
     def concept_set(self, trainer: pl.Trainer) -> Dataset:
-        """The concept probe subset (the same on every rank and epoch)."""
-        datamodule = trainer.datamodule
-        if self.broden_dir is None:
-            if not hasattr(datamodule, "hparams") or "noise" not in datamodule.hparams:
-                raise UserInputError("DissectionCallback dissects on the synthetic concept set, which needs "
-                                     "SyntheticDataModule; for other data set broden_dir to a Broden directory")
-            return SyntheticConcepts.like(datamodule, self.num_concept_images, seed=3 + self.seed)
-        size = datamodule.probe_set(1, self.split, self.seed)[0]
-        size = (size["image"] if isinstance(size, dict) else size[0]).shape[-1]
-        broden = BrodenDataset(Path(self.broden_dir), self.broden_categories, image_size=size)
-        return Subset(broden, probe_indices(len(broden), self.num_concept_images, self.seed))
+        """The concept probe subset (the same on every rank and epoch), images sized like the data's."""
+        item = trainer.datamodule.probe_set(1, self.split, self.seed)[0]
+        size = unpack_batch(item)[0].shape[-1]
+        return concept_probe_set(trainer.datamodule, self.num_concept_images, self.broden_dir,
+                                 self.broden_categories, size, self.seed)
 
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, model: nn.Module) -> None:
         concepts = self.concept_set(trainer)
-        source = concepts.dataset if isinstance(concepts, Subset) else concepts  # holds the concept names
+        source = concept_source(concepts)
         loader = DataLoader(concepts, batch_sampler=shard_batches(len(concepts), self.batch_size, trainer.global_rank,
                                                                   trainer.world_size))
         self.results = {}

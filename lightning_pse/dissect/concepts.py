@@ -21,11 +21,16 @@ texture IoU above 0.04 impossible for a unit that fires on 0.5 % of all position
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
+from ..data import SyntheticDataModule, probe_indices
 from ..data.synthetic import COLOR_NAMES, SHAPES, TEXTURES, render_scenes, sample_scene_params
+from ..errors import UserInputError
+from .broden import BrodenDataset
 
 CONCEPT_CATEGORIES: dict[str, tuple[str, ...]] = {"shape": SHAPES, "color": COLOR_NAMES, "texture": TEXTURES}
 
@@ -53,9 +58,9 @@ class SyntheticConcepts(Dataset):
         self._category = torch.tensor([list(CONCEPT_CATEGORIES).index(c) for c in self.concept_categories])
 
     @classmethod
-    def like(cls, datamodule, num_images: int = 512, seed: int = 3) -> "SyntheticConcepts":
-        """Concept images rendered as ``datamodule``'s (a ``SyntheticDataModule``: its image size and
-        noise), from a seed apart from its splits' seeds."""
+    def like(cls, datamodule: SyntheticDataModule, num_images: int = 512, seed: int = 3) -> "SyntheticConcepts":
+        """Concept images rendered as ``datamodule``'s (its image size and noise), from a seed apart
+        from its splits' seeds."""
         h = datamodule.hparams
         return cls(num_images, image_size=h.image_size, noise=h.noise, seed=h.seed * 1000 + seed)
 
@@ -74,6 +79,27 @@ class SyntheticConcepts(Dataset):
         concepts = torch.cat([one_hot_masks(labels, len(names))
                               for labels, names in zip(label_maps, CONCEPT_CATEGORIES.values())])
         return {"image": self.images[index].float() / 255, "concepts": concepts, "annotated": annotated_categories[self._category]}
+
+
+def concept_probe_set(datamodule, num_images: int = 256, broden_dir: str | Path | None = None,
+                      broden_categories: list[str] | None = None, image_size: int | None = None,
+                      seed: int = 0) -> Dataset:
+    """The concept probe set the dissection callback and ``analyze.py`` use: ``num_images`` images of
+    the Broden directory ``broden_dir`` (a seeded subset, resized to ``image_size``), or without one
+    the synthetic concept set rendered like ``datamodule``'s images (``SyntheticDataModule`` only).
+    Its concept names and categories are ``concept_source(probe)``'s."""
+    if broden_dir is not None:
+        broden = BrodenDataset(Path(broden_dir), broden_categories, image_size=image_size)
+        return Subset(broden, probe_indices(len(broden), num_images, seed))
+    if not isinstance(datamodule, SyntheticDataModule):
+        raise UserInputError(f"dissection needs a concept probe set: {type(datamodule).__name__} has none built in, so "
+                             f"give a Broden directory (broden_dir)")
+    return SyntheticConcepts.like(datamodule, num_images, seed=3 + seed)
+
+
+def concept_source(probe: Dataset) -> Dataset:
+    """The dataset holding ``probe``'s ``concept_names`` and ``concept_categories`` (a subset's base)."""
+    return probe.dataset if isinstance(probe, Subset) else probe
 
 
 def one_hot_masks(label_map: Tensor, num_labels: int) -> Tensor:

@@ -18,7 +18,6 @@ from torch import Tensor, nn
 from ..attacks import Attack
 from ..models.capture import resolve_layer
 from ..pse import UnitSensitivity, unit_effects
-from ..pse.units import spatial_mean_activations
 from .iou import DissectionResult
 
 
@@ -29,9 +28,10 @@ def attack_sensitivity(model: nn.Module, layer: nn.Module | str | None, attack: 
     Pass ``metric`` to accumulate into it (its ``compute`` syncs DDP ranks)."""
     module = resolve_layer(model, layer)
     for x, y in batches:
+        effects = unit_effects(model, module, x, attack(model, x, y))
         if metric is None:
-            metric = UnitSensitivity(spatial_mean_activations(model, module, x[:1]).shape[1]).to(x.device)
-        metric.update(unit_effects(model, module, x, attack(model, x, y)))
+            metric = UnitSensitivity(effects.clean.shape[0]).to(x.device)
+        metric.update(effects)
     if metric is None:
         raise ValueError("no batches to measure the unit sensitivity on")
     return metric.compute()

@@ -30,6 +30,11 @@ class UnitEffects:
     sensitivity: Tensor
 
 
+def relative_change(mean_abs_change: Tensor, mean_clean: Tensor, eps: float = 1e-12) -> Tensor:
+    """``s_k = mean_x |ā_k(x') − ā_k(x)| / (mean_x ā_k(x) + ε)`` from the two means ``[K]``."""
+    return mean_abs_change / (mean_clean + eps)
+
+
 def spatial_mean_activations(model: nn.Module, layer: nn.Module | str | None, x: Tensor) -> Tensor:
     """``ā(x)`` ``[B, K]``: the layer's output averaged over its spatial positions."""
     module = resolve_layer(model, layer)
@@ -49,7 +54,7 @@ def unit_effects(model: nn.Module, layer: nn.Module | str | None, x: Tensor, x_a
     return UnitEffects(
         clean=clean.mean(dim=0), adversarial=adversarial.mean(dim=0), change=change,
         promoted=mean_change > 0, suppressed=mean_change < 0,
-        sensitivity=change.abs().mean(dim=0) / (clean.mean(dim=0) + eps),
+        sensitivity=relative_change(change.abs().mean(dim=0), clean.mean(dim=0), eps),
     )
 
 
@@ -76,4 +81,4 @@ class UnitSensitivity(Metric):
 
     def compute(self) -> Tensor:
         count = self.count.clamp(min=1)
-        return ((self.abs_change / count) / (self.clean / count + self.eps)).float()
+        return relative_change(self.abs_change / count, self.clean / count, self.eps).float()
