@@ -30,6 +30,7 @@ TRAINED_EPOCHS = 3
 def _source_hash() -> str:
     package = Path(lightning_pse.__file__).parent
     digest = hashlib.sha256(repr((TRAINED_DATA, TRAINED_EPOCHS, torch.__version__)).encode())
+    digest.update(Path(__file__).read_bytes())  # the training recipe below
     for sub in ("data", "models", "training"):
         for path in sorted((package / sub).rglob("*.py")):
             digest.update(path.read_bytes())
@@ -47,6 +48,7 @@ def synthetic_data() -> SyntheticDataModule:
 def trained_module(synthetic_data) -> ClassifierModule:
     """A small CNN trained on the synthetic benchmark (eval mode, CPU)."""
     path = CACHE / f"small_cnn_{_source_hash()}.pt"
+    pl.seed_everything(0)  # before the module exists: its initial weights come from this seed
     module = ClassifierModule(
         model="small_cnn", num_classes=synthetic_data.num_classes, mean=synthetic_data.mean,
         std=synthetic_data.std, lr=0.1, scheduler="onecycle",
@@ -54,7 +56,6 @@ def trained_module(synthetic_data) -> ClassifierModule:
     if path.exists():
         module.load_state_dict(torch.load(path, weights_only=True))
     else:
-        pl.seed_everything(0)
         trainer = pl.Trainer(
             max_epochs=TRAINED_EPOCHS, accelerator="cpu", logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False,
