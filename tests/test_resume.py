@@ -4,26 +4,32 @@ scheduler state, PSE-AT margin weights and sensitive-unit ranking, metrics), bec
 order (``StatefulDataLoader``) and the random-generator states are checkpointed with the model."""
 
 import csv
+import random
 import signal
 from pathlib import Path
 
+import numpy as np
+import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import yaml
 
 from helpers import REPO, run_train
+from lightning_pse.training.rng import gather_rng_states, restore_rank_rng_states
 
 STEPS_PER_EPOCH = 10  # 320 training images in batches of 32
 KILL_AT = 15  # the middle of the second epoch
 
 
-def config(root: Path, version: str, kill: bool) -> Path:
+def config(root: Path, version: str, kill_at: int | None = None) -> Path:
     callbacks = [
         {"class_path": "lightning_pse.callbacks.RobustEvalCallback", "init_args": {"num_samples": 32}},
         {"class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
          "init_args": {"filename": "last", "enable_version_counter": False, "every_n_train_steps": 1}},
     ]
-    if kill:
-        callbacks.append({"class_path": "kill_at_step.KillAtStep", "init_args": {"step": KILL_AT}})
+    if kill_at is not None:
+        callbacks.append({"class_path": "kill_at_step.KillAtStep", "init_args": {"step": kill_at}})
     spec = {
         "seed_everything": 0,
         "trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 3, "inference_mode": False,
@@ -55,17 +61,17 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     for root in (straight, broken):
         root.mkdir()
-    result = train(config(straight, "straight", kill=False), straight)
+    result = train(config(straight, "straight"), straight)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    killed = train(config(broken, "killed", kill=True), broken)
+    killed = train(config(broken, "killed", KILL_AT), broken)
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
     last = broken / "checkpoints" / "last.ckpt"
     interrupted = torch.load(last, weights_only=True)
     assert interrupted["global_step"] == KILL_AT - 1 and interrupted["epoch"] == 1, "a mid-epoch checkpoint"
     assert "rng_states" in interrupted and interrupted["loops"]["fit_loop"]["state_dict"]["combined_loader"]
 
-    resumed = train(config(broken, "resumed", kill=False), broken, "--ckpt_path", str(last))
+    resumed = train(config(broken, "resumed"), broken, "--ckpt_path", str(last))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     expected = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
@@ -83,3 +89,75 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert set(metrics) >= {"val/acc", "val/robust_acc", "val/loss"}
     for key, value in reference.items():
         assert abs(metrics[key] - value) <= 1e-4, (key, metrics[key], value)
+
+
+def test_a_checkpoint_on_the_last_batch_of_an_epoch_resumes_into_a_full_next_epoch(tmp_path):
+    """Killed right after the checkpoint of an epoch's last training batch: the restored loader has
+    finished that epoch, and the resumed run still trains every batch of the epochs left."""
+    killed = train(config(tmp_path, "killed", STEPS_PER_EPOCH + 1), tmp_path)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    interrupted = torch.load(last, weights_only=True)
+    assert interrupted["global_step"] == STEPS_PER_EPOCH and interrupted["epoch"] == 0
+    resumed = train(config(tmp_path, "resumed"), tmp_path, "--ckpt_path", str(last))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = torch.load(last, weights_only=True)
+    assert (final["epoch"], final["global_step"]) == (2, 3 * STEPS_PER_EPOCH)
+
+
+def _draws() -> torch.Tensor:
+    return torch.cat([torch.rand(3), torch.from_numpy(np.random.rand(2)).float(), torch.tensor([random.random()])])
+
+
+def _save_and_restore_on_rank(rank: int, world_size: int, root: str) -> None:
+    """One DDP process (gloo): advance the generators differently per rank, gather the states as a
+    checkpoint does, write them (rank 0), scramble, restore this rank's entry from the file."""
+    dist.init_process_group("gloo", init_method=f"file://{root}/rendezvous", rank=rank, world_size=world_size)
+    try:
+        pl.seed_everything(0, verbose=False)
+        torch.rand(10 + rank), np.random.rand(1 + 2 * rank), [random.random() for _ in range(rank)]
+        saved = gather_rng_states()
+        expected = _draws()
+        if rank == 0:
+            torch.save({"rng_states": saved}, f"{root}/states.ckpt")
+        dist.barrier()
+        loaded = torch.load(f"{root}/states.ckpt", weights_only=True)["rng_states"]
+        pl.seed_everything(123, verbose=False)
+        restore_rank_rng_states(loaded, rank)
+        torch.save({"expected": expected, "restored": _draws(), "entries": len(loaded)}, f"{root}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_each_ddp_rank_restores_its_own_generator_states(tmp_path):
+    mp.spawn(_save_and_restore_on_rank, args=(2, str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for rank in ranks:
+        assert rank["entries"] == 2
+        assert torch.equal(rank["restored"], rank["expected"])
+    assert not torch.equal(ranks[0]["expected"], ranks[1]["expected"]), "the ranks' sequences differ"
+
+
+def test_extra_ranks_and_older_checkpoints_get_rank_zero_states():
+    pl.seed_everything(0, verbose=False)
+    saved = gather_rng_states()  # no process group: this process only
+    expected = _draws()
+    for states, rank in ((saved, 3), (saved[0], 1)):
+        pl.seed_everything(1, verbose=False)
+        restore_rank_rng_states(states, rank)
+        assert torch.equal(_draws(), expected)
+
+
+def test_ddp_checkpoints_hold_every_rank_and_resume(tmp_path):
+    """Two CPU processes: Lightning builds the checkpoint on every rank (the gather is a collective),
+    the file holds one entry per rank, and the run resumes from it on two processes (an epoch-free
+    schedule, so the run can be extended)."""
+    ddp = ["--config", str(config(tmp_path, "ddp")), "--trainer.devices", "2", "--trainer.strategy", "ddp",
+           "--model.init_args.scheduler", "none"]
+    first = run_train("fit", *ddp, "--trainer.max_epochs", "1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert len(torch.load(last, weights_only=True)["rng_states"]) == 2
+    resumed = run_train("fit", *ddp, "--trainer.max_epochs", "2", "--ckpt_path", str(last), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert torch.load(last, weights_only=True)["global_step"] == 2 * STEPS_PER_EPOCH // 2

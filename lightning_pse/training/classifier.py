@@ -13,8 +13,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from ..data.datasets import check_images, unpack_batch
 from ..errors import UserInputError
 from ..models import build_model
-from .resume import apply_pending_loader_state
-from .rng import capture_rng_states, restore_rng_states
+from .resume import resume_train_loader
+from .rng import gather_rng_states, restore_rank_rng_states
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("onecycle", "cosine", "multistep", "none")
@@ -82,7 +82,7 @@ class ClassifierModule(pl.LightningModule):
         self.save_hyperparameters()
         self.model = build_model(model, num_classes, in_channels, mean, std, **(model_kwargs or {}))
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        self._rng_states_to_restore: dict | None = None  # set when a checkpoint is loaded to resume
+        self._rng_states_to_restore: list[dict] | dict | None = None  # set when a checkpoint is loaded to resume
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
         )
@@ -124,14 +124,14 @@ class ClassifierModule(pl.LightningModule):
         """On resume: continue the data order and the random sequences where the checkpoint left
         them (see ``resume`` and ``rng``). The generators are restored here, after Lightning's setup
         and sanity check have drawn their own random numbers, not when the checkpoint is read."""
-        apply_pending_loader_state(self.trainer)
+        resume_train_loader(self.trainer)
         if self._rng_states_to_restore is not None:
-            restore_rng_states(self._rng_states_to_restore)
+            restore_rank_rng_states(self._rng_states_to_restore, self.global_rank)
             self._rng_states_to_restore = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Also save this process's random-generator states (see ``rng``)."""
-        checkpoint["rng_states"] = capture_rng_states()
+        """Also save every process's random-generator states (see ``rng``)."""
+        checkpoint["rng_states"] = gather_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Keep the checkpoint's random-generator states for ``on_train_start`` (when it has them)."""

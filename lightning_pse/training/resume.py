@@ -6,6 +6,12 @@ the train data. But a ``configure_optimizers`` that asks for ``trainer.estimated
 optimizers, before it has read the loops' state; the saved loader position then stays pending and
 the resumed epoch restarts from a fresh shuffle (Lightning 2.6). ``apply_pending_loader_state``,
 called at ``on_train_start``, applies the pending state and restarts the data iterator from it.
+
+A checkpoint written after an epoch's last training batch (``every_n_train_steps``), before the
+epoch ended, restores the loader at the end of that epoch: its first iterator yields nothing (it
+finishes the saved epoch), while Lightning moves straight on to the next epoch with that iterator,
+which would then run empty. ``resume_train_loader`` starts a second iterator in that case, which
+begins the next epoch with the saved shuffling generator.
 """
 
 from __future__ import annotations
@@ -13,12 +19,21 @@ from __future__ import annotations
 import pytorch_lightning as pl
 
 
-def apply_pending_loader_state(trainer: pl.Trainer) -> bool:
-    """Apply a train-loader state Lightning left pending; ``True`` when one was applied."""
+def resume_train_loader(trainer: pl.Trainer) -> None:
+    """On a resumed fit, make the train data iterator continue where the checkpoint left it: apply
+    a loader state Lightning left pending, and step past an epoch the loader had already finished."""
     fit_loop = trainer.fit_loop
-    pending = getattr(fit_loop, "_combined_loader_states_to_load", None)
-    if not pending or fit_loop._combined_loader is None or not fit_loop.restarting:
+    if fit_loop._combined_loader is None or not fit_loop.restarting:
+        return
+    if getattr(fit_loop, "_combined_loader_states_to_load", None):
+        fit_loop._load_combined_loader_states()
+        iter(fit_loop._data_fetcher)  # a new iterator that starts from the restored position
+    if any(_finished_its_epoch(loader) for loader in fit_loop._combined_loader.flattened):
+        iter(fit_loop._data_fetcher)  # the restored one is empty: this one starts the next epoch
+
+
+def _finished_its_epoch(loader) -> bool:
+    """Whether a resumable loader's current iterator has already yielded all of its batches."""
+    if not hasattr(loader, "state_dict") or not hasattr(loader, "__len__"):
         return False
-    fit_loop._load_combined_loader_states()
-    iter(fit_loop._data_fetcher)  # a new iterator that starts from the restored position
-    return True
+    return loader.state_dict().get("_num_yielded", 0) >= len(loader)

@@ -1,7 +1,9 @@
 """Random-number-generator states in checkpoints, so a resumed run draws what an uninterrupted one
 would (PGD random starts, dropout, augmentation in the main process).
 
-The states are stored as tensors, ints and lists only, so checkpoints still load with
+A checkpoint holds one entry per process, in rank order: under DDP each rank resumes its own
+sequences (on GPUs each rank's CUDA generator has advanced differently). The states are stored as
+tensors, ints, strings and lists only, so checkpoints still load with
 ``torch.load(weights_only=True)``.
 """
 
@@ -11,6 +13,7 @@ import random
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 
 def capture_rng_states() -> dict:
@@ -24,6 +27,26 @@ def capture_rng_states() -> dict:
                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "python": {"version": version, "state": list(state), "gauss": gauss},
     }
+
+
+def gather_rng_states() -> list[dict]:
+    """Every process's ``capture_rng_states()``, in rank order (one entry without an initialised
+    process group). Under DDP a collective: every rank calls it, as Lightning builds a checkpoint
+    on every rank before rank 0 writes it."""
+    states = capture_rng_states()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [states]
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, states)
+    return gathered
+
+
+def restore_rank_rng_states(saved: list[dict] | dict, rank: int) -> None:
+    """Set this process's generators to its own entry of ``saved`` (from ``gather_rng_states``).
+    A run resumed on more processes than saved them gives the extra ranks rank 0's states; a single
+    dict (checkpoints written before states were per rank) is every rank's."""
+    entries = saved if isinstance(saved, list) else [saved]
+    restore_rng_states(entries[rank] if rank < len(entries) else entries[0])
 
 
 def restore_rng_states(states: dict) -> None:
