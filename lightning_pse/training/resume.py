@@ -4,14 +4,14 @@ Lightning restores a resumable loader's state (torchdata's ``StatefulDataLoader`
 the train data. But a ``configure_optimizers`` that asks for ``trainer.estimated_stepping_batches``
 (our OneCycle and cosine schedules) makes Lightning set up the train data while it restores the
 optimizers, before it has read the loops' state; the saved loader position then stays pending and
-the resumed epoch restarts from a fresh shuffle (Lightning 2.6). ``apply_pending_loader_state``,
-called at ``on_train_start``, applies the pending state and restarts the data iterator from it.
+the resumed epoch restarts from a fresh shuffle (Lightning 2.6). ``resume_train_loader``, called at
+``on_train_start``, applies the pending state and restarts the data iterator from it.
 
 A checkpoint written after an epoch's last training batch (``every_n_train_steps``), before the
 epoch ended, restores the loader at the end of that epoch: its first iterator yields nothing (it
 finishes the saved epoch), while Lightning moves straight on to the next epoch with that iterator,
-which would then run empty. ``resume_train_loader`` starts a second iterator in that case, which
-begins the next epoch with the saved shuffling generator.
+which would then run empty. ``resume_train_loader`` then starts a second iterator, which begins the
+next epoch with the saved shuffling generator.
 """
 
 from __future__ import annotations
