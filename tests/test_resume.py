@@ -57,6 +57,18 @@ def train(cfg: Path, cwd: Path, *args):
     return run_train("fit", "--config", str(cfg), *args, cwd=cwd, env_extra={"PYTHONPATH": str(REPO / "tests")})
 
 
+def kill_then_resume(root: Path, kill_at: int) -> tuple[dict, dict]:
+    """A run in ``root`` killed with SIGKILL after step ``kill_at``, then resumed from its
+    ``last.ckpt``: ``(the checkpoint it was killed with, the final checkpoint)``."""
+    killed = train(config(root, "killed", kill_at), root)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
+    last = root / "checkpoints" / "last.ckpt"
+    interrupted = torch.load(last, weights_only=True)
+    resumed = train(config(root, "resumed"), root, "--ckpt_path", str(last))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return interrupted, torch.load(last, weights_only=True)
+
+
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     for root in (straight, broken):
@@ -64,18 +76,11 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     result = train(config(straight, "straight"), straight)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    killed = train(config(broken, "killed", KILL_AT), broken)
-    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
-    last = broken / "checkpoints" / "last.ckpt"
-    interrupted = torch.load(last, weights_only=True)
+    interrupted, actual = kill_then_resume(broken, KILL_AT)
     assert interrupted["global_step"] == KILL_AT - 1 and interrupted["epoch"] == 1, "a mid-epoch checkpoint"
     assert "rng_states" in interrupted and interrupted["loops"]["fit_loop"]["state_dict"]["combined_loader"]
 
-    resumed = train(config(broken, "resumed"), broken, "--ckpt_path", str(last))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-
     expected = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
-    actual = torch.load(last, weights_only=True)
     assert actual["epoch"] == expected["epoch"] == 2
     assert actual["global_step"] == expected["global_step"] == 3 * STEPS_PER_EPOCH
     for key, value in expected["state_dict"].items():  # includes margin_weights and unit_mask
@@ -94,14 +99,8 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
 def test_a_checkpoint_on_the_last_batch_of_an_epoch_resumes_into_a_full_next_epoch(tmp_path):
     """Killed right after the checkpoint of an epoch's last training batch: the restored loader has
     finished that epoch, and the resumed run still trains every batch of the epochs left."""
-    killed = train(config(tmp_path, "killed", STEPS_PER_EPOCH + 1), tmp_path)
-    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
-    last = tmp_path / "checkpoints" / "last.ckpt"
-    interrupted = torch.load(last, weights_only=True)
+    interrupted, final = kill_then_resume(tmp_path, STEPS_PER_EPOCH + 1)
     assert interrupted["global_step"] == STEPS_PER_EPOCH and interrupted["epoch"] == 0
-    resumed = train(config(tmp_path, "resumed"), tmp_path, "--ckpt_path", str(last))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    final = torch.load(last, weights_only=True)
     assert (final["epoch"], final["global_step"]) == (2, 3 * STEPS_PER_EPOCH)
 
 
