@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean chromium
 
 venv: $(STAMP)
 
@@ -19,9 +19,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
 	$(PY) train.py fit --config configs/default.yaml --trainer.default_root_dir $(DEMO_DIR)
-	$(PY) analyze.py --ckpt $(DEMO_DIR)/checkpoints/last.ckpt --out $(DEMO_DIR)/analysis
+	$(PY) analyze.py --ckpt $(DEMO_DIR)/checkpoints/last.ckpt
 
-test: $(STAMP)
+# The report test renders report.html in headless Chromium (Debian's package; installed when absent).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| (echo "error: the report test needs Chromium: apt-get install chromium" >&2; exit 1)
+
+test: $(STAMP) chromium
 	$(PY) -m pytest -q tests
 
 clean:

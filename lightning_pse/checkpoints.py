@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import pickle
-import zipfile
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -21,23 +20,46 @@ from .errors import UserInputError
 from .training import ClassifierModule
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """The checkpoint dict at ``path`` (tensors on CPU), or a ``UserInputError`` saying why not."""
+def looks_like_torch_file(path: Path) -> bool:
+    """Whether ``path`` starts like a file of ``torch.save`` (a zip archive, or a legacy pickle)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def load_tensors(path: str | Path, what: str = "checkpoint", fix: str = "pass a .ckpt file written by train.py"):
+    """The object ``torch.save`` wrote to ``path`` (tensors on CPU), read with ``weights_only=True``
+    (a file that would need arbitrary unpickling is refused, never executed); or a one-line
+    ``UserInputError`` naming the problem and ``fix``."""
     path = Path(path)
     if not path.is_file():
-        raise UserInputError(f"checkpoint {path} does not exist: pass the path of a .ckpt file written by train.py")
+        raise UserInputError(f"{what} {path} does not exist: {fix}")
+    if not looks_like_torch_file(path):
+        raise UserInputError(f"{path} is not a PyTorch {what} (no torch.save archive: a text or other file?): {fix}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first_line = str(err).strip().splitlines()[0]
+        if "weights only" not in str(err).lower():
+            raise UserInputError(f"{path} is not a readable {what} (corrupt: {_first_line(err)}): {fix}") from None
         raise UserInputError(f"refusing to load {path}: it holds objects other than tensors and plain types, which "
-                             f"could run code when unpickled ({first_line}); use a checkpoint written by "
-                             f"lightning_pse") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise UserInputError(f"{path} is not a readable checkpoint (truncated or corrupt: {err}); use an intact "
-                             f"copy, e.g. last.ckpt of the run") from None
+                             f"could run code when unpickled ({_first_line(err)}); {fix}") from None
+    except Exception as err:  # noqa: BLE001 - any failure of a damaged archive is the same user error
+        raise UserInputError(f"{path} is not a readable {what} (truncated or corrupt: {type(err).__name__}: "
+                             f"{_first_line(err)}); use an intact copy") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint dict at ``path`` (tensors on CPU), or a ``UserInputError`` saying why not."""
+    checkpoint = load_tensors(path, "checkpoint", "pass the path of a .ckpt file written by train.py, e.g. last.ckpt "
+                                                  "of the run")
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise UserInputError(f"{path} is not a Lightning checkpoint (no state_dict): use a .ckpt written by train.py")
+        raise UserInputError(f"{path} is not a Lightning checkpoint (no state_dict): use a .ckpt written by train.py, "
+                             f"or analyse plain weights with --model.name ARCH --model.weights {path}")
     return checkpoint
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.cli import LightningCLI
 
+from .argparsing import check_config_files
 from .data import ImageDataModule
 from .checkpoints import check_fits, read_checkpoint
 from .errors import UserInputError
@@ -80,7 +81,8 @@ class LightningPseCLI(LightningCLI):
                     print(f"last checkpoint: {callback.best_model_path}")
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger.run_dir:
-                mode = "offline (upload with `wandb sync`)" if logger._offline else "online"
+                offline = getattr(logger.experiment, "offline", logger._offline)  # WANDB_MODE can force offline
+                mode = "offline (upload with `wandb sync`)" if offline else "online"
                 print(f"W&B run, {mode}: {logger.run_dir}")
 
 
@@ -97,6 +99,7 @@ def _class_name(entry) -> str:
 
 def main(args: list[str] | None = None) -> None:
     try:
+        check_config_files(sys.argv[1:] if args is None else args)
         LightningPseCLI(
             ClassifierModule,
             ImageDataModule,
@@ -106,16 +109,45 @@ def main(args: list[str] | None = None) -> None:
             trainer_defaults={"inference_mode": False},
             save_config_kwargs={"overwrite": True},
             parser_kwargs={
-                command: {"default_config_files": [str(DEFAULT_CONFIG)]} for command in ("fit", "validate", "test")
+                "allow_abbrev": False, "exit_on_error": False,
+                **{command: {"default_config_files": [str(DEFAULT_CONFIG)], "allow_abbrev": False,
+                             "exit_on_error": False} for command in ("fit", "validate", "test")},
             },
             args=args,
         )
     except Exception as err:
-        cause = _user_input_error(err)
-        if cause is None:
+        message = _user_message(err)
+        if message is None:
             raise
-        print(f"error: {cause}", file=sys.stderr)
+        _finish_wandb()  # its closing lines must not follow the error line
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+
+
+def _user_message(err: BaseException) -> str | None:
+    """One line for errors the user can fix: a ``UserInputError`` behind ``err``, a bad option or
+    config file (jsonargparse), or hardware the config asks for and the machine lacks."""
+    from jsonargparse import ArgumentError
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    from .argparsing import one_line
+
+    cause = _user_input_error(err)
+    if cause is not None:
+        return str(cause)
+    if isinstance(err, ArgumentError):
+        return f"bad option or config: {one_line(err)} (see python train.py fit --help)"
+    if isinstance(err, MisconfigurationException) and any(w in str(err).lower() for w in ("gpu", "cuda", "mps", "tpu",
+                                                                                           "available", "backend")):
+        return (f"{str(err).strip().splitlines()[0]} — this machine lacks the accelerator the config asks for; "
+                f"run with --trainer.accelerator cpu (and --trainer.precision 32-true) or on a GPU machine")
+    return None
+
+
+def _finish_wandb() -> None:
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=2)
 
 
 def _user_input_error(err: BaseException | None) -> UserInputError | None:

@@ -1,13 +1,19 @@
 """Helpers shared by the tests that run the command-line tools in subprocesses."""
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--data.num_train", "256", "--data.num_val", "128", "--data.num_test", "128",
         "--data.batch_size", "64", "--trainer.enable_progress_bar", "false"]
+# analyze.py in seconds: the robustness section with one 3-step PGD on 8 probe samples.
+FAST = ["--sections", "robustness", "--num-samples", "8",
+        "--attacks", '{"pgd3": {"class_path": "lightning_pse.attacks.PGD", "init_args": {"steps": 3, "seed": 0}}}']
 
 
 def clean_env(cwd, extra=None) -> dict:
@@ -24,3 +30,25 @@ def run_train(*args, cwd=REPO, env_extra=None):
 def run_analyze(*args, cwd=REPO):
     return subprocess.run([sys.executable, str(REPO / "analyze.py"), *args], cwd=cwd, env=clean_env(cwd),
                           capture_output=True, text=True, timeout=600)
+
+
+def write_cifar(root: Path, n_per_file: int, num_classes: int, cifar100: bool = False, labels=None):
+    """CIFAR-10 (or -100) batches in the real pickle format under ``root``; returns name → (data, labels)."""
+    folder = root / ("cifar-100-python" if cifar100 else "cifar-10-batches-py")
+    folder.mkdir(parents=True)
+    files = ["train", "test"] if cifar100 else [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    written = {}
+    for i, name in enumerate(files):
+        rng = np.random.default_rng(i)
+        data = rng.integers(0, 256, (n_per_file, 3072), dtype=np.uint8)
+        lab = labels if labels is not None else rng.integers(0, num_classes, n_per_file).tolist()
+        entry = {b"batch_label": name.encode(), b"data": data,
+                 b"filenames": [f"{j}.png".encode() for j in range(n_per_file)]}
+        if cifar100:
+            entry[b"fine_labels"], entry[b"coarse_labels"] = lab, [x // 5 for x in lab]
+        else:
+            entry[b"labels"] = lab
+        with open(folder / name, "wb") as f:
+            pickle.dump(entry, f, protocol=2)
+        written[name] = (data, lab)
+    return written

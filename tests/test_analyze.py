@@ -15,7 +15,6 @@ from PIL import Image
 
 from helpers import run_analyze
 
-from lightning_pse.analysis import cli
 from lightning_pse.analysis.explain import ExplanationTally
 from lightning_pse.analysis.robustness import default_attacks
 from lightning_pse.attacks import APGD, CW, PGD, Square
@@ -62,9 +61,9 @@ def test_report_has_the_documented_schema(analyzed):
     out, result, report = analyzed
     assert f"report: {out / 'report.html'}" in result.stdout
     for key in ("checkpoint", "model", "dataset", "num_samples", "clean_accuracy", "attacks",
-                "worst_case_robust_accuracy", "pse", "cam", "dissection", "masking", "versions", "elapsed_seconds"):
+                "worst_case_robust_accuracy", "pse", "cam", "dissection", "masking", "provenance", "elapsed_seconds"):
         assert key in report, key
-    assert report["versions"]["torch"] == torch.__version__ and 0 < report["elapsed_seconds"] < 600
+    assert report["provenance"]["versions"]["torch"] == torch.__version__ and 0 < report["elapsed_seconds"] < 600
     dissection = report["dissection"]
     for key in ("layer", "num_units", "interpretable_units", "spearman_sensitivity_iou", "topk_detector_share",
                 "bottomk_detector_share", "randomk_detector_share"):
@@ -88,6 +87,47 @@ def test_report_has_the_documented_schema(analyzed):
     for key in ("agreement_suppression_true", "baseline_suppression_true", "agreement_promotion_target",
                 "baseline_promotion_target"):
         assert key in report["cam"]["pgd"]
+
+
+def test_report_says_what_a_reader_needs_to_quote_it(analyzed):
+    out, result, report = analyzed
+    pgd = report["attacks"]["pgd5"]
+    assert pgd["settings"]["steps"] == 5 and pgd["eps_text"] == "8/255" and pgd["n"] == 24
+    assert 0 <= pgd["robust_accuracy_ci95"][0] <= pgd["robust_accuracy"] <= pgd["robust_accuracy_ci95"][1] <= 1
+    assert pgd["robust"] == round(pgd["robust_accuracy"] * 24)
+    assert any("too wide to quote" in w for w in report["warnings"]), "24 samples are too few to quote"
+    assert report["source"]["epoch"] == 1 and report["source"]["training"]["method"] == "PGDATModule"
+    assert {"date", "device", "versions", "probe_seed"} <= set(report["provenance"])
+    assert f"{report['clean']['count']}/24" in result.stdout and "worst case over the linf" in result.stdout
+
+
+def test_report_page_renders_in_a_browser_without_console_errors(analyzed, tmp_path):
+    """Headless Chromium renders report.html; a control page with a script error shows the console
+    check would catch one."""
+    import shutil
+    import subprocess
+
+    out, _, _ = analyzed
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "make test installs Chromium (Debian package chromium)"
+    broken = tmp_path / "broken.html"
+    broken.write_text((out / "report.html").read_text().replace("</body>", "<script>no_such_function()</script></body>"))
+
+    def render(page, png):
+        result = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                                 "--v=0", f"--screenshot={png}", "--window-size=1200,1800", page.as_uri()],
+                                capture_output=True, text=True, timeout=120)
+        console = [line for line in result.stderr.splitlines()
+                   if re.search(r"CONSOLE|Uncaught|Failed to load resource", line)]
+        return result.returncode, console
+
+    code, console = render(broken, tmp_path / "broken.png")
+    assert any("no_such_function" in line for line in console), "the console check sees script errors"
+    code, console = render(out / "report.html", tmp_path / "report.png")
+    assert code == 0 and console == [], console
+    screenshot = Image.open(tmp_path / "report.png")
+    assert screenshot.size == (1200, 1800)
+    assert len(set(screenshot.convert("L").getdata())) > 20, "the page shows text and figures, not a blank"
 
 
 def test_report_html_is_self_contained_with_figures(analyzed):
@@ -214,7 +254,7 @@ def test_unknown_sections_settings_and_bad_overrides_are_refused(fitted_run, tmp
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"dissection": {"layers": "body.7"}}))
     ckpt = str(root / "checkpoints" / "last.ckpt")
     for args, message in ((["--sections", "robustnes"], "unknown section"),
-                          (["--config", str(tmp_path / "bad.yaml"), "--sections", "dissection"], "unknown dissection"),
+                          (["--config", str(tmp_path / "bad.yaml"), "--sections", "dissection"], "layers"),
                           (["--data.num_vall", "3"], "num_vall")):
         result = run_analyze("--ckpt", ckpt, "--out", str(tmp_path / "out"), *args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr[-2000:])
@@ -227,18 +267,3 @@ def test_model_and_data_mismatch_is_refused(fitted_run):
     checkpoint = read_checkpoint(root / "checkpoints" / "last.ckpt")
     with pytest.raises(UserInputError, match="num_classes=5 but the data"):
         check_fits(ClassifierModule(num_classes=5).hparams, load_datamodule(checkpoint), "x.ckpt")
-
-
-def test_interrupted_write_keeps_the_previous_report(tmp_path, monkeypatch):
-    out = tmp_path / "analysis"
-    cli.write_report(out, {"checkpoint": "a", "model": "m", "dataset": "d", "num_samples": 1}, {})
-    before = (out / "report.json").read_text()
-
-    def fail(*args):
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(cli, "render", fail)
-    with pytest.raises(RuntimeError):
-        cli.write_report(out, {"checkpoint": "b", "model": "m", "dataset": "d", "num_samples": 1}, {})
-    assert (out / "report.json").read_text() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["analysis"], "no staging directory left behind"

@@ -10,6 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import write_cifar
+
 from lightning_pse.data import (
     CIFAR10DataModule, CIFAR100DataModule, FashionMNISTDataModule, ImageFolderDataModule,
     MNISTDataModule, SVHNDataModule, SyntheticDataModule,
@@ -22,27 +24,6 @@ SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "MNIST"
 
 def _rng(seed=0):
     return np.random.default_rng(seed)
-
-
-def _write_cifar(root: Path, n_per_file: int, num_classes: int, cifar100: bool = False, labels=None):
-    folder = root / ("cifar-100-python" if cifar100 else "cifar-10-batches-py")
-    folder.mkdir(parents=True)
-    files = ["train", "test"] if cifar100 else [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    written = {}
-    for i, name in enumerate(files):
-        rng = _rng(i)
-        data = rng.integers(0, 256, (n_per_file, 3072), dtype=np.uint8)
-        lab = labels if labels is not None else rng.integers(0, num_classes, n_per_file).tolist()
-        entry = {b"batch_label": name.encode(), b"data": data,
-                 b"filenames": [f"{j}.png".encode() for j in range(n_per_file)]}
-        if cifar100:
-            entry[b"fine_labels"], entry[b"coarse_labels"] = lab, [x // 5 for x in lab]
-        else:
-            entry[b"labels"] = lab
-        with open(folder / name, "wb") as f:
-            pickle.dump(entry, f, protocol=2)
-        written[name] = (data, lab)
-    return written
 
 
 def _write_idx(path: Path, array: np.ndarray, compress: bool):
@@ -82,7 +63,7 @@ def _check_splits(dm, n_train_total, n_test, shape):
 
 
 def test_cifar10_reads_pickled_batches(tmp_path):
-    written = _write_cifar(tmp_path, 8, 10)
+    written = write_cifar(tmp_path, 8, 10)
     dm = CIFAR10DataModule(data_dir=str(tmp_path), val_size=0.25, batch_size=4)
     train, val, test = _check_splits(dm, 40, 8, (3, 32, 32))
     data, labels = written["test_batch"]
@@ -101,7 +82,7 @@ def test_cifar10_reads_pickled_batches(tmp_path):
 
 
 def test_validation_split_is_fixed_by_seed(tmp_path):
-    _write_cifar(tmp_path, 10, 10)
+    write_cifar(tmp_path, 10, 10)
     a = CIFAR10DataModule(data_dir=str(tmp_path), val_size=12, split_seed=1)
     b = CIFAR10DataModule(data_dir=str(tmp_path), val_size=12, split_seed=1)
     c = CIFAR10DataModule(data_dir=str(tmp_path), val_size=12, split_seed=2)
@@ -110,7 +91,7 @@ def test_validation_split_is_fixed_by_seed(tmp_path):
 
 
 def test_cifar100_fine_labels(tmp_path):
-    written = _write_cifar(tmp_path, 20, 100, cifar100=True)
+    written = write_cifar(tmp_path, 20, 100, cifar100=True)
     dm = CIFAR100DataModule(data_dir=str(tmp_path), val_size=0.2)
     _, _, test = _check_splits(dm, 20, 20, (3, 32, 32))
     assert dm.num_classes == 100
@@ -181,13 +162,13 @@ def test_missing_dataset_says_where_and_how(tmp_path):
 
 
 def test_labels_out_of_range_are_refused(tmp_path):
-    _write_cifar(tmp_path, 4, 10, labels=[0, 1, 2, 12])
+    write_cifar(tmp_path, 4, 10, labels=[0, 1, 2, 12])
     with pytest.raises(UserInputError, match="labels in \\[0, 12\\]"):
         CIFAR10DataModule(data_dir=str(tmp_path), val_size=2).setup()
 
 
 def test_malicious_cifar_pickle_does_not_run(tmp_path):
-    _write_cifar(tmp_path, 4, 10)
+    write_cifar(tmp_path, 4, 10)
     marker = tmp_path / "pwned"
 
     class Exploit:

@@ -48,22 +48,70 @@ def _dissection(d: dict, figures: dict[str, bytes]) -> list[str]:
     return parts
 
 
+def _ci(entry: dict) -> str:
+    low, high = entry["ci95"] if "ci95" in entry else entry["robust_accuracy_ci95"]
+    return f"[{low:.3f}, {high:.3f}]"
+
+
+def _settings(settings: dict) -> str:
+    shown = {k: v for k, v in settings.items() if k not in ("targeted", "target_rule", "eps") and v is not None}
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+
+
+def _header(report: dict) -> str:
+    source = report.get("source", {})
+    prov = report.get("provenance", {})
+    where = [f"checkpoint <code>{html.escape(str(report['checkpoint']))}</code>",
+             f"model <code>{html.escape(str(report['model']))}</code> ({html.escape(str(source.get('kind', '')))})",
+             f"data <code>{html.escape(str(report['dataset']))}</code>",
+             f"{report['num_samples']} probe samples of the {html.escape(str(report.get('split', 'test')))} split"]
+    if source.get("epoch") is not None:
+        where.append(f"epoch {source['epoch']}, step {source.get('global_step')}")
+    if source.get("training"):
+        where.append("trained with " + html.escape(", ".join(f"{k} {v}" for k, v in source["training"].items())))
+    made = [f"{html.escape(str(prov[k]))}" for k in ("date", "device") if k in prov]
+    if prov.get("git_commit"):
+        made.append(f"commit <code>{html.escape(prov['git_commit'][:10])}</code>")
+    if prov.get("versions"):
+        made.append(html.escape(", ".join(f"{k} {v}" for k, v in prov["versions"].items())))
+    return (f"<h1>lightning_pse report</h1><p>{' · '.join(where)}</p>"
+            f"<p class='small'>{' · '.join(made)} · probe seed {prov.get('probe_seed', '—')}</p>")
+
+
+def _robustness(report: dict) -> list[str]:
+    threat = report["threat_model"]
+    parts = [f"<h2>Robustness</h2><p>Threat model {threat['norm']}, ε = {threat['eps_text']} ({threat['eps']:.5g} in "
+             f"pixels). Clean accuracy {_fmt(report['clean']['value'])} {_ci(report['clean'])} "
+             f"({report['clean']['count']}/{report['clean']['n']}) · worst case over "
+             f"{', '.join(report['worst_case']['over']) or 'no attack'}: {_fmt(report['worst_case']['value'])} "
+             f"{_ci(report['worst_case'])} ({report['worst_case']['count']}/{report['worst_case']['n']}). "
+             f"Intervals are 95 % Wilson intervals.</p>"]
+    rows = [[name, a["attack"], a["norm"], a["eps_text"], a["targeted"], a["robust_accuracy"],
+             f"{a['robust']}/{a['n']}", _ci(a), a["success_rate"], a["mean_linf"], a["mean_l2"]]
+            for name, a in report["attacks"].items()]
+    parts.append(_table(["attack", "class", "norm", "ε", "targeted", "robust acc", "robust / n", "95 % interval",
+                         "success rate", "mean ℓ∞ (fooled)", "mean ℓ2 (fooled)"], rows))
+    parts.append(_table(["attack", "settings"], [[name, _settings(a["settings"])] for name, a in report["attacks"].items()]))
+    if "autoattack" in report:
+        aa, rb = report["autoattack"], report["robustbench"]
+        parts.append(f"<h3>AutoAttack (standard: {', '.join(aa['attacks'])})</h3><p>Robust accuracy "
+                     f"{_fmt(aa['value'])} {_ci(aa)} ({aa['count']}/{aa['n']}). Samples only AutoAttack broke: "
+                     f"{aa['broken_only_by_autoattack']}; only our attacks broke: {aa['broken_only_by_our_attacks']}.</p>")
+        parts.append(_table(["clean_acc", "autoattack_acc", "threat_model", "eps", "n_examples"],
+                            [[rb["clean_acc"], rb["autoattack_acc"], rb["threat_model"], rb["eps_text"],
+                              rb["n_examples"]]]))
+    for flag in report.get("warnings", []) + report.get("sanity", []):
+        parts.append(f'<p class="warn">⚠ {html.escape(flag)}</p>')
+    if not report.get("sanity"):
+        parts.append("<p>Sanity checks: no zero gradients; no black-box attack beats the white-box ones.</p>")
+    return parts
+
+
 def render(report: dict, figures: dict[str, bytes]) -> str:
     """The page for ``report`` (the report.json dict) and ``figures`` (name → PNG bytes)."""
-    parts = [f"<h1>lightning_pse report</h1><p>checkpoint <code>{html.escape(report['checkpoint'])}</code> · model "
-             f"<code>{html.escape(report['model'])}</code> · data <code>{html.escape(report['dataset'])}</code> · "
-             f"{report['num_samples']} probe samples</p>"]
+    parts = [_header(report)]
     if "attacks" in report:
-        rows = [[name, a["attack"], a["norm"], a["eps"], a["targeted"], a["robust_accuracy"], a["success_rate"],
-                 a["mean_linf"], a["mean_l2"]] for name, a in report["attacks"].items()]
-        parts.append("<h2>Robustness</h2>" + f"<p>clean accuracy {_fmt(report['clean_accuracy'])} · worst case over "
-                     f"the ℓ∞ attacks {_fmt(report['worst_case_robust_accuracy'])}</p>")
-        parts.append(_table(["attack", "class", "norm", "ε", "targeted", "robust acc", "success rate",
-                             "mean ℓ∞ (fooled)", "mean ℓ2 (fooled)"], rows))
-        for flag in report.get("sanity", []):
-            parts.append(f'<p class="warn">⚠ {html.escape(flag)}</p>')
-        if not report.get("sanity"):
-            parts.append("<p>Sanity checks: no zero gradients; no black-box attack beats the white-box ones.</p>")
+        parts.extend(_robustness(report))
     if "pse" in report:
         pse = report["pse"]
         rows = [[name, r["success_rate"], r["num_analyzed"], *r["image_type_shares"].values(),
@@ -93,7 +141,8 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
         rows = [[name, *(r[k] for k in ("agreement_suppression_true", "baseline_suppression_true",
                                          "agreement_promotion_target", "baseline_promotion_target", "cam_shift"))]
                 for name, r in cam.items() if isinstance(r, dict)]
-        parts.append("<h2>Where the perturbation acts (CAM)</h2>")
+        parts.append(f"<h2>Where the perturbation acts (CAM)</h2><p>Regions from {html.escape(str(cam.get('method')))}"
+                     f" at {html.escape(str(cam.get('layer')))}.</p>")
         parts.append(_table(["attack", "IS suppression vs true-class region", "random region",
                              "IS promotion vs target-class region", "random region", "CAM shift (IoU)"], rows))
         rows = [[name, r["cam_guided"]["full_success"], r["cam_guided"]["guided_success"], r["cam_guided"]["full_l0"],
@@ -120,8 +169,10 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                               r["random_clean_accuracy"], r["random_robust_accuracy"]] for r in report["masking"]]))
         if "masking_curve" in figures:
             parts.append(_img(figures["masking_curve"], "masking curve"))
-    parts.append("<h2>report.json</h2><pre>" + html.escape(json.dumps(report, indent=2)) + "</pre>")
+    parts.append("<details><summary>report.json (every number and setting)</summary><pre>"
+                 + html.escape(json.dumps(report, indent=2)) + "</pre></details>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}.warn{color:#a40}img{max-width:100%}")
+             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}.warn{color:#a40}img{max-width:100%}"
+             ".small{color:#555;font-size:90%}")
     return f"<!doctype html><html><head><meta charset='utf-8'><title>lightning_pse report</title><style>{style}</style>" \
            f"</head><body>{''.join(parts)}</body></html>"

@@ -18,17 +18,13 @@ from ..dissect import (
     dissection_summary,
     masking_curve,
 )
-from ..errors import UserInputError
 from . import figures
 
-DISSECTION_KEYS = {"layer", "num_concept_images", "quantile", "iou_threshold", "top_fraction", "random_draws",
-                   "broden_dir", "broden_categories", "fractions"}
 
-
-def sensitivity_attack(eps: float, seed: int = 0) -> Attack:
-    """The default attack of the sensitivity and masking measurements: PGD-10 at ℓ∞ ``eps``, step ``eps/4``
-    (the ``DissectionCallback`` default at ε = 8/255)."""
-    return PGD(eps=eps, steps=10, step_size=eps / 4, seed=seed)
+def sensitivity_attack(eps: float, norm: str = "linf", seed: int = 0) -> Attack:
+    """The default attack of the sensitivity and masking measurements: PGD-10 at radius ``eps`` of
+    ``norm``, step ``eps/4`` (the ``DissectionCallback`` default at ℓ∞ ε = 8/255)."""
+    return PGD(eps=eps, steps=10, step_size=eps / 4, norm=norm, seed=seed)
 
 
 def describe(attack: Attack) -> str:
@@ -39,26 +35,23 @@ def describe(attack: Attack) -> str:
     return f"{type(attack).__name__}({', '.join(budget)})"
 
 
-def check_settings(settings: dict) -> None:
-    """Refuse unknown keys of the config's ``dissection`` block (before any work is done)."""
-    unknown = set(settings) - DISSECTION_KEYS
-    if unknown:
-        raise UserInputError(f"unknown dissection settings {sorted(unknown)}; known: {sorted(DISSECTION_KEYS)}")
+def concepts_for(datamodule, settings: dict, image_size: int):
+    """The concept probe set of the dissection section (built before any attack, so that a missing
+    concept set or Broden folder fails first)."""
+    return concept_probe_set(datamodule, settings.get("num_concept_images", 256), settings.get("broden_dir"),
+                             settings.get("broden_categories"), image_size)
 
 
-def network_report(model: nn.Module, datamodule, batches: list[tuple[Tensor, Tensor]], attack: Attack,
-                   settings: dict, sections: list[str]) -> tuple[dict, dict[str, bytes]]:
+def network_report(model: nn.Module, layer: str | None, concepts, batches: list[tuple[Tensor, Tensor]],
+                   attack: Attack, settings: dict, sections: list[str]) -> tuple[dict, dict[str, bytes]]:
     """``({"dissection": ..., "masking": [...]}, figures)`` for the requested ``sections`` on the
-    probe ``batches`` (``(x, y)`` on the model's device); ``attack`` gives ``s_k`` and the robust
+    probe ``batches`` (``(x, y)`` on the model's device) at ``layer`` (None: the feature layer);
+    ``concepts``: the concept probe set (``concepts_for``); ``attack`` gives ``s_k`` and the robust
     accuracy of the masking curve."""
-    check_settings(settings)
-    layer = settings.get("layer")
     report: dict = {}
     figs: dict[str, bytes] = {}
     sensitivity = attack_sensitivity(model, layer, attack, batches).cpu()
     if "dissection" in sections:
-        concepts = concept_probe_set(datamodule, settings.get("num_concept_images", 256), settings.get("broden_dir"),
-                                     settings.get("broden_categories"), batches[0][0].shape[-1])
         result = dissect(model, layer, DataLoader(concepts, batch_size=64), settings.get("quantile", 0.005),
                          settings.get("iou_threshold", 0.04), progress=True)
         summary = dissection_summary(result, sensitivity, settings.get("top_fraction", 0.1),
@@ -69,7 +62,7 @@ def network_report(model: nn.Module, datamodule, batches: list[tuple[Tensor, Ten
             sensitivity, result.best_iou, result.detectors, summary["spearman_sensitivity_iou"], result.layer,
             result.iou_threshold)
     if "masking" in sections:
-        rows = masking_curve(model, layer, sensitivity, attack, batches, settings.get("fractions", MASK_FRACTIONS),
+        rows = masking_curve(model, layer, sensitivity, attack, batches, settings.get("fractions") or MASK_FRACTIONS,
                              progress=True)
         report["masking"] = rows
         report["masking_attack"] = describe(attack)

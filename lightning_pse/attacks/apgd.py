@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..errors import check_range
 from .base import Attack, apply_mask, input_gradient, keep_better
 from .losses import check_dlr_classes, objective, success
 from .threat import resolve_eps, threat_model
@@ -40,7 +41,9 @@ class APGD(Attack):
     classes (AutoAttack's APGD-T) and success means misclassification; with a ``target`` it aims
     at it and success means reaching it. DLR needs at least 4 classes (a clear error otherwise).
     As in AutoAttack, only points not yet fooled are attacked (a sample the model already gets
-    wrong is returned unchanged), and each further restart or target attacks the rest.
+    wrong is returned unchanged), and each further restart or target attacks the rest. Within a
+    run, a point stops costing forward/backward passes at the step it is fooled (``early_stop``,
+    default on): the run returns its first successful point anyway, so the result is the same.
 
     Args:
         eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2).
@@ -51,6 +54,8 @@ class APGD(Attack):
         restarts: random restarts (default 1); each sample keeps its worst case.
         n_target_classes: targets tried by APGD-T without a given target (default 9).
         rho: the fraction of increasing steps below which the step size is halved (default 0.75).
+        early_stop: skip the gradient work of points already fooled (same result; off only to
+            measure the saving).
         seed, target_rule: see ``Attack`` (``target_rule`` is unused: APGD-T picks its own).
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
@@ -73,17 +78,23 @@ class APGD(Attack):
         restarts: int = 1,
         n_target_classes: int = 9,
         rho: float = 0.75,
+        early_stop: bool = True,
         seed: int | None = None,
         target_rule: str = "random",
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
         self.eps = resolve_eps(eps, norm)
+        check_range("steps", steps, low=1)
+        check_range("restarts", restarts, low=1)
+        check_range("n_target_classes", n_target_classes, low=1)
+        check_range("rho", rho, low=0, high=1)
         self.steps = steps
         self.norm = norm
         self.loss = loss
         self.restarts = restarts
         self.n_target_classes = n_target_classes
         self.rho = rho
+        self.early_stop = early_stop
         self.threat = threat_model(norm, self.eps)
         self.objective = objective(loss, targeted)
 
@@ -111,7 +122,8 @@ class APGD(Attack):
                     return best_x
                 t_run = None if run_target is None else run_target[idx]
                 t_judge = None if judge_target is None else judge_target[idx]
-                f = lambda logits, i=idx, t=t_run: self.objective(logits, y[i], t)  # noqa: E731
+                f = lambda logits, rows, i=idx, t=t_run: self.objective(  # noqa: E731
+                    logits, y[i][rows], None if t is None else t[rows])
                 x_adv, score = self._single_run(model, x[idx], f, y[idx], t_judge,
                                                 None if mask is None else mask[idx], generator)
                 with torch.no_grad():
@@ -128,7 +140,8 @@ class APGD(Attack):
     def _single_run(self, model, x, f, y, judge_target, mask, generator) -> tuple[Tensor, Tensor]:
         batch = x.shape[0]
         x_adv = x + self.threat.constrain(x, self.threat.random_start(x, generator), mask)
-        grad, score, logits = input_gradient(model, x_adv, f)
+        everyone = slice(None)
+        grad, score, logits = input_gradient(model, x_adv, lambda z: f(z, everyone))
         best_x, best_score, best_grad = x_adv.clone(), score.clone(), grad.clone()
         found = success(logits, y, judge_target)
         found_x = x_adv.clone()
@@ -147,13 +160,19 @@ class APGD(Attack):
             candidate = x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_prev)
             candidate = x + self.threat.constrain(x, candidate - x, mask)
             x_prev, x_adv = x_adv, candidate
-            grad, score, logits = input_gradient(model, x_adv, f)
+            # Found points return their first success whatever happens next: no more passes for them.
+            rows = (~found).nonzero().squeeze(1) if self.early_stop else everyone
+            if self.early_stop and rows.numel() == 0:
+                break
+            grad[rows], score[rows], logits = input_gradient(model, x_adv[rows], lambda z, r=rows: f(z, r))
 
-            hit = success(logits, y, judge_target) & ~found
+            hit = torch.zeros_like(found)
+            hit[rows] = success(logits, y[rows], None if judge_target is None else judge_target[rows])
+            hit &= ~found
             found_x[hit] = x_adv[hit]
             found |= hit
             increases += (score > score_prev).float()
-            score_prev = score
+            score_prev = score.clone()
             improved = score > best_score
             best_x[improved], best_grad[improved], best_score[improved] = x_adv[improved], grad[improved], score[improved]
 

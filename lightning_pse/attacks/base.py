@@ -110,6 +110,8 @@ class Attack:
     """
 
     picks_own_targets = False  # APGD-T cycles over the top classes when given no target
+    bounded = True  # the perturbation stays in the ε-ball of ``norm`` (C&W, EAD, StrAttack: minimal, unbounded)
+    uses_gradients = True  # False for score-based (black-box) attacks such as Square
 
     def __init__(self, targeted: bool = False, target_rule: str = "random", seed: int | None = None) -> None:
         if target_rule not in TARGET_RULES:

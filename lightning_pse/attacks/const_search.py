@@ -42,3 +42,9 @@ class BestAdversarial:
         better = succeeded & (distance < self.distance)
         self.x = torch.where(better.view(-1, 1, 1, 1), candidate, self.x)
         self.distance = torch.where(better, distance, self.distance)
+
+    def update_rows(self, rows: Tensor, candidate: Tensor, distance: Tensor, succeeded: Tensor) -> None:
+        """``update`` for the samples ``rows`` (``[n]`` indices) only; the other arguments are ``[n, ...]``."""
+        better = succeeded & (distance < self.distance[rows])
+        self.x[rows[better]] = candidate[better]
+        self.distance[rows[better]] = distance[better]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..errors import check_range
 from .base import Attack
 from .const_search import BestAdversarial, ConstSearch
 from .losses import attack_margin
@@ -28,6 +29,9 @@ class CW(Attack):
         binary_search_steps: outer steps over ``c``.
         initial_const: the first ``c``.
         abort_early: stop a search step when the loss stalls.
+        stop_radius: for robust accuracy within an ℓ2 radius: a sample fooled within
+            ``stop_radius`` leaves the search (its smaller perturbations are not sought). ``None``
+            (default): search every sample to the end.
         targeted, seed, target_rule: see ``Attack``.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
@@ -37,6 +41,8 @@ class CW(Attack):
         x_adv = CW(steps=100, binary_search_steps=5)(model, x, y)
     """
 
+    bounded = False  # minimal-ℓ2 attack: no ε
+
     def __init__(
         self,
         confidence: float = 0.0,
@@ -45,11 +51,19 @@ class CW(Attack):
         binary_search_steps: int = 9,
         initial_const: float = 1e-3,
         abort_early: bool = True,
+        stop_radius: float | None = None,
         targeted: bool = False,
         seed: int | None = None,
         target_rule: str = "random",
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
+        check_range("steps", steps, low=1)
+        check_range("binary_search_steps", binary_search_steps, low=1)
+        check_range("lr", lr, low=0)
+        check_range("initial_const", initial_const, low=0)
+        if stop_radius is not None:
+            check_range("stop_radius", stop_radius, low=0)
+        self.stop_radius = stop_radius
         self.confidence = confidence
         self.steps = steps
         self.lr = lr
@@ -62,24 +76,32 @@ class CW(Attack):
         best = BestAdversarial(x)
         w_clean = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))
         for _ in range(self.binary_search_steps):
-            w = w_clean.clone().requires_grad_(True)
+            # Rows still searched: all, or those not yet fooled within stop_radius.
+            rows = (best.distance > self.stop_radius).nonzero().squeeze(1) if self.stop_radius is not None \
+                else torch.arange(x.shape[0], device=x.device)
+            if rows.numel() == 0:
+                break
+            x_rows, y_rows = x[rows], y[rows]
+            t_rows, m_rows = None if target is None else target[rows], None if mask is None else mask[rows]
+            const = search.const[rows]
+            w = w_clean[rows].clone().requires_grad_(True)
             optimizer = torch.optim.Adam([w], lr=self.lr)
             succeeded_now = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
             previous = float("inf")
             for step in range(self.steps):
                 x_adv = (torch.tanh(w) + 1) / 2
-                if mask is not None:
-                    x_adv = x + mask * (x_adv - x)
+                if m_rows is not None:
+                    x_adv = x_rows + m_rows * (x_adv - x_rows)
                 logits = model(x_adv)
-                distance = (x_adv - x).flatten(1).pow(2).sum(dim=1)
-                margin = attack_margin(logits, y, target)
-                loss = (distance + search.const * (margin + self.confidence).clamp(min=0)).sum()
+                distance = (x_adv - x_rows).flatten(1).pow(2).sum(dim=1)
+                margin = attack_margin(logits, y_rows, t_rows)
+                loss = (distance + const * (margin + self.confidence).clamp(min=0)).sum()
                 (w.grad,) = torch.autograd.grad(loss, w)  # only w: parameter .grad stays untouched
                 optimizer.step()
                 with torch.no_grad():
                     ok = margin + self.confidence < 0
-                    best.update(x_adv.detach(), distance.detach().sqrt(), ok)
-                    succeeded_now |= ok
+                    best.update_rows(rows, x_adv.detach(), distance.detach().sqrt(), ok)
+                    succeeded_now[rows] |= ok
                 if self.abort_early and (step + 1) % max(self.steps // 10, 1) == 0:
                     if loss.item() > previous * 0.9999:
                         break

@@ -45,6 +45,8 @@ class EAD(Attack):
         x_adv = EAD(steps=200, binary_search_steps=5)(model, x, y)
     """
 
+    bounded = False  # minimal elastic-net attack: no ε
+
     def __init__(
         self,
         beta: float = 1e-3,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..errors import check_range
 from .base import Attack, apply_mask, input_gradient, keep_better
 from .losses import objective, success
 from .threat import resolve_eps, threat_model
@@ -29,6 +30,9 @@ class PGD(Attack):
             again, and each keeps its worst case (success first, then objective).
         loss: ``"ce"`` (cross-entropy), ``"cw"`` (C&W margin) or ``"dlr"`` (needs ≥ 4 classes);
             from Python also a callable ``f(logits, y, target) -> [B]`` to maximise.
+        early_stop: a sample stops at the first point that fools the model and costs no further
+            gradient steps (for robust accuracy: it can only find more adversarial points than
+            judging the last iterate). Off by default, where the last iterate is returned.
         seed, target_rule: see ``Attack``.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1], ``y`` and ``target`` ``[B]``, ``mask`` ``[B, H, W]``;
@@ -49,26 +53,31 @@ class PGD(Attack):
         random_start: bool = True,
         restarts: int = 1,
         loss: str = "ce",
+        early_stop: bool = False,
         seed: int | None = None,
         target_rule: str = "random",
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
         self.eps = resolve_eps(eps, norm)
+        check_range("steps", steps, low=1)
+        check_range("restarts", restarts, low=1)
         self.steps = steps
         self.step_size = step_size if step_size is not None else 2.5 * self.eps / steps
+        check_range("step_size", self.step_size, low=0)
         self.norm = norm
         self.random_start = random_start
         self.restarts = restarts
         self.loss = loss
+        self.early_stop = early_stop
         self.threat = threat_model(norm, self.eps)
         self.objective = objective(loss, targeted)
-        if restarts < 1 or steps < 1:
-            raise ValueError(f"steps and restarts must be at least 1, got steps={steps}, restarts={restarts}")
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         generator = self.generator(x.device)
         f = lambda logits, i=slice(None): self.objective(logits, y[i], None if target is None else target[i])  # noqa: E731
-        x_adv = self._single_run(model, x, f, mask, generator)
+        fooled = (lambda logits, i: success(logits, y[i], None if target is None else target[i])) \
+            if self.early_stop else None
+        x_adv = self._single_run(model, x, f, mask, generator, fooled)
         if self.restarts == 1:
             return x_adv
         # Further restarts attack only the samples not fooled yet; each keeps its worst case.
@@ -79,8 +88,9 @@ class PGD(Attack):
             idx = (~best_success).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            f_idx = lambda logits, i=idx: f(logits, i)  # noqa: E731
-            x_new = self._single_run(model, x[idx], f_idx, None if mask is None else mask[idx], generator)
+            f_idx = lambda logits, i=slice(None), idx=idx: f(logits, idx[i])  # noqa: E731
+            fooled_idx = (lambda logits, i, idx=idx: fooled(logits, idx[i])) if fooled else None
+            x_new = self._single_run(model, x[idx], f_idx, None if mask is None else mask[idx], generator, fooled_idx)
             with torch.no_grad():
                 logits = model(x_new)
             ok = success(logits, y[idx], None if target is None else target[idx])
@@ -93,12 +103,25 @@ class PGD(Attack):
         """Where a run starts: uniform in the ε-ball with ``random_start``, else at ``x``."""
         return self.threat.random_start(x, generator) if self.random_start else torch.zeros_like(x)
 
-    def _single_run(self, model, x, f, mask, generator) -> Tensor:
+    def _single_run(self, model, x, f, mask, generator, fooled=None) -> Tensor:
+        """One run from ``initial_delta``: ``steps`` ascent steps on ``f(logits, rows)`` (``rows``
+        index the batch). With ``fooled(logits, rows) -> [n]`` bool, a sample whose current point
+        fools the model keeps that point and leaves the forward/backward passes."""
         delta = self.threat.constrain(x, self.initial_delta(x, generator), mask)
+        rows = torch.arange(x.shape[0], device=x.device) if fooled else slice(None)
         for _ in range(self.steps):
-            grad, _, _ = input_gradient(model, x + delta, f)
-            delta = self.threat.step(delta, apply_mask(grad, mask), self.step_size)
-            delta = self.threat.constrain(x, delta, mask)
+            x_rows, mask_rows = x[rows], None if mask is None else mask[rows]
+            grad, _, logits = input_gradient(model, x_rows + delta[rows], lambda z, r=rows: f(z, r))
+            stepped = self.threat.constrain(x_rows, self.threat.step(delta[rows], apply_mask(grad, mask_rows),
+                                                                     self.step_size), mask_rows)
+            if fooled is None:
+                delta = stepped
+                continue
+            going = ~fooled(logits, rows)
+            delta[rows[going]] = stepped[going]
+            rows = rows[going]
+            if rows.numel() == 0:
+                break
         return x + delta
 
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .base import Attack, apply_mask
 from .losses import attack_margin, success
+from ..errors import check_range
 from .threat import l2_norm, resolve_eps
 
 
@@ -69,6 +70,8 @@ class Square(Attack):
         x_adv = Square(eps=8/255, n_queries=1000, seed=0)(model, x, y)
     """
 
+    uses_gradients = False  # random search on scores only
+
     def __init__(
         self,
         eps: float | None = None,
@@ -81,6 +84,8 @@ class Square(Attack):
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
         self.eps = resolve_eps(eps, norm)
+        check_range("n_queries", n_queries, low=1)
+        check_range("p_init", p_init, above=0, high=1)
         self.n_queries = n_queries
         self.p_init = p_init
         self.norm = norm

@@ -57,6 +57,8 @@ class StrAttack(Attack):
         x_adv = StrAttack(targeted=True)(model, x, y, target=t)
     """
 
+    bounded = False  # minimal group-sparse attack: no ε
+
     def __init__(
         self,
         group_size: int | None = None,

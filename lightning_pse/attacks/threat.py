@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..errors import UnknownNameError
+from ..errors import UnknownNameError, check_range
 
 NORMS = ("linf", "l2")
 
@@ -77,7 +77,10 @@ def resolve_eps(eps: float | None, norm: str) -> float:
     """``eps``, or the literature's CIFAR-size radius for ``norm`` (ℓ∞ 8/255, ℓ2 0.5)."""
     if norm not in DEFAULT_EPS:
         raise UnknownNameError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
-    return eps if eps is not None else DEFAULT_EPS[norm]
+    if eps is None:
+        return DEFAULT_EPS[norm]
+    check_range("eps", eps, low=0)
+    return eps
 
 
 def threat_model(norm: str, eps: float) -> ThreatModel:

@@ -17,14 +17,16 @@ class RobustEvalCallback(ProbeCallback):
     selects on it (keep ``every_n_epochs=1`` then, so every epoch has a value).
 
     Args:
-        attack: default PGD-20, ℓ∞ 8/255, step 2/255 with a random start (seed 0).
+        attack: default PGD-20, ℓ∞ 8/255, step 2/255 with a random start (seed 0), stopping on each
+            sample at its first adversarial point (``early_stop``: fooled samples cost no more steps).
         every_n_epochs, num_samples, split, seed, batch_size: see ``ProbeCallback``.
     """
 
     def __init__(self, attack: Attack | None = None, every_n_epochs: int = 1, num_samples: int | None = 512,
                  split: str = "val", seed: int = 0, batch_size: int = 128) -> None:
         super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
-        self.attack = attack if attack is not None else PGD(eps=8 / 255, steps=20, step_size=2 / 255, seed=seed)
+        self.attack = attack if attack is not None else PGD(eps=8 / 255, steps=20, step_size=2 / 255,
+                                                                  early_stop=True, seed=seed)
         self.robust = MeanMetric()
         self.clean = MeanMetric()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import torch
 from torch import Tensor, nn
 
 from ..errors import UnknownNameError
@@ -35,3 +36,22 @@ def capture(module: nn.Module):
         yield outputs
     finally:
         handle.remove()
+
+
+def last_conv_layer(model: nn.Module, x: Tensor) -> str:
+    """The dotted name of the last ``nn.Conv2d`` that runs in ``model``'s forward pass on ``x``
+    (``[B, C, H, W]``; one image suffices): Grad-CAM's and dissection's layer for models without a
+    declared feature layer."""
+    order: list[str] = []
+    handles = [module.register_forward_hook(lambda m, i, o, name=name: order.append(name))
+               for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not order:
+        raise UnknownNameError("the model has no Conv2d layer to take Grad-CAM or dissection at: name one with "
+                               "--cam.layer / --dissection.layer")
+    return order[-1]

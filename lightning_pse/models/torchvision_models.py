@@ -36,13 +36,17 @@ def supported_torchvision_models() -> list[str]:
 
 
 def torchvision_parts(
-    name: str, num_classes: int, weights: str | None = None
+    name: str, num_classes: int, weights: str | None = None, state_dict: dict | None = None
 ) -> tuple[nn.Module, nn.Module, nn.Linear, float]:
     """Build torchvision model ``name`` and return ``(body, feature_layer, classifier, dropout)``.
 
-    ``weights`` is passed to ``torchvision.models.get_model`` (e.g. ``"DEFAULT"``); pretrained
-    weights keep their 1000-class head, so then ``num_classes`` must be 1000.
+    ``weights`` is passed to ``torchvision.models.get_model`` (e.g. ``"DEFAULT"``, which downloads);
+    pretrained weights keep their 1000-class head, so then ``num_classes`` must be 1000.
+    ``state_dict``: local weights in torchvision's own key layout (``conv1.weight``, ``fc.bias``, ...),
+    loaded strictly before the model is rearranged.
     """
     family = next(f for p, f in _FAMILY_OF_PREFIX.items() if name.startswith(p))
     model = torchvision.models.get_model(name, weights=weights, num_classes=num_classes)
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
     return _ADAPTERS[family](model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import check_range
 from ..attacks import PGD, Attack, TRADESAttack
 from .classifier import ClassifierModule
 
@@ -67,6 +68,7 @@ class TRADESModule(ClassifierModule):
 
     def __init__(self, beta: float = 6.0, eps: float = 8 / 255, steps: int = 10, step_size: float = 2 / 255,
                  norm: str = "linf", **kwargs) -> None:
+        check_range("beta", beta, low=0)
         super().__init__(**kwargs)
         self.attack = TRADESAttack(eps=eps, steps=steps, step_size=step_size, norm=norm)
 

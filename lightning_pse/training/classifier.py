@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..data.datasets import check_images, unpack_batch
-from ..errors import UserInputError
+from ..errors import UserInputError, check_range
 from ..models import build_model
 from .resume import resume_train_loader
 from .rng import gather_rng_states, restore_rank_rng_states
@@ -79,6 +79,13 @@ class ClassifierModule(pl.LightningModule):
             raise UserInputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if scheduler not in SCHEDULERS:
             raise UserInputError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        check_range("lr", lr, above=0)
+        check_range("momentum", momentum, low=0, high=1)
+        check_range("weight_decay", weight_decay, low=0)
+        check_range("gamma", gamma, above=0)
+        check_range("label_smoothing", label_smoothing, low=0, high=1)
+        check_range("num_classes", num_classes, low=1)
+        check_range("in_channels", in_channels, low=1)
         self.save_hyperparameters()
         self.model = build_model(model, num_classes, in_channels, mean, std, **(model_kwargs or {}))
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)

@@ -1,0 +1,268 @@
+"""Evaluate any model at every level: ``evaluate(model, data, sections=..., layer=...) -> report``.
+
+``Analysis`` checks every prerequisite when it is built (sections, data, device, image size, class
+counts an attack needs, layer names, CAM method, concept set / Broden folder), so a run that would
+fail fails in its first seconds; ``run()`` then computes the sections on one probe set, with a
+progress bar per section and per attack. ``analyze.py`` is a thin layer over this class.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..attacks import Attack
+from ..callbacks.pse import default_pse_attacks
+from ..checkpoints import project_class
+from ..data import ImageDataModule, unpack_batch
+from ..data.datasets import check_images
+from ..errors import UserInputError
+from ..models.capture import last_conv_layer, resolve_layer
+from . import figures
+from .autoattack import autoattack_robust, check_autoattack
+from .explain import ExplanationTally
+from .network import concepts_for, network_report
+from .network import sensitivity_attack as default_sensitivity_attack
+from .options import DEFAULT_SAMPLES, SECTIONS
+from .robustness import RobustnessTally, default_attacks
+from .sources import default_eps
+
+
+def build_attacks(spec: dict) -> dict[str, Attack]:
+    """``name → {class_path, init_args}`` (classes of ``lightning_pse.attacks``) as attacks."""
+    attacks = {}
+    for name, entry in spec.items():
+        if not isinstance(entry, dict) or "class_path" not in entry:
+            raise UserInputError(f"attack {name!r} needs class_path (and init_args) in the config")
+        attacks[name] = project_class(entry["class_path"], Attack)(**(entry.get("init_args") or {}))
+    return attacks
+
+
+def resolve_device(name: str | torch.device | None) -> torch.device:
+    """``auto`` (or None): CUDA when available, else CPU; ``cuda`` without a GPU is a user error."""
+    if name is None or str(name) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserInputError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserInputError(f"--device {name}: this machine has no CUDA GPU; use --device cpu (or auto)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UserInputError(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return device
+
+
+def has_cam_head(model: nn.Module) -> bool:
+    """Whether CAM applies: a declared feature layer pooled into one linear classifier."""
+    return isinstance(getattr(model, "classifier", None), nn.Linear) and hasattr(model, "feature_layer")
+
+
+class Analysis:
+    """One analysis of ``model`` (pixels in [0, 1] → logits) on ``data``'s probe set.
+
+    Args:
+        sections: of ``robustness``, ``pse``, ``cam``, ``dissection``, ``masking``.
+        layer: the layer of Grad-CAM and dissection (default: the model's feature layer, or the last
+            conv layer for models without one); ``cam`` / ``dissection`` settings may name their own.
+        num_samples, split, seed: the probe set (a seeded subset of ``split``).
+        eps, norm: the threat model (default ε: the dataset's standard radius for ``norm``).
+        robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack's standard version).
+        attacks, pse_attacks, sensitivity_attack: replace the default attacks (name → Attack).
+        pse, cam, dissection: settings dicts (see ``options.PSEOptions`` etc.).
+    """
+
+    def __init__(self, model: nn.Module, data: ImageDataModule, sections=SECTIONS, layer: str | None = None, *,
+                 num_samples: int = DEFAULT_SAMPLES, split: str = "test", seed: int = 0, eps: float | None = None,
+                 norm: str = "linf", robustness: str = "attacks", batch_size: int = 64, device=None,
+                 attacks: dict[str, Attack] | None = None, pse_attacks: dict[str, Attack] | None = None,
+                 sensitivity_attack: Attack | None = None, pse: dict | None = None, cam: dict | None = None,
+                 dissection: dict | None = None) -> None:
+        self.sections = [s for s in SECTIONS if s in sections]
+        unknown = set(sections) - set(SECTIONS)
+        if unknown or not self.sections:
+            raise UserInputError(f"unknown or no sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+        if norm not in ("linf", "l2"):
+            raise UserInputError(f"unknown norm {norm!r}; choose linf or l2")
+        if robustness not in ("attacks", "autoattack"):
+            raise UserInputError(f"unknown robustness mode {robustness!r}; choose attacks or autoattack")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.data, self.split, self.seed, self.batch_size = data, split, seed, batch_size
+        self.norm = norm
+        self.eps = default_eps(data, norm) if eps is None else float(eps)
+        self.robustness = robustness
+        self.probe = data.probe_set(num_samples, split=split, seed=seed)
+        if len(self.probe) == 0:
+            raise UserInputError(f"the {split} split is empty: nothing to analyse")
+        self.num_classes = self._check_model_takes_images()
+        self.attacks = attacks if attacks is not None else default_attacks(self.eps, self.num_classes, norm, seed)
+        self.pse_attacks = pse_attacks if pse_attacks is not None else default_pse_attacks()
+        for attack in [*self.attacks.values(), *self.pse_attacks.values()]:
+            if getattr(attack, "loss", None) == "dlr" and self.num_classes < 4:
+                raise UserInputError(f"{type(attack).__name__} with the DLR loss needs at least 4 classes, the model "
+                                     f"has {self.num_classes}")
+        if "robustness" in self.sections and robustness == "autoattack":
+            check_autoattack(self.num_classes)
+        self.layer = self._resolve_layer(layer)
+        self.pse_settings = {"group_size": None, **{k: v for k, v in (pse or {}).items() if v is not None}}
+        self.cam_settings = self._cam_settings(dict(cam or {}))
+        self.dissection_settings = dict(dissection or {})
+        self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
+        self.sensitivity_attack = sensitivity_attack or default_sensitivity_attack(self.eps, norm, seed)
+        self.concepts = None
+        if "dissection" in self.sections:
+            self.concepts = concepts_for(data, self.dissection_settings, self.image_size)
+
+    def _check_model_takes_images(self) -> int:
+        """The model's class count, after one forward pass on a probe image (too small images,
+        wrong channel counts and class counts that differ from the data's are user errors)."""
+        item = self.probe[0]
+        x = (item["image"] if isinstance(item, dict) else item[0]).unsqueeze(0).to(self.device)
+        check_images(x)
+        self.image_size = x.shape[-1]
+        try:
+            with torch.no_grad():
+                logits = self.model(x)
+        except RuntimeError as err:
+            raise UserInputError(f"the model cannot take the data's images {tuple(x.shape[1:])}: "
+                                 f"{str(err).splitlines()[0][:200]}") from None
+        if logits.dim() != 2:
+            raise UserInputError(f"the model must return logits [B, K], got shape {tuple(logits.shape)}")
+        num_classes = logits.shape[1]
+        if num_classes != self.data.num_classes:
+            raise UserInputError(f"the model has {num_classes} classes but the data ({type(self.data).__name__}) "
+                                 f"has {self.data.num_classes}: pass the data the model was trained on")
+        return num_classes
+
+    def _resolve_layer(self, layer: str | None) -> str | None:
+        """``layer`` checked, or None (the feature layer) for our models, or the last conv layer."""
+        if layer is not None:
+            resolve_layer(self.model, layer)
+            return layer
+        if hasattr(self.model, "feature_layer"):
+            return None
+        item = self.probe[0]
+        x = (item["image"] if isinstance(item, dict) else item[0]).unsqueeze(0).to(self.device)
+        return last_conv_layer(self.model, x)
+
+    def _cam_settings(self, cam: dict) -> dict:
+        """CAM on GAP + linear models; Grad-CAM at the layer otherwise (the report says which)."""
+        method = cam.get("method") or "cam"
+        layer = cam.get("layer") or self.layer
+        if layer is not None:
+            resolve_layer(self.model, layer)
+        if method == "cam" and (not has_cam_head(self.model) or (layer is not None and resolve_layer(
+                self.model, layer) is not getattr(self.model, "feature_layer", None))):
+            method = "grad_cam"
+        return {"method": method, "layer": layer, "threshold": cam.get("threshold", 0.2)}
+
+    def settings(self) -> dict:
+        """What was asked, for the report and the W&B config."""
+        return {"sections": self.sections, "num_samples": len(self.probe), "split": self.split, "probe_seed": self.seed,
+                "eps": self.eps, "norm": self.norm, "robustness": self.robustness, "layer": self.layer,
+                "cam": self.cam_settings, "pse": self.pse_settings, "dissection": self.dissection_settings,
+                "device": str(self.device)}
+
+    def batches(self) -> list[tuple[Tensor, Tensor, dict[str, Tensor]]]:
+        """The probe set as ``(x, y, extras)`` batches on the device, held in memory (each section
+        and attack passes over them)."""
+        out = []
+        for batch in DataLoader(self.probe, batch_size=self.batch_size):
+            x, y = (t.to(self.device) for t in unpack_batch(batch))
+            extras = {k: v.to(self.device) for k, v in batch.items() if k not in ("image", "label")} \
+                if isinstance(batch, dict) else {}
+            out.append((x, y, extras))
+        return out
+
+    def run(self) -> tuple[dict, dict[str, bytes]]:
+        """``(report, figures)``: the report dict (report.json) and name → PNG bytes."""
+        batches = self.batches()
+        report: dict = {"num_samples": len(self.probe), "split": self.split, "eps": self.eps, "norm": self.norm,
+                        "sections": self.sections, "settings": self.settings()}
+        figs: dict[str, bytes] = {}
+        if "robustness" in self.sections:
+            report.update(self._robustness(batches))
+        if {"pse", "cam"} & set(self.sections):
+            self._explanations(batches, report, figs)
+        if {"dissection", "masking"} & set(self.sections):
+            network, network_figs = network_report(self.model, self.dissection_layer, self.concepts,
+                                                   [(x, y) for x, y, _ in batches], self.sensitivity_attack,
+                                                   self.dissection_settings, self.sections)
+            report.update(network)
+            figs.update(network_figs)
+        return report, figs
+
+    def _robustness(self, batches) -> dict:
+        tally = RobustnessTally(self.attacks, self.norm, self.eps)
+        correct = [tally.clean(self.model, x, y) for x, y, _ in batches]
+        for name in self.attacks:
+            for (x, y, _), ok in zip(tqdm(batches, desc=f"robustness · {name}", unit="batch"), correct):
+                tally.update(name, self.model, x, y, ok)
+        if self.robustness == "autoattack":
+            for x, y, _ in tqdm(batches, desc="robustness · AutoAttack (standard)", unit="batch"):
+                tally.add_autoattack(autoattack_robust(self.model, x, y, self.eps, self.norm, self.seed))
+        return tally.report()
+
+    def _explanations(self, batches, report: dict, figs: dict[str, bytes]) -> None:
+        explain = ExplanationTally(self.pse_attacks, self.pse_settings, self.cam_settings, "cam" in self.sections,
+                                   seed=self.seed)
+        label = " + ".join(s for s in ("pse", "cam") if s in self.sections)
+        for x, y, extras in tqdm(batches, desc=f"{label} · {', '.join(self.pse_attacks)}", unit="batch"):
+            explain.update(self.model, x, y, extras)
+        if "pse" in self.sections:
+            report["pse"] = explain.pse_report()
+            figs["psr_histogram"] = figures.psr_histogram({n: explain.image_psrs(n) for n in self.pse_attacks})
+            figs["category_shares"] = figures.category_shares(report["pse"])
+            for name, rows in explain.examples.items():
+                if rows:
+                    figs[f"examples/{name}"] = figures.image_grid(torch.cat(rows))
+        if "cam" in self.sections:
+            report["cam"] = {**explain.cam_report(), "method": self.cam_settings["method"],
+                             "layer": self.cam_settings["layer"] or "feature layer"}
+            if explain.cam_examples:
+                figs["cam_overlays"] = figures.image_grid(torch.stack(explain.cam_examples))
+
+
+def evaluate(model: nn.Module, data: ImageDataModule, sections=SECTIONS, layer: str | None = None, **settings) -> dict:
+    """Evaluate ``model`` (any ``nn.Module`` taking pixels in [0, 1], returning logits) on ``data``'s
+    probe set and return the report dict (what ``analyze.py`` writes to report.json, without the
+    figures). ``settings``: see ``Analysis``. The model is left as it was (mode, weights, ``.grad``)."""
+    training = [(m, m.training) for m in model.modules()]
+    try:
+        analysis = Analysis(model, data, sections, layer, **settings)
+        report, _ = analysis.run()
+    finally:
+        for module, flag in training:
+            module.training = flag
+    report["provenance"] = provenance(analysis.seed, analysis.device)
+    return report
+
+
+def provenance(seed: int, device: torch.device) -> dict:
+    """Date, device, library versions and the code's git commit (when in a checkout)."""
+    import pytorch_lightning
+    import torchvision
+
+    from .. import __version__
+
+    out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "probe_seed": seed,
+           "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
+           "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                        "torchvision": torchvision.__version__, "pytorch_lightning": pytorch_lightning.__version__,
+                        "lightning_pse": __version__}}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode == 0:
+            out["git_commit"] = commit.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out

@@ -1,0 +1,223 @@
+"""``analyze.py``'s options, parsed by jsonargparse like ``train.py``'s.
+
+One dialect for both tools: ``--config FILE`` (YAML whose keys are these options, repeatable),
+nested keys on the command line (``--dissection.layer body.5``, ``--data.data_dir=/x``),
+``--print_config``, no abbreviations. Top-level flags also take dashes (``--num-samples``).
+ε takes fractions (``--eps 8/255``); zero is a value, not "unset".
+
+The data default is the checkpoint's own data module (``--data.KEY`` overrides its arguments);
+for other model sources the data must be named (``--data CLASS --data.data_dir DIR``), except
+RobustBench models, whose ``--dataset`` names it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Literal, Optional
+
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+from ..data import ImageDataModule
+from ..argparsing import check_config_files, one_line
+from ..errors import UserInputError
+
+SECTIONS = ("robustness", "pse", "cam", "dissection", "masking")
+DEFAULT_SAMPLES = 64  # every section on the demo checkpoint in a few minutes on a 2-core CPU
+
+
+def parse_eps(value) -> float | None:
+    """``8/255``, ``0.031`` or ``0`` as a float ≥ 0 (``None``/``null``: unset)."""
+    if value is None or str(value).strip().lower() in ("none", "null"):
+        return None
+    try:
+        eps = float(Fraction(str(value).strip()))
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"ε must be a number or a fraction like 8/255, got {value!r}") from None
+    if eps < 0:
+        raise ValueError(f"ε must be ≥ 0, got {value!r}")
+    return eps
+
+
+@dataclass
+class ModelOptions:
+    """Where the model comes from when it is not a ``train.py`` checkpoint (``--ckpt``).
+
+    ``name``: an architecture of the zoo (``resnet18_cifar``, ``tv_resnet50``, ...) whose weights are
+    ``weights`` (``.pt``/``.pth`` state_dict or ``.safetensors``), or ``robustbench:<name>``.
+    ``kwargs``: the architecture's arguments (``width``, ``depth``, ...).
+    """
+
+    name: Optional[str] = None
+    weights: Optional[str] = None
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class PSEOptions:
+    """``pse.analyze`` settings (``docs/method.md``): estimator, group size, τ, ρ."""
+
+    estimator: Literal["ablation", "gradient"] = "ablation"
+    group_size: Optional[int] = None
+    tau: float = 1.0
+    rho: float = 0.1
+
+
+@dataclass
+class CAMOptions:
+    """The class-activation regions: ``method`` (``cam`` needs a GAP + linear head; other models get
+    ``grad_cam``), ``layer`` (default: the feature layer, or the last conv layer), ``threshold``."""
+
+    method: Literal["cam", "grad_cam", "grad_cam_pp"] = "cam"
+    layer: Optional[str] = None
+    threshold: float = 0.2
+
+
+@dataclass
+class DissectionOptions:
+    """Network dissection and neuron masking (``docs/method.md``)."""
+
+    layer: Optional[str] = None
+    num_concept_images: int = 256
+    quantile: float = 0.005
+    iou_threshold: float = 0.04
+    top_fraction: float = 0.1
+    random_draws: int = 100
+    broden_dir: Optional[str] = None
+    broden_categories: Optional[list[str]] = None
+    fractions: Optional[list[float]] = None
+
+
+def build_parser(data_as_dict: bool = False) -> ArgumentParser:
+    """The parser; ``data_as_dict``: a lenient ``--data`` for the first pass, which only finds the model."""
+    parser = ArgumentParser(prog="analyze.py", exit_on_error=False, allow_abbrev=False,
+                            description="Evaluate a model at every level and write report.json + report.html.")
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML whose keys are these options")
+    parser.add_argument("--ckpt", type=Optional[str], default=None, help="checkpoint written by train.py")
+    parser.add_argument("--model", type=ModelOptions, default=ModelOptions(),
+                        help="another model: --model.name ARCH --model.weights FILE, or --model robustbench:NAME")
+    parser.add_argument("--threat_model", type=Optional[str], default=None,
+                        help="RobustBench threat model (Linf, L2, corruptions); default Linf")
+    parser.add_argument("--dataset", type=Optional[str], default=None,
+                        help="RobustBench dataset (cifar10, cifar100, imagenet); default cifar10")
+    parser.add_argument("--model_dir", type=str, default="models",
+                        help="RobustBench weights folder: <model_dir>/<dataset>/<threat_model>/<name>.pt")
+    parser.add_argument("--download", type=bool, default=False,
+                        help="let RobustBench download weights that are not in --model_dir")
+    if data_as_dict:
+        parser.add_argument("--data", type=Optional[dict], default=None)
+    else:
+        parser.add_subclass_arguments(ImageDataModule, "data", required=False,
+                                      help="the data (default: the checkpoint's); --data.KEY overrides one argument")
+    parser.add_argument("--out", type=Optional[str], default=None,
+                        help="report folder (default <run>/analysis/<checkpoint name>/); replaced only if "
+                             "analyze.py made it")
+    parser.add_argument("--sections", type=Optional[str], default=None,
+                        help=f"comma-separated, of {', '.join(SECTIONS)} (default all)")
+    parser.add_argument("--num_samples", type=int, default=DEFAULT_SAMPLES,
+                        help="probe samples (64 fits a few minutes on a 2-core CPU; raise it for numbers to quote)")
+    parser.add_argument("--split", type=Literal["train", "val", "test"], default="test", help="probe split")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the probe subset and the attacks")
+    parser.add_argument("--eps", type=parse_eps, default=None,
+                        help="radius, e.g. 8/255 (default: the model's training ε, else the dataset's standard one)")
+    parser.add_argument("--norm", type=Optional[Literal["linf", "l2"]], default=None,
+                        help="threat model norm (default: the model's training norm, else linf)")
+    parser.add_argument("--robustness", type=Literal["attacks", "autoattack"], default="attacks",
+                        help="autoattack: also AutoAttack's standard evaluation (pyautoattack)")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--wandb", type=bool, default=False, help="also log to a W&B run (offline unless configured)")
+    parser.add_argument("--attacks", type=Optional[dict], default=None,
+                        help="name → {class_path, init_args}: replaces the robustness attacks")
+    parser.add_argument("--pse_attacks", type=Optional[dict], default=None,
+                        help="name → {class_path, init_args}: replaces the PSE/CAM attacks")
+    parser.add_argument("--sensitivity_attack", type=Optional[dict], default=None,
+                        help="{class_path, init_args}: the attack of unit sensitivity and masking")
+    parser.add_argument("--pse", type=PSEOptions, default=PSEOptions())
+    parser.add_argument("--cam", type=CAMOptions, default=CAMOptions())
+    parser.add_argument("--dissection", type=DissectionOptions, default=DissectionOptions())
+    return parser
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """Top-level flags with dashes as with underscores (``--num-samples`` → ``--num_samples``), and
+    ``--model NAME`` as ``--model.name NAME``."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        match = re.fullmatch(r"--([A-Za-z][\w-]*)(=.*)?", arg)
+        if match:
+            arg = "--" + match.group(1).replace("-", "_") + (match.group(2) or "")
+        if arg == "--model" and i + 1 < len(argv) and not argv[i + 1].lstrip().startswith(("{", "-")):
+            arg = "--model.name"
+        elif arg.startswith("--model=") and not arg[len("--model="):].lstrip().startswith("{"):
+            arg = "--model.name=" + arg[len("--model="):]
+        out.append(arg)
+    return out
+
+
+def without_data(args: list[str]) -> list[str]:
+    """``args`` less every ``--data`` / ``--data.KEY`` option and its value, and ``--print_config``
+    (the second pass prints the whole configuration)."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--data" or arg.startswith(("--data.", "--data=")):
+            skip = "=" not in arg
+        elif arg.startswith("--print_config"):
+            continue
+        else:
+            out.append(arg)
+    return out
+
+
+def parse(argv: list[str] | None, data_default=None) -> Namespace:
+    """The options of ``argv`` (``sys.argv[1:]`` when None). ``data_default``: a function of the
+    first pass's options giving the data's ``{class_path, init_args}`` when the model source knows
+    it (a checkpoint), else None. Bad options are a ``UserInputError``."""
+    args = normalize_argv(sys.argv[1:] if argv is None else list(argv))
+    check_config_files(args)
+    try:
+        first = build_parser(data_as_dict=True).parse_args(without_data(args))
+        parser = build_parser()
+        default = data_default(first) if data_default is not None else None
+        if default is not None:
+            parser.set_defaults(data=default)
+        options = parser.parse_args(args)
+    except UserInputError:
+        raise
+    except Exception as err:  # jsonargparse's ArgumentError, or a config file it cannot read
+        raise UserInputError(f"bad option: {one_line(err)} (see python analyze.py --help)") from None
+    check_ranges(options)
+    return options
+
+
+def check_ranges(options: Namespace) -> None:
+    """Values outside their range are a one-line error before any work."""
+    if options.num_samples < 1:
+        raise UserInputError(f"--num_samples must be at least 1, got {options.num_samples}")
+    if options.batch_size < 1:
+        raise UserInputError(f"--batch_size must be at least 1, got {options.batch_size}")
+    d = options.dissection
+    if d.num_concept_images < 1 or not 0 < d.quantile < 1 or not 0 < d.top_fraction <= 1 or d.random_draws < 1:
+        raise UserInputError("dissection settings out of range: need num_concept_images ≥ 1, 0 < quantile < 1, "
+                             "0 < top_fraction ≤ 1, random_draws ≥ 1")
+    if d.fractions is not None and any(not 0 <= f < 1 for f in d.fractions):
+        raise UserInputError(f"dissection.fractions must lie in [0, 1), got {d.fractions}")
+    if not 0 <= options.cam.threshold <= 1:
+        raise UserInputError(f"cam.threshold must lie in [0, 1], got {options.cam.threshold}")
+
+
+def sections_of(options: Namespace) -> list[str]:
+    """The requested sections, in the order the report shows them."""
+    if options.sections is None:
+        return list(SECTIONS)
+    requested = [s.strip() for s in str(options.sections).split(",") if s.strip()]
+    for section in requested:
+        if section not in SECTIONS:
+            raise UserInputError(f"unknown section {section!r}; choose from {', '.join(SECTIONS)}")
+    if not requested:
+        raise UserInputError(f"--sections is empty; choose from {', '.join(SECTIONS)}")
+    return [s for s in SECTIONS if s in requested]
