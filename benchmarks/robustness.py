@@ -2,7 +2,7 @@
 a sample once it is fooled, against the previous code path (every attack runs all its steps on
 every sample it started), in one run.
 
-    python benchmarks/robustness.py [--ckpt runs/demo/checkpoints/last.ckpt] [--samples 64]
+    python benchmarks/robustness.py [--ckpt runs/demo/checkpoints/last.ckpt] [--samples 64] [--eps 16/255]
 
 Prints per attack the robust accuracy of both paths (the new one must be equal or lower, never
 higher) and the ratio of their times; the section's total ratio is the target (≥ 2×).
@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from lightning_pse.analysis.options import parse_eps
 from lightning_pse.analysis.robustness import RobustnessTally, default_attacks
 from lightning_pse.attacks import APGD, CW, PGD
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
@@ -48,13 +49,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", default="runs/demo/checkpoints/last.ckpt")
     parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--eps", type=parse_eps, default=None, help="default: the model's training ε")
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.ckpt)
     module, data = load_module(checkpoint), load_datamodule(checkpoint)
     model = module.model.eval()
     probe = data.probe_set(args.samples, split="test")
     x, y = unpack_batch(next(iter(torch.utils.data.DataLoader(probe, batch_size=len(probe)))))
-    eps = float(module.hparams.get("eps", 8 / 255))
+    eps = args.eps if args.eps is not None else float(module.hparams.get("eps", 8 / 255))
     new_robust, new_t = timed_section(model, x, y, default_attacks(eps, data.num_classes), eps)
     old_robust, old_t = timed_section(model, x, y, previous_path(default_attacks(eps, data.num_classes)), eps)
     print(f"checkpoint={args.ckpt} samples={len(probe)} eps={eps:.4f} torch={torch.__version__} "

@@ -267,3 +267,60 @@ def test_model_and_data_mismatch_is_refused(fitted_run):
     checkpoint = read_checkpoint(root / "checkpoints" / "last.ckpt")
     with pytest.raises(UserInputError, match="num_classes=5 but the data"):
         check_fits(ClassifierModule(num_classes=5).hparams, load_datamodule(checkpoint), "x.ckpt")
+
+
+def test_grey_images_get_example_figures():
+    """One-channel data (MNIST): the example rows put grey images beside the RGB category overlay."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32, 10)).eval()
+    x = torch.rand(6, 1, 32, 32)
+    y = model(x).argmax(1)
+    tally = ExplanationTally({"pgd": PGD(eps=0.5, steps=5, seed=0)}, {"estimator": "gradient"},
+                             {"method": "cam", "layer": None, "threshold": 0.2}, with_cam=False)
+    tally.update(model, x, y, {})
+    assert tally.fooled["pgd"] > 0
+    rows = torch.cat(tally.examples["pgd"])
+    assert rows.shape[1] == 3 and rows.shape[3] == 3 * 32
+
+
+def test_a_failing_figure_never_costs_the_numbers(trained_model, synthetic_data, monkeypatch):
+    from lightning_pse.analysis import Analysis, figures
+
+    def broken(*args, **kwargs):
+        raise ValueError("cannot draw")
+
+    monkeypatch.setattr(figures, "image_grid", broken)
+    analysis = Analysis(trained_model, synthetic_data, sections=["pse"], num_samples=8,
+                        pse_attacks={"pgd": PGD(eps=16 / 255, steps=3, targeted=True, seed=0)},
+                        pse={"estimator": "gradient"})
+    report, figs = analysis.run()
+    assert report["pse"]["pgd"]["num_analyzed"] > 0 and "psr_histogram" in figs
+    assert any(e.startswith("examples/pgd: ValueError") for e in report["figure_errors"])
+
+
+def test_masking_ranks_units_on_another_split_than_it_evaluates(trained_model, synthetic_data, monkeypatch):
+    """The masking curve's ranking of units is measured on the validation probe, the curve on the test
+    probe (ranking and judging on the same images would fit the ranking to them)."""
+    from lightning_pse.analysis import Analysis, network
+
+    seen = {}
+    real_sensitivity, real_curve = network.attack_sensitivity, network.masking_curve
+
+    def sensitivity(model, layer, attack, batches):
+        value = real_sensitivity(model, layer, attack, batches)
+        seen.setdefault("ranked_on", []).append((value, torch.cat([x for x, _ in batches])))
+        return value
+
+    def curve(model, layer, ranking, attack, batches, fractions, progress=False):
+        seen["curve"] = (ranking, torch.cat([x for x, _ in batches]))
+        return real_curve(model, layer, ranking, attack, batches, fractions)
+
+    monkeypatch.setattr(network, "attack_sensitivity", sensitivity)
+    monkeypatch.setattr(network, "masking_curve", curve)
+    analysis = Analysis(trained_model, synthetic_data, sections=["masking"], num_samples=8,
+                        sensitivity_attack=PGD(steps=2, seed=0), dissection={"fractions": [0.0, 0.1]})
+    report, _ = analysis.run()
+    ranking, evaluated_on = seen["curve"]
+    (ranked_value, ranked_on), = [entry for entry in seen["ranked_on"] if entry[0] is ranking]
+    assert not any(torch.equal(a, b) for a in ranked_on for b in evaluated_on), "disjoint images"
+    assert "8 val images" in report["masking_ranking"]

@@ -397,3 +397,17 @@ def test_separable_upsampling_equals_interpolate(size_in, size_out):
     maps = torch.randn(2, 3, *size_in)
     expected = F.interpolate(maps, size=size_out, mode="bilinear", align_corners=False)
     torch.testing.assert_close(upsample_bilinear(maps, size_out), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_label_pixels_count_only_where_their_category_is_annotated():
+    """Two images, one unit firing everywhere, one concept covering half of each image's label map;
+    the second image does not annotate the concept's category (its pixels came from another
+    category's map, as a Broden part PNG paints a label listed under object and part). The
+    definition counts only the annotated image: IoU = (P/2) / P = 0.5 (1.0 before the fix)."""
+    from lightning_pse.dissect.iou import IoUTally
+
+    tally = IoUTally(thresholds=torch.tensor([-1.0]), num_concepts=1)
+    masks = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
+    masks[:, 0, :2] = True
+    tally.update(torch.zeros(2, 1, 4, 4), masks, annotated=torch.tensor([[True], [False]]))
+    assert tally.iou().item() == pytest.approx(0.5)

@@ -12,6 +12,7 @@ atomically → optional W&B run → summary printed. Bad input is one ``error:``
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -50,8 +51,6 @@ def instantiate_data(options):
     if options.data is None:
         raise UserInputError("name the data the model was trained on: --data CLASS --data.data_dir DIR (e.g. --data "
                              "lightning_pse.data.CIFAR10DataModule)")
-    import importlib
-
     module_name, _, name = options.data.class_path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), name)
     init_args = options.data.init_args

@@ -117,15 +117,23 @@ class Analysis:
         self.dissection_settings = dict(dissection or {})
         self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
         self.sensitivity_attack = sensitivity_attack or default_sensitivity_attack(self.eps, norm, seed)
+        # The masking curve ranks units on another split than the one it is evaluated on.
+        self.ranking_split = "val" if split == "test" else "test"
+        self.ranking_probe = data.probe_set(num_samples, split=self.ranking_split, seed=seed) \
+            if "masking" in self.sections else None
         self.concepts = None
         if "dissection" in self.sections:
             self.concepts = concepts_for(data, self.dissection_settings, self.image_size)
 
+    def _first_image(self) -> Tensor:
+        """``[1, C, H, W]``: the probe set's first image, on the device."""
+        item = self.probe[0]
+        return (item["image"] if isinstance(item, dict) else item[0]).unsqueeze(0).to(self.device)
+
     def _check_model_takes_images(self) -> int:
         """The model's class count, after one forward pass on a probe image (too small images,
         wrong channel counts and class counts that differ from the data's are user errors)."""
-        item = self.probe[0]
-        x = (item["image"] if isinstance(item, dict) else item[0]).unsqueeze(0).to(self.device)
+        x = self._first_image()
         check_images(x)
         self.image_size = x.shape[-1]
         try:
@@ -149,9 +157,7 @@ class Analysis:
             return layer
         if hasattr(self.model, "feature_layer"):
             return None
-        item = self.probe[0]
-        x = (item["image"] if isinstance(item, dict) else item[0]).unsqueeze(0).to(self.device)
-        return last_conv_layer(self.model, x)
+        return last_conv_layer(self.model, self._first_image())
 
     def _cam_settings(self, cam: dict) -> dict:
         """CAM on GAP + linear models; Grad-CAM at the layer otherwise (the report says which)."""
@@ -171,11 +177,11 @@ class Analysis:
                 "cam": self.cam_settings, "pse": self.pse_settings, "dissection": self.dissection_settings,
                 "device": str(self.device)}
 
-    def batches(self) -> list[tuple[Tensor, Tensor, dict[str, Tensor]]]:
-        """The probe set as ``(x, y, extras)`` batches on the device, held in memory (each section
-        and attack passes over them)."""
+    def batches(self, probe=None) -> list[tuple[Tensor, Tensor, dict[str, Tensor]]]:
+        """The probe set (or ``probe``) as ``(x, y, extras)`` batches on the device, held in memory
+        (each section and attack passes over them)."""
         out = []
-        for batch in DataLoader(self.probe, batch_size=self.batch_size):
+        for batch in DataLoader(self.probe if probe is None else probe, batch_size=self.batch_size):
             x, y = (t.to(self.device) for t in unpack_batch(batch))
             extras = {k: v.to(self.device) for k, v in batch.items() if k not in ("image", "label")} \
                 if isinstance(batch, dict) else {}
@@ -186,16 +192,19 @@ class Analysis:
         """``(report, figures)``: the report dict (report.json) and name → PNG bytes."""
         batches = self.batches()
         report: dict = {"num_samples": len(self.probe), "split": self.split, "eps": self.eps, "norm": self.norm,
-                        "sections": self.sections, "settings": self.settings()}
+                        "sections": self.sections, "settings": self.settings(), "figure_errors": []}
         figs: dict[str, bytes] = {}
         if "robustness" in self.sections:
             report.update(self._robustness(batches))
         if {"pse", "cam"} & set(self.sections):
             self._explanations(batches, report, figs)
         if {"dissection", "masking"} & set(self.sections):
+            ranking = [(x, y) for x, y, _ in self.batches(self.ranking_probe)] if "masking" in self.sections else []
             network, network_figs = network_report(self.model, self.dissection_layer, self.concepts,
-                                                   [(x, y) for x, y, _ in batches], self.sensitivity_attack,
-                                                   self.dissection_settings, self.sections)
+                                                   [(x, y) for x, y, _ in batches], ranking, self.sensitivity_attack,
+                                                   self.dissection_settings, self.sections, report["figure_errors"])
+            if "masking" in self.sections:
+                network["masking_ranking"] = f"units ranked on {len(self.ranking_probe)} {self.ranking_split} images"
             report.update(network)
             figs.update(network_figs)
         return report, figs
@@ -217,18 +226,21 @@ class Analysis:
         label = " + ".join(s for s in ("pse", "cam") if s in self.sections)
         for x, y, extras in tqdm(batches, desc=f"{label} · {', '.join(self.pse_attacks)}", unit="batch"):
             explain.update(self.model, x, y, extras)
+        errors = report.setdefault("figure_errors", [])
         if "pse" in self.sections:
             report["pse"] = explain.pse_report()
-            figs["psr_histogram"] = figures.psr_histogram({n: explain.image_psrs(n) for n in self.pse_attacks})
-            figs["category_shares"] = figures.category_shares(report["pse"])
+            figures.draw(figs, errors, "psr_histogram",
+                         lambda: figures.psr_histogram({n: explain.image_psrs(n) for n in self.pse_attacks}))
+            figures.draw(figs, errors, "category_shares", lambda: figures.category_shares(report["pse"]))
             for name, rows in explain.examples.items():
                 if rows:
-                    figs[f"examples/{name}"] = figures.image_grid(torch.cat(rows))
+                    figures.draw(figs, errors, f"examples/{name}", lambda rows=rows: figures.image_grid(torch.cat(rows)))
         if "cam" in self.sections:
             report["cam"] = {**explain.cam_report(), "method": self.cam_settings["method"],
                              "layer": self.cam_settings["layer"] or "feature layer"}
             if explain.cam_examples:
-                figs["cam_overlays"] = figures.image_grid(torch.stack(explain.cam_examples))
+                figures.draw(figs, errors, "cam_overlays",
+                             lambda: figures.image_grid(torch.stack(explain.cam_examples)))
 
 
 def evaluate(model: nn.Module, data: ImageDataModule, sections=SECTIONS, layer: str | None = None, **settings) -> dict:

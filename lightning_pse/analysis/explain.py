@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..attacks import PGD, Attack, AttackResult
 from ..cam import cam_agreement, cam_guided_attack, cam_method, localization
-from ..plots import category_overlay, heat_overlay
+from ..plots import as_rgb, category_overlay, heat_overlay
 from ..pse import Category, PSEShares, analyze, analyze_attack, concentration
 
 AGREEMENT_KEYS = ("agreement_suppression_true", "baseline_suppression_true", "agreement_promotion_target",
@@ -64,7 +64,7 @@ class ExplanationTally:
             room = self.num_examples - sum(len(e) for e in self.examples[name])
             if room > 0:
                 pixels = pse.to_pixels(pse.category)[:room]
-                self.examples[name].append(torch.cat([x[won][:room], attacked.x_adv[won][:room],
+                self.examples[name].append(torch.cat([as_rgb(x[won][:room]), as_rgb(attacked.x_adv[won][:room]),
                                                       category_overlay(x[won][:room], pixels)], dim=3).cpu())
             if self.with_cam:
                 self._guided(name, attack, model, x, y, attacked)

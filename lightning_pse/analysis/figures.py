@@ -14,6 +14,15 @@ from torch import Tensor  # noqa: E402
 from ..plots import side_by_side, to_uint8  # noqa: E402
 
 
+def draw(figs: dict[str, bytes], errors: list[str], name: str, make) -> None:
+    """``figs[name] = make()``; a figure that fails is a line in ``errors``, never a lost report."""
+    try:
+        figs[name] = make()
+    except Exception as err:  # noqa: BLE001 - the numbers already computed matter more than a picture
+        plt.close("all")
+        errors.append(f"{name}: {type(err).__name__}: {err}")
+
+
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")

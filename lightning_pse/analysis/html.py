@@ -6,6 +6,8 @@ import base64
 import html
 import json
 
+from .robustness import format_eps
+
 
 def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
@@ -68,7 +70,8 @@ def _header(report: dict) -> str:
     if source.get("epoch") is not None:
         where.append(f"epoch {source['epoch']}, step {source.get('global_step')}")
     if source.get("training"):
-        where.append("trained with " + html.escape(", ".join(f"{k} {v}" for k, v in source["training"].items())))
+        training = {k: format_eps(v) if k == "eps" and v is not None else v for k, v in source["training"].items()}
+        where.append("trained with " + html.escape(", ".join(f"{k} {v}" for k, v in training.items())))
     made = [f"{html.escape(str(prov[k]))}" for k in ("date", "device") if k in prov]
     if prov.get("git_commit"):
         made.append(f"commit <code>{html.escape(prov['git_commit'][:10])}</code>")
@@ -162,13 +165,15 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
     if "masking" in report:
         parts.append("<h2>Neuron masking</h2><p>Clean and robust accuracy (robust: " + html.escape(report["masking_attack"])
                      + ", run against the masked model) with the most attack-sensitive units of the layer zeroed, "
-                     "beside as many random units.</p>")
+                     "beside as many random units; " + html.escape(report.get("masking_ranking", "")) + ".</p>")
         parts.append(_table(["units masked", "count", "clean acc", "robust acc", "clean acc (random)",
                              "robust acc (random)"],
                             [[f"{100 * r['fraction']:g} %", r["num_units"], r["clean_accuracy"], r["robust_accuracy"],
                               r["random_clean_accuracy"], r["random_robust_accuracy"]] for r in report["masking"]]))
         if "masking_curve" in figures:
             parts.append(_img(figures["masking_curve"], "masking curve"))
+    for error in report.get("figure_errors", []):
+        parts.append(f'<p class="warn">⚠ a figure could not be drawn ({html.escape(error)}); the numbers are complete</p>')
     parts.append("<details><summary>report.json (every number and setting)</summary><pre>"
                  + html.escape(json.dumps(report, indent=2)) + "</pre></details>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"

@@ -43,30 +43,34 @@ def concepts_for(datamodule, settings: dict, image_size: int):
 
 
 def network_report(model: nn.Module, layer: str | None, concepts, batches: list[tuple[Tensor, Tensor]],
-                   attack: Attack, settings: dict, sections: list[str]) -> tuple[dict, dict[str, bytes]]:
+                   ranking_batches: list[tuple[Tensor, Tensor]], attack: Attack, settings: dict,
+                   sections: list[str], figure_errors: list[str]) -> tuple[dict, dict[str, bytes]]:
     """``({"dissection": ..., "masking": [...]}, figures)`` for the requested ``sections`` on the
     probe ``batches`` (``(x, y)`` on the model's device) at ``layer`` (None: the feature layer);
     ``concepts``: the concept probe set (``concepts_for``); ``attack`` gives ``s_k`` and the robust
-    accuracy of the masking curve."""
+    accuracy of the masking curve. The masking curve ranks units on ``ranking_batches`` (another
+    split) and evaluates on ``batches``, so the ranking is not fitted to the images it is judged
+    on. A figure that fails is a line in ``figure_errors``."""
     report: dict = {}
     figs: dict[str, bytes] = {}
-    sensitivity = attack_sensitivity(model, layer, attack, batches).cpu()
     if "dissection" in sections:
+        sensitivity = attack_sensitivity(model, layer, attack, batches).cpu()
         result = dissect(model, layer, DataLoader(concepts, batch_size=64), settings.get("quantile", 0.005),
                          settings.get("iou_threshold", 0.04), progress=True)
         summary = dissection_summary(result, sensitivity, settings.get("top_fraction", 0.1),
                                      settings.get("random_draws", 100))
         report["dissection"] = {**summary, "sensitivity_attack": describe(attack),
                                 "units": result.unit_rows(sensitivity)}
-        figs["sensitivity_vs_iou"] = figures.sensitivity_scatter(
+        figures.draw(figs, figure_errors, "sensitivity_vs_iou", lambda: figures.sensitivity_scatter(
             sensitivity, result.best_iou, result.detectors, summary["spearman_sensitivity_iou"], result.layer,
-            result.iou_threshold)
+            result.iou_threshold))
     if "masking" in sections:
-        rows = masking_curve(model, layer, sensitivity, attack, batches, settings.get("fractions") or MASK_FRACTIONS,
+        ranking = attack_sensitivity(model, layer, attack, ranking_batches).cpu()
+        rows = masking_curve(model, layer, ranking, attack, batches, settings.get("fractions") or MASK_FRACTIONS,
                              progress=True)
         report["masking"] = rows
         report["masking_attack"] = describe(attack)
-        figs["masking_curve"] = figures.masking_curve(rows)
+        figures.draw(figs, figure_errors, "masking_curve", lambda: figures.masking_curve(rows))
     return report, figs
 
 

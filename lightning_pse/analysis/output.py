@@ -87,10 +87,10 @@ def write_report(out: Path, report: dict, figures: dict[str, bytes], render) -> 
             retired = out.with_name(f".{out.name}-previous-{os.getpid()}")
             os.replace(out, retired)
         os.replace(staging, out)
-    except BaseException:
+    except BaseException as err:
         if retired is not None and not out.exists():
             os.replace(retired, out)
-        if staging.exists() and not isinstance(sys.exc_info()[1], UserInputError):
+        if staging.exists() and not isinstance(err, UserInputError):  # the message points at the staging folder
             shutil.rmtree(staging)
         raise
     if retired is not None:

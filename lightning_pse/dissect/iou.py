@@ -182,10 +182,13 @@ class IoUTally:
         self.label_pixels = torch.zeros(num_concepts, dtype=torch.float64, device=device)
 
     def update(self, activations: Tensor, masks: Tensor, annotated: Tensor) -> None:
-        """``activations`` ``[B, K, h', w']``, ``masks`` ``[B, C, h, w]`` bool, ``annotated`` ``[B, C]``."""
+        """``activations`` ``[B, K, h', w']``, ``masks`` ``[B, C, h, w]`` bool, ``annotated`` ``[B, C]``.
+        Like the unit's area, a concept's pixels count only on images that annotate its category
+        (a label also painted by another category's map, e.g. a Broden part PNG, would otherwise
+        enter the intersection without the matching unit area, and IoU could exceed 1)."""
         upsampled = upsample_bilinear(activations, masks.shape[-2:])
         active = (upsampled > self.thresholds[None, :, None, None]).flatten(2).float()  # [B, K, P]
-        labels = masks.flatten(2).float()  # [B, C, P]
+        labels = masks.flatten(2).float() * annotated[:, :, None].float()  # [B, C, P]
         self.intersection += torch.bmm(active, labels.transpose(1, 2)).sum(dim=0, dtype=torch.float64)
         self.unit_pixels += active.sum(dim=2).double().T @ annotated.double()
         self.label_pixels += labels.sum(dim=(0, 2), dtype=torch.float64)
