@@ -1,6 +1,7 @@
 """Any model into ``analyze.py``: plain state_dicts, ``.safetensors``, torchvision layouts,
 RobustBench's local zoo layout, and the Python ``evaluate`` API; misfits and unsafe files refused."""
 
+import copy
 import json
 import os
 
@@ -143,7 +144,7 @@ def test_evaluate_takes_any_module_and_leaves_it_unchanged(trained_model, synthe
         def forward(self, x):
             return self.inner(x)
 
-    model = Foreign(trained_model).train()
+    model = Foreign(copy.deepcopy(trained_model)).train()  # a copy: the session's model stays in eval mode
     before = {k: v.clone() for k, v in model.state_dict().items()}
     report = evaluate(model, synthetic_data, sections=["robustness", "cam"], num_samples=8,
                       attacks={"pgd": PGD(steps=2, seed=0)},

@@ -105,7 +105,7 @@ def test_analysis_config_typos_are_refused(fitted_run, tmp_path):
     config.write_text(yaml.safe_dump({"num_sample": 10}))
     result = run_analyze("--ckpt", str(fitted_run[0] / "checkpoints" / "last.ckpt"), "--config", str(config),
                          "--out", str(tmp_path / "out"), cwd=tmp_path)
-    assert result.returncode == 2 and "unknown keys" in result.stderr and "num_sample" in result.stderr
+    assert result.returncode == 2 and "'num_sample' is not accepted" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
