@@ -60,6 +60,8 @@ def test_print_config_prints_the_options(fitted_run, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     printed = yaml.safe_load(result.stdout)
     assert printed["num_samples"] == 64 and printed["data"]["class_path"].endswith("SyntheticDataModule")
+    result = run_analyze("--help", cwd=tmp_path)
+    assert result.returncode == 0 and "--data.help" in result.stdout, "the full parser's help, data classes included"
 
 
 def test_eps_zero_gives_clean_accuracy_and_eps_comes_from_training(fitted_run, tmp_path):

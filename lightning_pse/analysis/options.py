@@ -158,15 +158,15 @@ def normalize_argv(argv: list[str]) -> list[str]:
 
 
 def without_data(args: list[str]) -> list[str]:
-    """``args`` less every ``--data`` / ``--data.KEY`` option and its value, and ``--print_config``
-    (the second pass prints the whole configuration)."""
+    """``args`` less every ``--data`` / ``--data.KEY`` option and its value, ``--print_config`` and
+    ``--help`` (the second pass prints the whole configuration and the help)."""
     out, skip = [], False
     for arg in args:
         if skip:
             skip = False
         elif arg == "--data" or arg.startswith(("--data.", "--data=")):
             skip = "=" not in arg
-        elif arg.startswith("--print_config"):
+        elif arg.startswith("--print_config") or arg in ("-h", "--help"):
             continue
         else:
             out.append(arg)
