@@ -1,5 +1,5 @@
 """lightning_pse: train robust image classifiers and explain adversarial examples by activation
-promotion and suppression (see METHOD.md)."""
+promotion and suppression (see docs/method.md)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

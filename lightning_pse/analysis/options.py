@@ -57,12 +57,13 @@ class ModelOptions:
 
 @dataclass
 class PSEOptions:
-    """``pse.analyze`` settings (``docs/method.md``): estimator, group size, τ, ρ."""
+    """``pse.analyze`` settings (``docs/method.md`` §1): estimator, group size, τ, ρ. ``None`` keeps
+    ``pse.analyze``'s own default (so the report and the callbacks never disagree)."""
 
-    estimator: Literal["ablation", "gradient"] = "ablation"
+    estimator: Optional[Literal["ablation", "gradient"]] = None
     group_size: Optional[int] = None
-    tau: float = 1.0
-    rho: float = 0.1
+    tau: Optional[float] = None
+    rho: Optional[float] = None
 
 
 @dataclass

@@ -52,7 +52,7 @@ class AttackResult:
     @property
     def aim(self) -> Tensor:
         """``[B]`` the class the attack drove each sample to: the target of a targeted attack, else
-        the prediction on ``x_adv`` (``t`` of ``METHOD.md``)."""
+        the prediction on ``x_adv`` (``t`` of ``docs/method.md``)."""
         return self.target if self.target is not None else self.logits.argmax(dim=1)
 
     @classmethod

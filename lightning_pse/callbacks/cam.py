@@ -21,7 +21,7 @@ AGREEMENT_KEYS = ("agreement_suppression_true", "baseline_suppression_true", "ag
 
 class CAMCallback(ProbeCallback):
     """For each attack, on the correctly classified probe samples it fools: the CAM agreement
-    scores of ``cam.cam_agreement`` (``METHOD.md`` §2) averaged over images where they are
+    scores of ``cam.cam_agreement`` (``docs/method.md`` §2) averaged over images where they are
     defined, logged as ``cam/<attack>/{agreement,baseline}_suppression_true``,
     ``cam/<attack>/{agreement,baseline}_promotion_target`` and ``cam/<attack>/cam_shift``. When
     the data carry ``object_mask`` (the synthetic benchmark): ``cam/localization_iou`` and

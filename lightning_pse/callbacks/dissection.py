@@ -22,7 +22,7 @@ LOGGED = ("interpretable_units", "spearman_sensitivity_iou", "topk_detector_shar
 
 class DissectionCallback(ProbeCallback):
     """Dissects ``layers`` on a concept probe set and relates each unit's attack sensitivity to its
-    interpretability (``lightning_pse.dissect``; ``METHOD.md`` §3). Expensive, so by default every 5
+    interpretability (``lightning_pse.dissect``; ``docs/method.md`` §3). Expensive, so by default every 5
     epochs (and at the last one, and in every ``validate`` run) on probe subsets.
 
     Logs per layer ``<name>``: ``dissect/<name>/interpretable_units``,

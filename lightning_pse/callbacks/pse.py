@@ -33,7 +33,7 @@ def default_pse_attacks(target_rule: str = "random", seed: int = 0) -> dict[str,
 
 class PSECallback(ProbeCallback):
     """Attacks the correctly classified samples of the probe set and analyses the successful
-    adversarial examples with ``pse.analyze`` (``METHOD.md`` §1), per attack.
+    adversarial examples with ``pse.analyze`` (``docs/method.md`` §1), per attack.
 
     Logs, for each attack ``<name>``: ``pse/<name>/{suppression,promotion,balanced}_share``
     (share of images of each type), ``pse/<name>/{...}_energy`` (mean energy share of each

@@ -1,4 +1,4 @@
-"""Image level: class activation maps, adversarial saliency and CAM agreement (``METHOD.md`` §2).
+"""Image level: class activation maps, adversarial saliency and CAM agreement (``docs/method.md`` §2).
 
 ``cam``, ``grad_cam``, ``grad_cam_pp``: ``f(model, x, classes, layer=None) -> [B, H, W]`` in [0, 1].
 """

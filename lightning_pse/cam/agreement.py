@@ -1,4 +1,4 @@
-"""Where the perturbation acts against the regions the network uses (``METHOD.md`` §2): CAM
+"""Where the perturbation acts against the regions the network uses (``docs/method.md`` §2): CAM
 agreement of the PSE categories, CAM shift, localisation against ground truth, and CAM-guided
 attacks."""
 

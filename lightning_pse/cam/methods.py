@@ -1,4 +1,4 @@
-"""Class activation maps: CAM, Grad-CAM and Grad-CAM++ (``METHOD.md`` §2), batched, on the input's
+"""Class activation maps: CAM, Grad-CAM and Grad-CAM++ (``docs/method.md`` §2), batched, on the input's
 device, one class per image. Hooks are owned by ``models.capture`` (always released) and the model
 runs in eval mode with its state restored (``models.state.eval_mode``).
 

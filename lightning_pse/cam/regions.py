@@ -1,4 +1,4 @@
-"""Binary regions from maps, and how regions and perturbations overlap (``METHOD.md`` §2)."""
+"""Binary regions from maps, and how regions and perturbations overlap (``docs/method.md`` §2)."""
 
 from __future__ import annotations
 

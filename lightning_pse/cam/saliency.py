@@ -1,4 +1,4 @@
-"""The adversarial saliency map (ASM) of StrAttack (``METHOD.md`` §2)."""
+"""The adversarial saliency map (ASM) of StrAttack (``docs/method.md`` §2)."""
 
 from __future__ import annotations
 

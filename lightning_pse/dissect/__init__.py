@@ -1,4 +1,4 @@
-"""Network level (``METHOD.md`` §3): Network Dissection, unit sensitivity to attacks, neuron masking.
+"""Network level (``docs/method.md`` §3): Network Dissection, unit sensitivity to attacks, neuron masking.
 
 ``dissect(model, layer, loader, quantile=0.005, iou_threshold=0.04) -> DissectionResult``; the
 loader yields ``(images, concept_masks)`` (``[B, C, h, w]`` bool) or concept probe dicts

@@ -6,7 +6,7 @@ A concept probe set is a dataset whose items are dicts with
 - ``concepts`` ``[C, h, w]`` bool, one mask per concept (any label resolution ``h × w``);
 - ``annotated`` ``[C]`` bool, whether the concept's category is annotated on this image (Broden
   annotates each category on some images only; a unit's pixels count towards a concept's IoU only
-  on images where it is annotated, ``METHOD.md`` §3);
+  on images where it is annotated, ``docs/method.md`` §3);
 
 and which has the attributes ``concept_names`` and ``concept_categories`` (lists of length ``C``).
 

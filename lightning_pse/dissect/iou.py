@@ -1,4 +1,4 @@
-"""Network Dissection of one layer (``METHOD.md`` §3; Bau et al. 2017, NetDissect-Lite defaults).
+"""Network Dissection of one layer (``docs/method.md`` §3; Bau et al. 2017, NetDissect-Lite defaults).
 
 For unit ``k`` of the layer, ``T_k`` is the ``1 − quantile`` quantile of its activations over all
 probe images and positions (at the layer's resolution); the unit's map ``A_k`` is upsampled

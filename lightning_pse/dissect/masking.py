@@ -1,4 +1,4 @@
-"""Neuron masking (``METHOD.md`` §3; the paper names it, the details are our choices): zero a set of
+"""Neuron masking (``docs/method.md`` §3; the paper names it, the details are our choices): zero a set of
 a layer's units at inference and measure clean and robust accuracy.
 
 The curve masks the top ``f`` share of units by sensitivity ``s_k``, for ``f`` in

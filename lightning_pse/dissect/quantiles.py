@@ -1,4 +1,4 @@
-"""Per-unit activation quantiles ``T_k`` for dissection (``METHOD.md`` §3: the ``1 − q`` quantile of
+"""Per-unit activation quantiles ``T_k`` for dissection (``docs/method.md`` §3: the ``1 − q`` quantile of
 unit ``k``'s raw activations over all probe images and positions, ``q = 0.005``).
 
 Two estimators with one interface, ``update(values [N, K])`` then ``compute() -> [K]``:

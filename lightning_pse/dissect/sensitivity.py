@@ -1,4 +1,4 @@
-"""Sensitivity against interpretability (``METHOD.md`` §3): are the units an attack moves most the
+"""Sensitivity against interpretability (``docs/method.md`` §3): are the units an attack moves most the
 ones that detect concepts?
 
 ``s_k`` is the unit-level PSE sensitivity (``pse.UnitSensitivity``) under a configurable attack;

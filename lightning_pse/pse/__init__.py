@@ -1,4 +1,4 @@
-"""Pixel-level promotion–suppression analysis (``METHOD.md`` §1).
+"""Pixel-level promotion–suppression analysis (``docs/method.md`` §1).
 
 ``analyze(model, x, x_adv, y, target, group_size=2, stride=None, estimator="ablation", tau=1.0,
 rho=0.05) -> PSEResult``.

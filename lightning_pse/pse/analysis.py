@@ -108,7 +108,7 @@ def analyze_attack(model: nn.Module, attack: Attack, x: Tensor, y: Tensor, targe
     """Attack ``x`` and analyse the adversarial examples that succeed.
 
     ``t`` is the attack's target for a targeted attack, else the label predicted on ``x_adv``
-    (``METHOD.md`` notation). Returns the ``AttackResult`` of the whole batch and the ``PSEResult``
+    (``docs/method.md`` notation). Returns the ``AttackResult`` of the whole batch and the ``PSEResult``
     of its successful samples (``result.success`` selects them), or ``None`` when none succeeded.
     ``analyze_kwargs`` go to ``analyze`` (group size, estimator, τ, ρ, ...).
     """

@@ -1,4 +1,4 @@
-"""PSR, group categories and image types (``METHOD.md`` §1; τ, ρ, ε and the energy rule are
+"""PSR, group categories and image types (``docs/method.md`` §1; τ, ρ, ε and the energy rule are
 our choices, with the defaults given there)."""
 
 from __future__ import annotations

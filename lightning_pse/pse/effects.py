@@ -1,4 +1,4 @@
-"""Promotion and suppression of each pixel group (``METHOD.md`` §1).
+"""Promotion and suppression of each pixel group (``docs/method.md`` §1).
 
 For clean ``x``, adversarial ``x' = x + δ``, true label ``t0`` and target ``t``, and ``δ_G`` the
 perturbation restricted to group ``G`` (all channels):

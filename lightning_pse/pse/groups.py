@@ -1,5 +1,5 @@
 """Pixel groups: sliding ``size × size`` windows with stride ``stride``, each holding all channels
-(StrAttack's groups; ``METHOD.md`` §1: 2×2/2 for images up to 64 px, 13×13/13 for ImageNet size).
+(StrAttack's groups; ``docs/method.md`` §1: 2×2/2 for images up to 64 px, 13×13/13 for ImageNet size).
 
 Windows start at 0, ``stride``, ``2·stride``, ... and the image is zero-padded at the bottom and
 right when the last window would overrun it, so every pixel lies in at least one group. Group

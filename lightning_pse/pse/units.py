@@ -1,4 +1,4 @@
-"""Unit-level promotion and suppression (``METHOD.md`` §1): how an attack moves each unit's
+"""Unit-level promotion and suppression (``docs/method.md`` §1): how an attack moves each unit's
 spatial-mean activation in a chosen layer."""
 
 from __future__ import annotations

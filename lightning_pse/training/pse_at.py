@@ -1,4 +1,4 @@
-"""PSE-informed adversarial training (our method, ``METHOD.md`` §4; not the paper's setting)."""
+"""PSE-informed adversarial training (our method, ``docs/method.md`` §4; not the paper's setting)."""
 
 from __future__ import annotations
 
