@@ -35,7 +35,8 @@ def callbacks():
 
 
 def main(state_path: str, out_path: str, devices: int) -> None:
-    data = SyntheticDataModule(num_train=64, num_val=200, num_test=32, batch_size=32)
+    # 201 validation images: an odd split, which a padding sampler would count one sample twice in.
+    data = SyntheticDataModule(num_train=64, num_val=201, num_test=32, batch_size=32)
     module = ClassifierModule(model="small_cnn", num_classes=data.num_classes, mean=data.mean, std=data.std)
     module.load_state_dict(torch.load(state_path, weights_only=True))
     trainer = pl.Trainer(

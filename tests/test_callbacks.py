@@ -210,10 +210,12 @@ def ddp_metrics(trained_module, tmp_path_factory):
         assert result.returncode == 0, result.stderr[-3000:]
         runs[devices] = json.loads(out.read_text())
     assert runs[2]["world_size"] == 2
+    assert runs[1]["metrics"]["val/acc"] < 1, "a perfect model would hide a sample counted twice"
     return runs[1]["metrics"], runs[2]["metrics"]
 
 
-@pytest.mark.parametrize("prefix", ["pse/", "cam/", "dissect/", "val/robust_acc", "val/probe_clean_acc"])
+@pytest.mark.parametrize("prefix", ["pse/", "cam/", "dissect/", "val/robust_acc", "val/probe_clean_acc", "val/acc",
+                                    "val/loss"])
 def test_callback_metrics_are_equal_on_one_and_two_processes(ddp_metrics, prefix):
     single, double = ddp_metrics
     keys = sorted(k for k in single if k.startswith(prefix))

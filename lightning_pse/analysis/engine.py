@@ -25,6 +25,7 @@ from ..data import ImageDataModule, unpack_batch
 from ..data.datasets import check_images
 from ..errors import UserInputError
 from ..models.capture import last_conv_layer, resolve_layer
+from ..models.state import check_takes_images
 from . import figures
 from .autoattack import autoattack_robust, check_autoattack
 from .explain import ExplanationTally
@@ -106,9 +107,7 @@ class Analysis:
         self.attacks = attacks if attacks is not None else default_attacks(self.eps, self.num_classes, norm, seed)
         self.pse_attacks = pse_attacks if pse_attacks is not None else default_pse_attacks()
         for attack in [*self.attacks.values(), *self.pse_attacks.values()]:
-            if getattr(attack, "loss", None) == "dlr" and self.num_classes < 4:
-                raise UserInputError(f"{type(attack).__name__} with the DLR loss needs at least 4 classes, the model "
-                                     f"has {self.num_classes}")
+            attack.check_classes(self.num_classes)
         if "robustness" in self.sections and robustness == "autoattack":
             check_autoattack(self.num_classes)
         self.layer = self._resolve_layer(layer)
@@ -123,7 +122,7 @@ class Analysis:
             if "masking" in self.sections else None
         self.concepts = None
         if "dissection" in self.sections:
-            self.concepts = concepts_for(data, self.dissection_settings, self.image_size)
+            self.concepts = concepts_for(data, self.dissection_settings, self.image_size, self.in_channels)
 
     def _first_image(self) -> Tensor:
         """``[1, C, H, W]``: the probe set's first image, on the device."""
@@ -135,20 +134,8 @@ class Analysis:
         wrong channel counts and class counts that differ from the data's are user errors)."""
         x = self._first_image()
         check_images(x)
-        self.image_size = x.shape[-1]
-        try:
-            with torch.no_grad():
-                logits = self.model(x)
-        except RuntimeError as err:
-            raise UserInputError(f"the model cannot take the data's images {tuple(x.shape[1:])}: "
-                                 f"{str(err).splitlines()[0][:200]}") from None
-        if logits.dim() != 2:
-            raise UserInputError(f"the model must return logits [B, K], got shape {tuple(logits.shape)}")
-        num_classes = logits.shape[1]
-        if num_classes != self.data.num_classes:
-            raise UserInputError(f"the model has {num_classes} classes but the data ({type(self.data).__name__}) "
-                                 f"has {self.data.num_classes}: pass the data the model was trained on")
-        return num_classes
+        self.image_size, self.in_channels = x.shape[-1], x.shape[1]
+        return check_takes_images(self.model, x, self.data.num_classes, type(self.data).__name__)
 
     def _resolve_layer(self, layer: str | None) -> str | None:
         """``layer`` checked, or None (the feature layer) for our models, or the last conv layer."""

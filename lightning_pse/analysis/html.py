@@ -37,7 +37,7 @@ def _dissection(d: dict, figures: dict[str, bytes]) -> list[str]:
         sign = "zero" if rho == 0 else "undefined"
     parts = [f"<h2>Network dissection</h2><p>Layer <code>{html.escape(d['layer'])}</code>: {d['interpretable_units']} "
              f"of {d['num_units']} units are detectors (best concept IoU above the threshold) on {d['num_images']} "
-             f"concept images. Spearman correlation of attack sensitivity s<sub>k</sub> "
+             f"concept images ({html.escape(d.get('concept_probe', 'concept probe set'))}). Spearman correlation of attack sensitivity s<sub>k</sub> "
              f"({html.escape(d['sensitivity_attack'])}) with the best IoU: ρ = {_fmt(rho)} ({sign}).</p>"]
     parts.append(_table(["category", "detector units", "concepts detected"],
                         [[c, n["units"], n["concepts"]] for c, n in d["detectors_per_category"].items()]))

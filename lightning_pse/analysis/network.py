@@ -14,6 +14,7 @@ from ..dissect import (
     MASK_FRACTIONS,
     attack_sensitivity,
     concept_probe_set,
+    describe_concepts,
     dissect,
     dissection_summary,
     masking_curve,
@@ -35,11 +36,11 @@ def describe(attack: Attack) -> str:
     return f"{type(attack).__name__}({', '.join(budget)})"
 
 
-def concepts_for(datamodule, settings: dict, image_size: int):
-    """The concept probe set of the dissection section (built before any attack, so that a missing
-    concept set or Broden folder fails first)."""
+def concepts_for(datamodule, settings: dict, image_size: int, in_channels: int):
+    """The concept probe set of the dissection section at the model's input size and channel count
+    (built before any attack, so that a missing Broden folder fails first)."""
     return concept_probe_set(datamodule, settings.get("num_concept_images", 256), settings.get("broden_dir"),
-                             settings.get("broden_categories"), image_size)
+                             settings.get("broden_categories"), image_size, in_channels)
 
 
 def network_report(model: nn.Module, layer: str | None, concepts, batches: list[tuple[Tensor, Tensor]],
@@ -59,7 +60,8 @@ def network_report(model: nn.Module, layer: str | None, concepts, batches: list[
                          settings.get("iou_threshold", 0.04), progress=True)
         summary = dissection_summary(result, sensitivity, settings.get("top_fraction", 0.1),
                                      settings.get("random_draws", 100))
-        report["dissection"] = {**summary, "sensitivity_attack": describe(attack),
+        report["dissection"] = {**summary, "concept_probe": describe_concepts(concepts),
+                                "sensitivity_attack": describe(attack),
                                 "units": result.unit_rows(sensitivity)}
         figures.draw(figs, figure_errors, "sensitivity_vs_iou", lambda: figures.sensitivity_scatter(
             sensitivity, result.best_iou, result.detectors, summary["spearman_sensitivity_iou"], result.layer,

@@ -98,6 +98,11 @@ class APGD(Attack):
         self.threat = threat_model(norm, self.eps)
         self.objective = objective(loss, targeted)
 
+    def check_classes(self, num_classes: int) -> None:
+        super().check_classes(num_classes)
+        if self.loss == "dlr":
+            check_dlr_classes(num_classes)
+
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         generator = self.generator(x.device)
         with torch.no_grad():

@@ -123,6 +123,12 @@ class Attack:
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         raise NotImplementedError
 
+    def check_classes(self, num_classes: int) -> None:
+        """Refuse, as a ``UserInputError``, a model with too few classes for this attack (any attack
+        needs a wrong class to move to; subclasses with class-hungry losses ask for more)."""
+        if num_classes < 2:
+            raise UserInputError(f"{type(self).__name__} needs a model with at least 2 classes, it has {num_classes}")
+
     def generator(self, device: torch.device) -> torch.Generator | None:
         """A fresh generator seeded with ``seed`` (the same random draws on every call), or None."""
         if self.seed is None:

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..errors import check_range
 from .base import Attack, apply_mask, input_gradient, keep_better
-from .losses import objective, success
+from .losses import check_dlr_classes, objective, success
 from .threat import resolve_eps, threat_model
 
 
@@ -71,6 +71,11 @@ class PGD(Attack):
         self.early_stop = early_stop
         self.threat = threat_model(norm, self.eps)
         self.objective = objective(loss, targeted)
+
+    def check_classes(self, num_classes: int) -> None:
+        super().check_classes(num_classes)
+        if self.loss == "dlr":
+            check_dlr_classes(num_classes)
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         generator = self.generator(x.device)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from ..attacks import Attack
 from ..cam import cam_agreement, cam_method, localization
 from ..plots import heat_overlay, side_by_side, to_uint8
-from ..pse import analyze_attack
+from ..pse import analyze_attack, check_group_layout
 from .media import log_media
 from .probe import ProbeBatch, ProbeCallback
 from .pse import default_pse_attacks
@@ -56,6 +56,13 @@ class CAMCallback(ProbeCallback):
         yield from self.localization.values()
         for per_attack in self.scores.values():
             yield from per_attack.values()
+
+    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor, num_classes: int) -> None:
+        """The attacks fit the class count, and the CAM method takes the model at its layer (one map)."""
+        for attack in self.attacks.values():
+            attack.check_classes(num_classes)
+        cam_method(self.cam["method"])(model, x, torch.zeros(1, dtype=torch.long, device=x.device), self.cam["layer"])
+        check_group_layout(x, self.analysis["group_size"])
 
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, model: nn.Module) -> None:
         for metric in self._metrics():

@@ -6,12 +6,13 @@ import io
 
 import pytorch_lightning as pl
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ..attacks import PGD, Attack
-from ..data import shard_batches, unpack_batch
+from ..data import shard_batches
 from ..dissect import (DissectionResult, attack_sensitivity, concept_probe_set, concept_source, dissect,
                        dissection_summary)
+from ..models.capture import resolve_layer
 from ..pse import UnitSensitivity
 from .media import log_media
 from .probe import ProbeCallback
@@ -39,7 +40,8 @@ class DissectionCallback(ProbeCallback):
         layers: dotted layer names of the model (default: its feature layer).
         attack: the attack whose unit effects give ``s_k`` (default PGD-10, ℓ∞ 8/255, step 2/255).
         broden_dir: dissect on a Broden directory (images resized to the model's input size);
-            default: the synthetic concept probe set (``SyntheticConcepts``, needs the synthetic data).
+            default: the synthetic concept probe set (``SyntheticConcepts``) rendered at the data's
+            image size and channel count, whatever the dataset (``concept_probe_set``).
         broden_categories: Broden categories to read (default all).
         num_concept_images: size of the concept probe subset.
         quantile, iou_threshold: dissection settings (0.005 and 0.04).
@@ -61,16 +63,19 @@ class DissectionCallback(ProbeCallback):
         self.settings = dict(quantile=quantile, iou_threshold=iou_threshold)
         self.comparison = dict(top_fraction=top_fraction, random_draws=random_draws, seed=seed)
         self.results: dict[str, tuple[DissectionResult, Tensor, dict]] = {}  # the last measurement, per layer
+        self.concepts = None  # the concept probe set, built in ``setup``
 
-    def concept_set(self, trainer: pl.Trainer) -> Dataset:
-        """The concept probe subset (the same on every rank and epoch), images sized like the data's."""
-        item = trainer.datamodule.probe_set(1, self.split, self.seed)[0]
-        size = unpack_batch(item)[0].shape[-1]
-        return concept_probe_set(trainer.datamodule, self.num_concept_images, self.broden_dir,
-                                 self.broden_categories, size, self.seed)
+    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor, num_classes: int) -> None:
+        """The layers exist, the attack fits the class count, and the concept probe set (Broden, or
+        the synthetic concepts at the data's image size and channel count) is built, once."""
+        for layer in self.layers:
+            resolve_layer(model, layer)
+        self.attack.check_classes(num_classes)
+        self.concepts = concept_probe_set(trainer.datamodule, self.num_concept_images, self.broden_dir, self.broden_categories,
+                                          x.shape[-1], x.shape[1], self.seed)
 
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, model: nn.Module) -> None:
-        concepts = self.concept_set(trainer)
+        concepts = self.concepts
         source = concept_source(concepts)
         loader = DataLoader(concepts, batch_sampler=shard_batches(len(concepts), self.batch_size, trainer.global_rank,
                                                                   trainer.world_size))

@@ -8,6 +8,11 @@ batches are dealt to ranks (``shard_batches``): no sample is counted twice and n
 Subclasses accumulate torchmetrics ``Metric`` objects, whose ``compute`` sums over ranks, so
 every rank logs the same numbers as a single process would.
 
+Every callback checks its configuration in ``setup``, before the first training step: the data
+module, the split, one forward pass of the model on a probe image (size, channels, class count),
+and the subclass's own needs (``check``: layers, attacks' class counts, concept set). A misfit is
+a ``UserInputError`` (one ``error:`` line from ``train.py``), never a crash at epoch N.
+
 The measurement runs outside ``torch.inference_mode`` with gradients enabled (attacks need them),
 whatever the Trainer's ``inference_mode`` setting, on fresh tensors from the probe loader.
 """
@@ -24,7 +29,7 @@ from torch import Tensor, nn
 
 from ..data import ImageDataModule, shard_loader, unpack_batch
 from ..errors import UserInputError
-from ..models.state import eval_mode
+from ..models.state import check_takes_images, eval_mode
 
 
 @dataclass
@@ -75,6 +80,23 @@ class ProbeCallback(pl.Callback):
         self.seed = seed
         self.batch_size = batch_size
 
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        datamodule = trainer.datamodule
+        if not isinstance(datamodule, ImageDataModule):
+            raise UserInputError(f"{type(self).__name__} needs an ImageDataModule passed to the Trainer as "
+                                 f"datamodule, got {type(datamodule).__name__}")
+        if self.split not in ("train", "val", "test"):
+            raise UserInputError(f"{type(self).__name__}: unknown split {self.split!r}; use train, val or test")
+        x, _ = unpack_batch(datamodule.probe_set(1, self.split, self.seed)[0])
+        x = x[None].to(pl_module.device)
+        model = getattr(pl_module, "model", pl_module)
+        num_classes = check_takes_images(model, x, datamodule.num_classes, type(datamodule).__name__)
+        self.check(trainer, model, x, num_classes)
+
+    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor, num_classes: int) -> None:
+        """Refuse a configuration that cannot measure ``model`` (on images like ``x`` ``[1, C, H, W]``,
+        with ``num_classes`` classes) with a ``UserInputError``; called in ``setup``."""
+
     def due(self, trainer: pl.Trainer) -> bool:
         """Measure now? Always in ``validate``; in ``fit`` every N epochs and at the last epoch."""
         if trainer.sanity_checking:
@@ -98,9 +120,6 @@ class ProbeCallback(pl.Callback):
     def probe_batches(self, trainer: pl.Trainer, model: nn.Module) -> Iterator[ProbeBatch]:
         """This rank's probe batches, on the model's device, with their clean logits."""
         datamodule = trainer.datamodule
-        if not isinstance(datamodule, ImageDataModule):
-            raise UserInputError(f"{type(self).__name__} needs an ImageDataModule passed to the Trainer as "
-                                 f"datamodule, got {type(datamodule).__name__}")
         probe = datamodule.probe_set(self.num_samples, self.split, self.seed)
         device = next(model.parameters()).device
         for positions, batch in shard_loader(probe, self.batch_size, trainer.global_rank, trainer.world_size,

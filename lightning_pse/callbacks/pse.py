@@ -11,7 +11,7 @@ from torchmetrics import MeanMetric
 
 from ..attacks import CW, PGD, Attack
 from ..plots import category_overlay, side_by_side, to_uint8
-from ..pse import Category, PSEShares, analyze_attack
+from ..pse import Category, PSEShares, analyze_attack, check_group_layout
 from .media import log_media
 from .probe import ProbeBatch, ProbeCallback
 from .records import Records
@@ -79,6 +79,11 @@ class PSECallback(ProbeCallback):
         self.success = {name: MeanMetric() for name in self.attacks}
         self.records = {name: Records(RECORD_COLUMNS) for name in self.attacks}
         self.results: dict[str, dict[str, Tensor]] = {}  # the last measurement, per attack
+
+    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor, num_classes: int) -> None:
+        for attack in self.attacks.values():
+            attack.check_classes(num_classes)
+        check_group_layout(x, self.analysis["group_size"], self.analysis["stride"])
 
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, model: nn.Module) -> None:
         device = pl_module.device

@@ -22,7 +22,7 @@ from torchvision.transforms import v2
 
 from ..errors import DatasetNotFoundError, UserInputError
 from .datasets import DictDataset, TensorImageDataset, check_labels
-from .probe import probe_indices
+from .probe import evaluation_sampler, probe_indices
 from .readers import idx_exists, read_cifar_batches, read_idx, read_svhn_mat
 from .stats import DATASET_STATS
 from .synthetic import SHAPES, SyntheticShapes
@@ -83,9 +83,10 @@ class ImageDataModule(pl.LightningDataModule):
             raise ValueError(f"unknown split {name!r}; use train, val or test")
         return getattr(self._splits, name)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, loader_class=DataLoader) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, loader_class=DataLoader,
+                sampler=None) -> DataLoader:
         return loader_class(
-            dataset, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
+            dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
         )
 
@@ -98,10 +99,14 @@ class ImageDataModule(pl.LightningDataModule):
             return self._loader(self.split("train"), True, self.batch_size, StatefulDataLoader)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.split("val"), False, self.eval_batch_size)
+        """In order; under DDP each sample on exactly one rank (``UnpaddedDistributedSampler``), so
+        ``val/acc`` counts every sample once on any number of ranks."""
+        return self._loader(self.split("val"), False, self.eval_batch_size, sampler=evaluation_sampler(self.split("val")))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.split("test"), False, self.eval_batch_size)
+        """As ``val_dataloader``, on the test split."""
+        return self._loader(self.split("test"), False, self.eval_batch_size,
+                            sampler=evaluation_sampler(self.split("test")))
 
     def probe_set(self, num_samples: int | None, split: str = "val", seed: int = 0) -> Subset:
         """A deterministic subset of ``split`` (see ``probe_indices``), the same on every rank."""

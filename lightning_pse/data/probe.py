@@ -2,7 +2,8 @@
 
 Per-epoch callbacks and ``analyze.py`` measure on the same fixed subset of a split. Unlike
 ``DistributedSampler``, which pads the last batch with repeated samples, ``shard_batches`` gives
-every sample to exactly one rank, so sums over ranks count each sample once.
+every sample to exactly one rank, so sums over ranks count each sample once;
+``UnpaddedDistributedSampler`` does the same for the validation and test loaders.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 def probe_indices(num_items: int, num_samples: int | None, seed: int = 0) -> list[int]:
@@ -49,3 +51,26 @@ def shard_loader(dataset: Dataset, batch_size: int, rank: int, world_size: int,
     """``(positions, batch)`` for each of rank ``rank``'s batches of ``dataset`` (``shard_batches``)."""
     batches = shard_batches(len(dataset), batch_size, rank, world_size)
     return zip(batches, DataLoader(dataset, batch_sampler=batches, num_workers=num_workers))
+
+
+class UnpaddedDistributedSampler(DistributedSampler):
+    """Evaluation sampler for DDP: rank ``r`` of ``W`` reads positions ``r, r + W, r + 2W, ...`` of
+    the dataset in order. Unlike ``DistributedSampler`` (which Lightning injects otherwise) it pads
+    nothing: with an odd split no sample is counted twice, so accuracies summed over ranks are
+    exact; ranks may get one sample (and one batch) less than others."""
+
+    def __init__(self, dataset: Dataset, num_replicas: int | None = None, rank: int | None = None) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
+        self.num_samples = len(range(self.rank, len(dataset), self.num_replicas))
+        self.total_size = len(dataset)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+
+
+def evaluation_sampler(dataset: Dataset) -> UnpaddedDistributedSampler | None:
+    """``UnpaddedDistributedSampler`` of ``dataset`` when a process group of several ranks is
+    running (DDP), else None (the loader reads in order)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return UnpaddedDistributedSampler(dataset)
+    return None

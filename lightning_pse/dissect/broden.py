@@ -80,16 +80,18 @@ class BrodenDataset(Dataset):
             input size; ``None`` keeps ``ih × iw``.
         label_size: resize label maps to ``label_size × label_size`` (nearest, so labels stay
             labels), e.g. to cut memory; ``None`` keeps ``sh × sw``.
+        grey: one-channel images (PIL's ``L`` conversion, ITU-R 601 luminance) for one-channel models.
 
-    Items: ``image`` ``[3, H, W]`` in [0, 1], ``concepts`` ``[C, h, w]`` bool (a whole-image label
+    Items: ``image`` ``[3, H, W]`` (``[1, H, W]`` if ``grey``) in [0, 1], ``concepts`` ``[C, h, w]`` bool (a whole-image label
     fills its mask), ``annotated`` ``[C]`` bool (the concept's primary category has a non-empty
     cell on this image's row). Masks are dense: ``C·h·w`` bytes per image (full Broden at 113 px:
     about 15 MB), so pick ``categories``, ``label_size`` and the batch size accordingly.
     """
 
     def __init__(self, root: str | Path, categories: list[str] | None = None, split: str | None = None,
-                 image_size: int | None = None, label_size: int | None = None) -> None:
+                 image_size: int | None = None, label_size: int | None = None, grey: bool = False) -> None:
         self.root = Path(root)
+        self.grey = grey
         if not self.root.is_dir():
             raise DatasetNotFoundError(f"Broden directory {self.root} does not exist: pass the directory holding "
                                        f"index.csv (or export one with lightning_pse.dissect.write_broden)")
@@ -124,11 +126,16 @@ class BrodenDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def describe(self) -> str:
+        """``Broden (<root>: object, part; grey)``: which probe, for reports."""
+        return f"Broden ({self.root}: {', '.join(self.categories)}{'; grey' if self.grey else ''})"
+
     def _read_image(self, relative: str) -> Tensor:
         path = self.root / "images" / relative
         if not path.is_file():
             raise DatasetNotFoundError(f"{path} is listed in index.csv but missing: restore the Broden images/ folder")
-        image = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+        pixels = np.asarray(Image.open(path).convert("L" if self.grey else "RGB"), dtype=np.float32) / 255
+        image = torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
         if self.image_size is not None and image.shape[1:] != (self.image_size, self.image_size):
             image = F.interpolate(image[None], size=(self.image_size, self.image_size), mode="bilinear",
                                   align_corners=False, antialias=True)[0].clamp(0, 1)

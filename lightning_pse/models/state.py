@@ -5,7 +5,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+from ..errors import UserInputError
 
 
 @contextmanager
@@ -27,3 +29,21 @@ def eval_mode(model: nn.Module):
     finally:
         for module, flag in flags:
             module.training = flag
+
+
+def check_takes_images(model: nn.Module, x: Tensor, num_classes: int, data_name: str) -> int:
+    """Run ``model`` once (eval mode, no gradients, every flag restored) on ``x`` ``[1, C, H, W]``, an
+    image of the data, and return its class count; an image it cannot take (size, channels), output
+    that is not logits ``[B, K]``, or ``K`` other than the data's ``num_classes`` is a ``UserInputError``."""
+    try:
+        with eval_mode(model), torch.no_grad():
+            logits = model(x)
+    except RuntimeError as err:
+        raise UserInputError(f"the model cannot take the data's images {tuple(x.shape[1:])}: "
+                             f"{str(err).splitlines()[0][:200]}") from None
+    if logits.dim() != 2:
+        raise UserInputError(f"the model must return logits [B, K], got shape {tuple(logits.shape)}")
+    if logits.shape[1] != num_classes:
+        raise UserInputError(f"the model has {logits.shape[1]} classes but the data ({data_name}) has {num_classes}: "
+                             f"pass the data the model was trained on")
+    return logits.shape[1]

@@ -15,10 +15,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import UserInputError
+
 
 def default_group_size(image_size: int) -> int:
     """2 for images up to 64 px, 13 above (StrAttack's settings for CIFAR/MNIST and ImageNet)."""
     return 2 if image_size <= 64 else 13
+
+
+def check_group_layout(x: Tensor, group_size: int | None, stride: int | None = None) -> None:
+    """Refuse, as a ``UserInputError``, a group size or stride that images like ``x`` ``[B, C, H, W]``
+    cannot take (``None``: ``default_group_size``)."""
+    height, width = x.shape[-2:]
+    try:
+        GroupGrid(height, width, group_size or default_group_size(height), stride)
+    except ValueError as err:
+        raise UserInputError(f"PSE pixel groups: {err}") from None
 
 
 @dataclass(frozen=True)

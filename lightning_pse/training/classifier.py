@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..data.datasets import check_images, unpack_batch
@@ -93,6 +94,8 @@ class ClassifierModule(pl.LightningModule):
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
         )
+        # Sample-weighted means, synced by torchmetrics: exact over ranks that hold unequal shares.
+        self.eval_loss = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
@@ -118,7 +121,8 @@ class ClassifierModule(pl.LightningModule):
         with shape_errors_named(x, self.hparams.model):
             logits = self(x)
         metric(logits, y)
-        self.log(f"{stage}/loss", self.criterion(logits, y), sync_dist=True)
+        self.eval_loss[stage].update(self.criterion(logits, y), weight=y.shape[0])
+        self.log(f"{stage}/loss", self.eval_loss[stage])
         self.log(f"{stage}/acc", metric, prog_bar=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:

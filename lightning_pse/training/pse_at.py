@@ -60,10 +60,22 @@ class PSEATModule(PGDATModule):
                                  f"steer={steer}, unit_penalty={unit_penalty}, unit_fraction={unit_fraction}")
         super().__init__(attack_loss="cw", **kwargs)
         self.attack.objective = self.split_margin
-        probe = torch.zeros(1, self.hparams.in_channels, 32, 32)
-        num_units = spatial_mean_activations(self.model, self.unit_module, probe).shape[1]
         self.register_buffer("margin_weights", torch.ones(2))  # (w_s, w_p)
-        self.register_buffer("unit_mask", torch.zeros(num_units))  # 1 on the penalised units
+        # 1 on the penalised units; sized in ``setup`` from the data's images, or by a loaded state dict.
+        self.register_buffer("unit_mask", torch.zeros(0))
+        self.register_load_state_dict_pre_hook(_size_unit_mask_like_state)
+
+    def setup(self, stage: str) -> None:
+        """Size ``unit_mask`` to the unit layer's channel count on one training image of the data
+        (whatever its size and channel count)."""
+        if self.unit_mask.numel() > 0:
+            return
+        datamodule = self.trainer.datamodule
+        if not isinstance(datamodule, ImageDataModule):
+            raise UserInputError("PSE-AT measures a probe subset each epoch: pass an ImageDataModule to the Trainer")
+        x, _ = unpack_batch(datamodule.probe_set(1, "train", self.hparams.probe_seed)[0])
+        num_units = spatial_mean_activations(self.model, self.unit_module, x[None].to(self.device)).shape[1]
+        self.unit_mask = torch.zeros(num_units, device=self.device)
 
     @property
     def unit_module(self) -> torch.nn.Module:
@@ -107,10 +119,7 @@ class PSEATModule(PGDATModule):
     def measure_probe(self) -> tuple[Tensor, Tensor]:
         """``((E_s, E_p), s [K])`` on the training probe subset, summed over ranks."""
         h = self.hparams
-        datamodule = self.trainer.datamodule
-        if not isinstance(datamodule, ImageDataModule):
-            raise UserInputError("PSE-AT measures a probe subset each epoch: pass an ImageDataModule to the Trainer")
-        probe = datamodule.probe_set(h.probe_samples, "train", h.probe_seed)
+        probe = self.trainer.datamodule.probe_set(h.probe_samples, "train", h.probe_seed)
         shares = PSEShares().to(self.device)
         sensitivity = UnitSensitivity(self.unit_mask.numel()).to(self.device)
         for _, batch in shard_loader(probe, h.probe_batch_size, self.global_rank, self.trainer.world_size):
@@ -122,3 +131,11 @@ class PSEATModule(PGDATModule):
         values = shares.compute()
         energy = torch.stack([values["suppression_energy"], values["promotion_energy"]]).float()
         return energy.to(self.device), sensitivity.compute()
+
+
+def _size_unit_mask_like_state(module: PSEATModule, state_dict: dict, prefix: str, *args) -> None:
+    """``load_state_dict`` pre-hook: a checkpoint's ``unit_mask`` sets the buffer's size (a module
+    built outside a Trainer has not sized it yet)."""
+    saved = state_dict.get(f"{prefix}unit_mask")
+    if saved is not None and saved.shape != module.unit_mask.shape:
+        module.unit_mask = torch.zeros_like(saved, device=module.unit_mask.device)
