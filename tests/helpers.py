@@ -1,7 +1,9 @@
 """Helpers shared by the tests that run the command-line tools in subprocesses."""
 
+import gzip
 import os
 import pickle
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +54,36 @@ def write_cifar(root: Path, n_per_file: int, num_classes: int, cifar100: bool = 
             pickle.dump(entry, f, protocol=2)
         written[name] = (data, lab)
     return written
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False):
+    """``array`` (uint8) as an IDX file (MNIST's format), gzipped to ``path.gz`` if ``compress``."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if compress:
+        with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+def write_mnist(root: Path, folder: str, n_train: int, n_test: int, compress: bool = False, learnable: bool = False):
+    """MNIST-layout IDX files under ``root/folder/raw``; returns split → (images, labels). Random
+    pixels and labels, or with ``learnable`` a bright bar whose row is the label, on noise, so a
+    model learns it in one epoch."""
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    arrays = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        rng = np.random.default_rng(n)
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        if learnable:
+            images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+            for i, label in enumerate(labels):
+                images[i, 3 + 2 * label: 5 + 2 * label, 4:24] = 230
+        else:
+            images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images, compress)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels, compress)
+        arrays[prefix] = (images, labels)
+    return arrays

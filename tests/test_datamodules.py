@@ -1,8 +1,6 @@
 """Every loader on tiny files written in the dataset's real on-disk format."""
 
-import gzip
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import write_cifar
+from helpers import write_cifar, write_idx, write_mnist
 
 from lightning_pse.data import (
     CIFAR10DataModule, CIFAR100DataModule, FashionMNISTDataModule, ImageFolderDataModule,
@@ -24,30 +22,6 @@ SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "MNIST"
 
 def _rng(seed=0):
     return np.random.default_rng(seed)
-
-
-def _write_idx(path: Path, array: np.ndarray, compress: bool):
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    payload = header + array.astype(np.uint8).tobytes()
-    if compress:
-        with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
-            f.write(payload)
-    else:
-        path.write_bytes(payload)
-
-
-def _write_mnist(root: Path, folder: str, n_train: int, n_test: int, compress: bool):
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    arrays = {}
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        rng = _rng(n)
-        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images, compress)
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels, compress)
-        arrays[prefix] = (images, labels)
-    return arrays
 
 
 def _check_splits(dm, n_train_total, n_test, shape):
@@ -101,7 +75,7 @@ def test_cifar100_fine_labels(tmp_path):
 @pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("module, folder", [(MNISTDataModule, "MNIST"), (FashionMNISTDataModule, "FashionMNIST")])
 def test_mnist_family_reads_idx(tmp_path, module, folder, compress):
-    arrays = _write_mnist(tmp_path, folder, 30, 12, compress)
+    arrays = write_mnist(tmp_path, folder, 30, 12, compress)
     dm = module(data_dir=str(tmp_path), val_size=6)
     _, _, test = _check_splits(dm, 30, 12, (1, 28, 28))
     images, labels = arrays["t10k"]
@@ -119,7 +93,7 @@ def test_real_mnist_test_files_read():
 
 def test_truncated_idx_is_refused(tmp_path):
     path = tmp_path / "x-idx3-ubyte"
-    _write_idx(path, np.zeros((4, 28, 28), np.uint8), compress=False)
+    write_idx(path, np.zeros((4, 28, 28), np.uint8), compress=False)
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(UserInputError, match="truncated"):
         read_idx(path)

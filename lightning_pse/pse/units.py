@@ -40,8 +40,12 @@ def spatial_mean_activations(model: nn.Module, layer: nn.Module | str | None, x:
     module = resolve_layer(model, layer)
     with eval_mode(model), torch.no_grad(), capture(module) as outputs:
         model(x)
-    out = outputs[0]
-    return out.flatten(2).mean(dim=2) if out.dim() > 2 else out
+    return spatial_mean(outputs[0])
+
+
+def spatial_mean(activations: Tensor) -> Tensor:
+    """``[B, K, ...]`` → ``[B, K]``: the mean over spatial positions (a ``[B, K]`` input is returned as is)."""
+    return activations.flatten(2).mean(dim=2) if activations.dim() > 2 else activations
 
 
 def unit_effects(model: nn.Module, layer: nn.Module | str | None, x: Tensor, x_adv: Tensor,

@@ -12,7 +12,7 @@ from ..data import ImageDataModule, shard_loader, unpack_batch
 from ..errors import UserInputError
 from ..models.capture import capture, resolve_layer
 from ..pse import PSEShares, UnitSensitivity, analyze_attack, unit_effects
-from ..pse.units import spatial_mean_activations
+from ..pse.units import spatial_mean, spatial_mean_activations
 from .adversarial import PGDATModule
 
 
@@ -93,7 +93,7 @@ class PSEATModule(PGDATModule):
         x_adv = self.attack(self.model, x, y)
         with capture(self.unit_module) as outputs:
             logits = self(torch.cat([x_adv, x]))
-        means = outputs[0].flatten(2).mean(dim=2)
+        means = spatial_mean(outputs[0])
         b = x.shape[0]
         change = (means[:b] - means[b:]).abs()
         penalty = (change * self.unit_mask).sum(dim=1).mean() / self.unit_mask.sum().clamp(min=1)
