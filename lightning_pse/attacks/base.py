@@ -10,6 +10,8 @@ The base class owns, for every attack:
 - **gradients on** even under ``torch.no_grad()``; inside ``torch.inference_mode()``, which cannot
   be left from inside, a clear error naming ``Trainer(inference_mode=False)``;
 - **input checks**: ``x`` ``[B, C, H, W]`` finite and in [0, 1], labels ``[B]``;
+- **full precision**: autocast (mixed-precision training) is switched off inside, so gradients
+  and margins are float32 whatever the Trainer's ``precision``;
 - **device and dtype** taken from ``x``; ``seed`` makes random starts reproducible;
 - **support masks**: ``mask`` (``[B, H, W]``, ``[B, 1, H, W]`` or ``[H, W]``, bool or 0/1) is
   broadcast over channels and the returned ``x_adv`` equals ``x`` exactly outside it;
@@ -25,7 +27,7 @@ from torch import Tensor, nn
 
 from ..data.datasets import check_images
 from ..errors import UserInputError
-from ..models.state import eval_mode
+from ..models.state import eval_mode, full_precision
 from .losses import attack_margin, success
 from .targets import TARGET_RULES, select_targets
 
@@ -150,7 +152,7 @@ class Attack:
     def _attack(self, model, x, y, target, mask) -> tuple[Tensor, Tensor | None]:
         x, y, target = self._check_inputs(x, y, target)
         mask = broadcast_mask(mask, x)
-        with eval_mode(model):
+        with eval_mode(model), full_precision(x.device):
             if self.targeted and target is None and not self.picks_own_targets:
                 with torch.no_grad():
                     logits = model(x)

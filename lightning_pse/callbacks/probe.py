@@ -13,8 +13,8 @@ module, the split, one forward pass of the model on a probe image (size, channel
 and the subclass's own needs (``check``: layers, attacks' class counts, concept set). A misfit is
 a ``UserInputError`` (one ``error:`` line from ``train.py``), never a crash at epoch N.
 
-The measurement runs outside ``torch.inference_mode`` with gradients enabled (attacks need them),
-whatever the Trainer's ``inference_mode`` setting, on fresh tensors from the probe loader.
+The measurement runs outside ``torch.inference_mode`` with gradients enabled (attacks need them)
+and autocast off (float32 numbers under a mixed-precision Trainer), whatever the Trainer's settings, on fresh tensors from the probe loader.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..data import ImageDataModule, shard_loader, unpack_batch
 from ..errors import UserInputError
-from ..models.state import check_takes_images, eval_mode
+from ..models.state import check_takes_images, eval_mode, full_precision
 
 
 @dataclass
@@ -110,7 +110,7 @@ class ProbeCallback(pl.Callback):
         if not self.due(trainer):
             return
         model = getattr(pl_module, "model", pl_module)
-        with torch.inference_mode(False), torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad(), full_precision(pl_module.device):
             self.measure(trainer, pl_module, model)
 
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, model: nn.Module) -> None:

@@ -31,6 +31,12 @@ def eval_mode(model: nn.Module):
             module.training = flag
 
 
+def full_precision(device: torch.device):
+    """A context with autocast off on ``device``'s type: inside a mixed-precision (``16-mixed``,
+    ``bf16-mixed``) step, attacks and analyses still compute in the model's own float32."""
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
 def check_takes_images(model: nn.Module, x: Tensor, num_classes: int, data_name: str) -> int:
     """Run ``model`` once (eval mode, no gradients, every flag restored) on ``x`` ``[1, C, H, W]``, an
     image of the data, and return its class count; an image it cannot take (size, channels), output

@@ -11,6 +11,7 @@ from ..attacks.losses import other_max
 from ..data import ImageDataModule, shard_loader, unpack_batch
 from ..errors import UserInputError
 from ..models.capture import capture, resolve_layer
+from ..models.state import full_precision
 from ..pse import PSEShares, UnitSensitivity, analyze_attack, unit_effects
 from ..pse.units import spatial_mean, spatial_mean_activations
 from .adversarial import PGDATModule
@@ -104,7 +105,8 @@ class PSEATModule(PGDATModule):
         h = self.hparams
         if h.steer == 0 and h.unit_penalty == 0:
             return
-        energy, units = self.measure_probe()
+        with full_precision(self.device):
+            energy, units = self.measure_probe()
         e_s, e_p = energy
         if e_s + e_p > 0:
             target = 2 * torch.stack([e_s, e_p]) / (e_s + e_p)
