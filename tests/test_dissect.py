@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -13,6 +14,8 @@ from scipy import stats
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_pse.attacks import PGD
+from lightning_pse.data import SyntheticDataModule, SyntheticShapes
+from lightning_pse.data.synthetic import class_labels
 from lightning_pse.dissect import (
     BrodenDataset,
     DissectionResult,
@@ -30,6 +33,7 @@ from lightning_pse.dissect import (
 from lightning_pse.dissect.broden import encode_label_png
 from lightning_pse.errors import UserInputError
 from lightning_pse.models.capture import capture
+from lightning_pse.training import ClassifierModule
 
 
 def reference_dissection(model, layer, images, masks, annotated, quantile, iou_threshold):
@@ -411,3 +415,29 @@ def test_label_pixels_count_only_where_their_category_is_annotated():
     masks[:, 0, :2] = True
     tally.update(torch.zeros(2, 1, 4, 4), masks, annotated=torch.tensor([[True], [False]]))
     assert tally.iou().item() == pytest.approx(0.5)
+
+
+def test_shape_texture_labels_are_the_pair_of_shape_group_and_texture():
+    shape, texture = torch.tensor([0, 4, 5, 9, -1]), torch.tensor([3, 0, 4, 2, 1])
+    assert class_labels(shape, texture, "shape").tolist() == [0, 4, 5, 9, -1]
+    assert class_labels(shape, texture, "shape_texture").tolist() == [3, 0, 9, 7, -1]
+    data = SyntheticShapes(64, seed=1, label_rule="shape_texture")
+    for item in (data[i] for i in range(64)):
+        group = int(item["shape_map"][item["object_mask"]].unique()) >= 5
+        texture = int(item["texture_map"][item["texture_map"] >= 0].unique())
+        assert int(item["label"]) == 5 * group + texture
+
+
+def test_texture_in_the_label_gives_texture_detectors(trained_model):
+    """Ground truth for Network Dissection: a model that must read the background texture grows
+    texture detectors at its feature layer; the shape classifier (the test model) has few or none."""
+    pl.seed_everything(0)
+    data = SyntheticDataModule(num_train=1500, num_val=64, num_test=64, batch_size=128, label_rule="shape_texture")
+    module = ClassifierModule(model="small_cnn", num_classes=10, mean=data.mean, std=data.std, lr=0.1,
+                              scheduler="onecycle")
+    pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, limit_val_batches=0).fit(module, datamodule=data)
+    loader = DataLoader(SyntheticConcepts(256, seed=3), batch_size=64)
+    texture_model = dissect(module.model.eval(), "body.7", loader).category_counts()["texture"]["units"]
+    shape_model = dissect(trained_model, "body.7", loader).category_counts()["texture"]["units"]
+    assert texture_model >= 10 and shape_model <= 2 and texture_model >= 5 * max(shape_model, 1)

@@ -25,7 +25,7 @@ from .datasets import DictDataset, TensorImageDataset, check_labels
 from .probe import evaluation_sampler, probe_indices
 from .readers import idx_exists, read_cifar_batches, read_idx, read_svhn_mat
 from .stats import DATASET_STATS
-from .synthetic import SHAPES, SyntheticShapes
+from .synthetic import LABEL_RULES, SHAPES, SyntheticShapes
 
 
 @dataclass
@@ -124,6 +124,8 @@ class SyntheticDataModule(ImageDataModule):
         eval_distractor_prob: chance of a distractor in validation and test images (default 1, so
             every probe image has one for the ground-truth checks).
         noise: std of the pixel noise added to backgrounds.
+        label_rule: ``shape`` (the class is the object's shape) or ``shape_texture`` (the class is
+            the pair shape group × background texture; see ``lightning_pse.data.synthetic``).
         seed: base seed; splits use ``seed``, ``seed + 1``, ``seed + 2`` offset far apart.
     """
 
@@ -140,12 +142,15 @@ class SyntheticDataModule(ImageDataModule):
         train_distractor_prob: float = 0.5,
         eval_distractor_prob: float = 1.0,
         noise: float = 0.03,
+        label_rule: str = "shape",
         seed: int = 0,
         batch_size: int = 128,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, num_workers)
+        if label_rule not in LABEL_RULES:
+            raise UserInputError(f"unknown label_rule {label_rule!r}; choose one of {', '.join(LABEL_RULES)}")
         for name, size in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
             if size < 1:
                 raise UserInputError(f"{name}={size}: every synthetic split needs at least one sample")
@@ -154,7 +159,8 @@ class SyntheticDataModule(ImageDataModule):
     def _build_splits(self) -> Splits:
         h = self.hparams
         make = lambda n, offset, prob: SyntheticShapes(  # noqa: E731
-            n, seed=h.seed * 1000 + offset, image_size=h.image_size, distractor_prob=prob, noise=h.noise
+            n, seed=h.seed * 1000 + offset, image_size=h.image_size, distractor_prob=prob, noise=h.noise,
+            label_rule=h.label_rule,
         )
         return Splits(
             train=make(h.num_train, 0, h.train_distractor_prob),

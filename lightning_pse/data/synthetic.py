@@ -19,6 +19,14 @@ Geometry, in normalised image coordinates where the image spans ``[-1, 1]`` on b
   centre, at a distance of at least ``r_main + r_dist + 1/16`` (a pixel at 32 px), so the bounding disks (and
   hence the masks) never overlap.
 
+Labels (``label_rule``): ``shape`` (the default) makes the main object's shape the class, and the
+background texture is noise a shape classifier can ignore. ``shape_texture`` (our variant, for a
+ground-truth check of Network Dissection) makes the class the pair (shape group, texture):
+``5·g + t`` with ``g = 0`` for the first five shapes and ``1`` for the others and ``t`` the texture
+index, so a model must recognise the background texture to classify. The distractor's label
+follows the same rule (it shares the background), so the distractor-based ground-truth checks of
+PSE and CAM are meaningful under ``shape`` only.
+
 Pixel values: backgrounds stay inside ``[0.3, 0.7]`` on every channel, and every palette colour has
 at least one channel outside that band, so the object masks are exactly the pixels an object
 changes (a test checks this by rendering the same scene without objects).
@@ -49,6 +57,7 @@ COLORS: dict[str, tuple[float, float, float]] = {
 }
 COLOR_NAMES: tuple[str, ...] = tuple(COLORS)
 TEXTURES: tuple[str, ...] = ("stripes", "checker", "dots", "blotches", "gradient")
+LABEL_RULES: tuple[str, ...] = ("shape", "shape_texture")
 
 BACKGROUND_RANGE = (0.3, 0.7)
 MAIN_RADIUS = (0.44, 0.60)
@@ -268,19 +277,32 @@ def render_scenes(
     )
 
 
+def class_labels(shape: Tensor, texture: Tensor, label_rule: str = "shape") -> Tensor:
+    """Class of each object ``[N]`` from its shape index and its scene's texture index (module
+    docstring); ``NO_LABEL`` shapes stay ``NO_LABEL``."""
+    if label_rule == "shape":
+        return shape
+    if label_rule == "shape_texture":
+        group = (shape >= len(SHAPES) // 2).long()
+        return torch.where(shape >= 0, group * len(TEXTURES) + texture, NO_LABEL)
+    raise ValueError(f"unknown label_rule {label_rule!r}; choose one of {', '.join(LABEL_RULES)}")
+
+
 def generate_shapes(
     num: int, seed: int, image_size: int = 32, distractor_prob: float = 1.0, noise: float = 0.03,
-    chunk: int = 2048,
+    chunk: int = 2048, label_rule: str = "shape",
 ) -> SyntheticBatch:
-    """Sample and render ``num`` scenes in chunks (bounded memory); deterministic in ``seed``."""
+    """Sample and render ``num`` scenes in chunks (bounded memory); deterministic in ``seed``;
+    ``labels`` and ``distractor_labels`` by ``label_rule`` (``class_labels``)."""
     params = sample_scene_params(num, seed, distractor_prob)
     parts = [
         render_scenes(params.select(slice(i, i + chunk)), image_size, noise)
         for i in range(0, num, chunk)
     ]
-    return SyntheticBatch(**{
-        f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(SyntheticBatch)
-    })
+    batch = {f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(SyntheticBatch)}
+    batch["labels"] = class_labels(params.label, params.texture, label_rule)
+    batch["distractor_labels"] = class_labels(params.distractor_label, params.texture, label_rule)
+    return SyntheticBatch(**batch)
 
 
 class SyntheticShapes(Dataset):
@@ -298,11 +320,11 @@ class SyntheticShapes(Dataset):
 
     def __init__(
         self, num: int, seed: int, image_size: int = 32, distractor_prob: float = 1.0,
-        noise: float = 0.03, transform=None,
+        noise: float = 0.03, transform=None, label_rule: str = "shape",
     ) -> None:
         if num <= 0:
             raise ValueError(f"a synthetic split needs at least one sample, got num={num}")
-        batch = generate_shapes(num, seed, image_size, distractor_prob, noise)
+        batch = generate_shapes(num, seed, image_size, distractor_prob, noise, label_rule=label_rule)
         self.images = (batch.images * 255).round().to(torch.uint8)
         self.batch = batch
         self.transform = transform
