@@ -432,7 +432,7 @@ def test_texture_in_the_label_gives_texture_detectors(trained_model):
     """Ground truth for Network Dissection: a model that must read the background texture grows
     texture detectors at its feature layer; the shape classifier (the test model) has few or none."""
     pl.seed_everything(0)
-    data = SyntheticDataModule(num_train=1500, num_val=64, num_test=64, batch_size=128, label_rule="shape_texture")
+    data = SyntheticDataModule(num_train=1000, num_val=64, num_test=64, batch_size=128, label_rule="shape_texture")
     module = ClassifierModule(model="small_cnn", num_classes=10, mean=data.mean, std=data.std, lr=0.1,
                               scheduler="onecycle")
     pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -41,7 +41,7 @@ def test_attacks_under_autocast_compute_in_float32(trained_model, synthetic_data
 
 
 def test_callbacks_give_float32_numbers_under_bf16_mixed(trained_module):
-    data = SyntheticDataModule(num_train=32, num_val=64, num_test=16, batch_size=32)
+    data = SyntheticDataModule(num_train=32, num_val=32, num_test=16, batch_size=32)
     full = _trainer("32-true")
     full.validate(trained_module, datamodule=data, verbose=False)
     mixed = _trainer("bf16-mixed")
