@@ -57,10 +57,11 @@ class CAMCallback(ProbeCallback):
         for per_attack in self.scores.values():
             yield from per_attack.values()
 
-    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor, num_classes: int) -> None:
-        """The attacks fit the class count, and the CAM method takes the model at its layer (one map)."""
-        for attack in self.attacks.values():
-            attack.check_classes(num_classes)
+    def attacks_used(self) -> list[Attack]:
+        return list(self.attacks.values())
+
+    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor) -> None:
+        """The CAM method takes the model at its layer (one map), and the PSE groups fit the images."""
         cam_method(self.cam["method"])(model, x, torch.zeros(1, dtype=torch.long, device=x.device), self.cam["layer"])
         check_group_layout(x, self.analysis["group_size"])
 

@@ -65,12 +65,14 @@ class DissectionCallback(ProbeCallback):
         self.results: dict[str, tuple[DissectionResult, Tensor, dict]] = {}  # the last measurement, per layer
         self.concepts = None  # the concept probe set, built in ``setup``
 
-    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor, num_classes: int) -> None:
-        """The layers exist, the attack fits the class count, and the concept probe set (Broden, or
-        the synthetic concepts at the data's image size and channel count) is built, once."""
+    def attacks_used(self) -> list[Attack]:
+        return [self.attack]
+
+    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor) -> None:
+        """The layers exist, and the concept probe set (Broden, or the synthetic concepts at the
+        data's image size and channel count) is built, once."""
         for layer in self.layers:
             resolve_layer(model, layer)
-        self.attack.check_classes(num_classes)
         self.concepts = concept_probe_set(trainer.datamodule, self.num_concept_images, self.broden_dir, self.broden_categories,
                                           x.shape[-1], x.shape[1], self.seed)
 

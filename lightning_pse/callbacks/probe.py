@@ -27,6 +27,7 @@ import torch
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor, nn
 
+from ..attacks import Attack
 from ..data import ImageDataModule, shard_loader, unpack_batch
 from ..errors import UserInputError
 from ..models.state import check_takes_images, eval_mode, full_precision
@@ -87,15 +88,20 @@ class ProbeCallback(pl.Callback):
                                  f"datamodule, got {type(datamodule).__name__}")
         if self.split not in ("train", "val", "test"):
             raise UserInputError(f"{type(self).__name__}: unknown split {self.split!r}; use train, val or test")
-        x, _ = unpack_batch(datamodule.probe_set(1, self.split, self.seed)[0])
-        x = x[None].to(pl_module.device)
+        x = datamodule.example_image(self.split, self.seed).to(pl_module.device)
         model = getattr(pl_module, "model", pl_module)
         num_classes = check_takes_images(model, x, datamodule.num_classes, type(datamodule).__name__)
-        self.check(trainer, model, x, num_classes)
+        for attack in self.attacks_used():
+            attack.check_classes(num_classes)
+        self.check(trainer, model, x)
 
-    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor, num_classes: int) -> None:
-        """Refuse a configuration that cannot measure ``model`` (on images like ``x`` ``[1, C, H, W]``,
-        with ``num_classes`` classes) with a ``UserInputError``; called in ``setup``."""
+    def attacks_used(self) -> list[Attack]:
+        """The attacks the measurement runs (their class counts are checked in ``setup``)."""
+        return []
+
+    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor) -> None:
+        """Refuse a configuration that cannot measure ``model`` on images like ``x`` ``[1, C, H, W]``
+        (layers, CAM method, pixel groups, concept set) with a ``UserInputError``; called in ``setup``."""
 
     def due(self, trainer: pl.Trainer) -> bool:
         """Measure now? Always in ``validate``; in ``fit`` every N epochs and at the last epoch."""

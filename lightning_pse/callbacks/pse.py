@@ -80,9 +80,10 @@ class PSECallback(ProbeCallback):
         self.records = {name: Records(RECORD_COLUMNS) for name in self.attacks}
         self.results: dict[str, dict[str, Tensor]] = {}  # the last measurement, per attack
 
-    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor, num_classes: int) -> None:
-        for attack in self.attacks.values():
-            attack.check_classes(num_classes)
+    def attacks_used(self) -> list[Attack]:
+        return list(self.attacks.values())
+
+    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor) -> None:
         check_group_layout(x, self.analysis["group_size"], self.analysis["stride"])
 
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, model: nn.Module) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
-from torch import Tensor, nn
+from torch import nn
 from torchmetrics import MeanMetric
 
 from ..attacks import PGD, Attack, robust_correct
@@ -30,8 +30,8 @@ class RobustEvalCallback(ProbeCallback):
         self.robust = MeanMetric()
         self.clean = MeanMetric()
 
-    def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor, num_classes: int) -> None:
-        self.attack.check_classes(num_classes)
+    def attacks_used(self) -> list[Attack]:
+        return [self.attack]
 
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, model: nn.Module) -> None:
         for metric in (self.robust, self.clean):

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 import torchvision
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.transforms import v2
 
 from ..errors import DatasetNotFoundError, UserInputError
-from .datasets import DictDataset, TensorImageDataset, check_labels
+from .datasets import DictDataset, TensorImageDataset, check_labels, unpack_batch
 from .probe import evaluation_sampler, probe_indices
 from .readers import idx_exists, read_cifar_batches, read_idx, read_svhn_mat
 from .stats import DATASET_STATS
@@ -112,6 +113,12 @@ class ImageDataModule(pl.LightningDataModule):
         """A deterministic subset of ``split`` (see ``probe_indices``), the same on every rank."""
         dataset = self.split(split)
         return Subset(dataset, probe_indices(len(dataset), num_samples, seed))
+
+    def example_image(self, split: str = "val", seed: int = 0) -> Tensor:
+        """``[1, C, H, W]``: the first image of the one-sample probe set of ``split`` (``seed``), for
+        checks of the model and settings against the data's image size and channel count."""
+        image, _ = unpack_batch(self.probe_set(1, split, seed)[0])
+        return image[None]
 
 
 class SyntheticDataModule(ImageDataModule):

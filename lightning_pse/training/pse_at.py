@@ -74,8 +74,8 @@ class PSEATModule(PGDATModule):
         datamodule = self.trainer.datamodule
         if not isinstance(datamodule, ImageDataModule):
             raise UserInputError("PSE-AT measures a probe subset each epoch: pass an ImageDataModule to the Trainer")
-        x, _ = unpack_batch(datamodule.probe_set(1, "train", self.hparams.probe_seed)[0])
-        num_units = spatial_mean_activations(self.model, self.unit_module, x[None].to(self.device)).shape[1]
+        x = datamodule.example_image("train", self.hparams.probe_seed).to(self.device)
+        num_units = spatial_mean_activations(self.model, self.unit_module, x).shape[1]
         self.unit_mask = torch.zeros(num_units, device=self.device)
 
     @property
