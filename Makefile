@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test venv clean chromium
+.PHONY: demo test lint venv clean chromium
 
 venv: $(STAMP)
 
@@ -26,7 +26,12 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| (echo "error: the report test needs Chromium: apt-get install chromium" >&2; exit 1)
 
-test: $(STAMP) chromium
+# ruff (lint and format check, configured in pyproject.toml), then the suite.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint chromium
 	$(PY) -m pytest -q tests
 
 clean:

@@ -37,7 +37,7 @@ def quick_train(model, device, num: int = 12000, batch: int = 128) -> None:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=-(-num // batch))
     model.train()
     for i in range(0, num, batch):
-        x, y = data.images[i:i + batch].to(device), data.labels[i:i + batch].to(device)
+        x, y = data.images[i : i + batch].to(device), data.labels[i : i + batch].to(device)
         loss = torch.nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
@@ -73,13 +73,17 @@ def main() -> None:
             lambda: floor(model, x[correct], y[correct], args.apgd_steps + 1),
         ),
     }
-    print(f"device={device.type} model={args.model} batch={args.batch} clean_acc={clean:.3f} "
-          f"repeats={args.repeats} torch={torch.__version__}")
+    print(
+        f"device={device.type} model={args.model} batch={args.batch} clean_acc={clean:.3f} "
+        f"repeats={args.repeats} torch={torch.__version__}"
+    )
     print(f"{'attack':<24}{'ours s':>9}{'torchattacks s':>16}{'floor s':>9}{'ours/ref':>10}{'ours/floor':>12}")
     for name, (ours, ref, base) in cases.items():
         t = interleaved_medians({"ours": ours, "ref": ref, "floor": base}, device, args.repeats)
-        print(f"{name:<24}{t['ours']:>9.3f}{t['ref']:>16.3f}{t['floor']:>9.3f}"
-              f"{t['ours'] / t['ref']:>10.3f}{t['ours'] / t['floor']:>12.3f}")
+        print(
+            f"{name:<24}{t['ours']:>9.3f}{t['ref']:>16.3f}{t['floor']:>9.3f}"
+            f"{t['ours'] / t['ref']:>10.3f}{t['ours'] / t['floor']:>12.3f}"
+        )
 
 
 if __name__ == "__main__":

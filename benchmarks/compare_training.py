@@ -2,7 +2,8 @@
 
     python benchmarks/compare_training.py [--out runs/compare] [--num-samples 500]
 
-Trains each mode with its config (``configs/synthetic_{standard,pgd_at,trades,pse_at}.yaml``,
+Trains each mode with its config (``configs/synthetic_{standard,trades,pse_at}.yaml`` and, for
+PGD-AT, ``configs/default.yaml``,
 the same data, model, optimiser and number of epochs) through ``train.py fit``, then evaluates
 each run's ``last.ckpt`` on a fixed probe subset of the *test* split: clean accuracy, PGD-20
 (ℓ∞ 8/255, step 2/255, random start) and APGD-CE (ℓ∞ 8/255, 100 steps) robust accuracy. Prints a
@@ -25,14 +26,30 @@ from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpo
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("standard", "pgd_at", "trades", "pse_at")
+CONFIGS = {
+    mode: REPO / "configs" / ("default.yaml" if mode == "pgd_at" else f"synthetic_{mode}.yaml") for mode in MODES
+}
 
 
 def train(mode: str, out: Path) -> float:
-    """Seconds ``train.py fit`` takes for ``configs/synthetic_<mode>.yaml``."""
+    """Seconds ``train.py fit`` takes for the mode's config."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(REPO / "train.py"), "fit", "--config", str(REPO / f"configs/synthetic_{mode}.yaml"),
-                    "--trainer.default_root_dir", str(out / mode), "--trainer.enable_progress_bar", "false"],
-                   check=True, env={**os.environ, "WANDB_MODE": "offline"}, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "fit",
+            "--config",
+            str(CONFIGS[mode]),
+            "--trainer.default_root_dir",
+            str(out / mode),
+            "--trainer.enable_progress_bar",
+            "false",
+        ],
+        check=True,
+        env={**os.environ, "WANDB_MODE": "offline"},
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -44,8 +61,10 @@ def evaluate(checkpoint_path: Path, num_samples: int) -> dict[str, float]:
     y = torch.tensor([int(probe[i]["label"]) for i in range(len(probe))])
     with torch.no_grad():
         correct = model(x).argmax(dim=1) == y
-    attacks = {"pgd20": PGD(eps=8 / 255, steps=20, step_size=2 / 255, seed=0),
-               "apgd_ce": APGD(eps=8 / 255, steps=100, loss="ce", seed=0)}
+    attacks = {
+        "pgd20": PGD(eps=8 / 255, steps=20, step_size=2 / 255, seed=0),
+        "apgd_ce": APGD(eps=8 / 255, steps=100, loss="ce", seed=0),
+    }
     out = {"clean": correct.float().mean().item()}
     for name, attack in attacks.items():
         out[name] = robust_correct(attack, model, x, y, correct).float().mean().item()

@@ -47,10 +47,13 @@ def main() -> None:
     }
     t = interleaved_medians(cases, device, args.repeats)
     result = dissect(model, args.layer, batches, **names)
-    print(f"device={device.type} model={args.model} layer={args.layer} units={len(result.thresholds)} "
-          f"concepts={len(probe.concept_names)} images={args.images} batch={args.batch} torch={torch.__version__}")
+    print(
+        f"device={device.type} model={args.model} layer={args.layer} units={len(result.thresholds)} "
+        f"concepts={len(probe.concept_names)} images={args.images} batch={args.batch} torch={torch.__version__}"
+    )
     for case in ("exact", "sampled", "loader"):
-        print(f"{case}: {t[case]:.3f} s, {args.images / t[case]:.0f} probe images/s, {t[case] / t['floor']:.2f}x the floor")
+        rate = args.images / t[case]
+        print(f"{case}: {t[case]:.3f} s, {rate:.0f} probe images/s, {t[case] / t['floor']:.2f}x the floor")
     print(f"floor (2 forward passes of the probe set): {t['floor']:.3f} s")
 
 

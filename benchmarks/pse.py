@@ -47,11 +47,15 @@ def main() -> None:
         "floor": floor,
     }
     t = interleaved_medians(cases, device, args.repeats)
-    print(f"device={device.type} model={args.model} batch={args.batch} groups={grid.num_groups} "
-          f"({args.group_size}x{args.group_size}) torch={torch.__version__}")
-    print(f"ablation: {t['ablation']:.3f} s, {args.batch / t['ablation']:.1f} images/s; "
-          f"floor ({grid.num_groups} groups x forward of the batch): {t['floor']:.3f} s; "
-          f"ablation/floor = {t['ablation'] / t['floor']:.3f}")
+    print(
+        f"device={device.type} model={args.model} batch={args.batch} groups={grid.num_groups} "
+        f"({args.group_size}x{args.group_size}) torch={torch.__version__}"
+    )
+    print(
+        f"ablation: {t['ablation']:.3f} s, {args.batch / t['ablation']:.1f} images/s; "
+        f"floor ({grid.num_groups} groups x forward of the batch): {t['floor']:.3f} s; "
+        f"ablation/floor = {t['ablation'] / t['floor']:.3f}"
+    )
     print(f"gradient: {t['gradient']:.3f} s, {args.batch / t['gradient']:.1f} images/s")
 
 

@@ -16,10 +16,10 @@ import time
 import torch
 
 from lightning_pse.analysis.options import parse_eps
-from lightning_pse.analysis.robustness import RobustnessTally, default_attacks
-from lightning_pse.attacks import APGD, CW, PGD
+from lightning_pse.attacks import APGD, CW, PGD, presets
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
 from lightning_pse.data import unpack_batch
+from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection
 
 
 def previous_path(attacks: dict) -> dict:
@@ -34,15 +34,21 @@ def previous_path(attacks: dict) -> dict:
 
 
 def timed_section(model, x, y, attacks: dict, eps: float) -> tuple[dict, dict]:
-    tally = RobustnessTally(attacks, "linf", eps)
-    correct = tally.clean(model, x, y)
+    """The robustness section on one batch; each attack's run is timed (the section reuses it)."""
+    section = RobustnessSection(attacks, "linf", eps)
+    section.reset(x.device)
+    batch = ProbeBatch.of(model, x, y)
+    runs = AttackRuns(model, batch)
     seconds = {}
-    for name in attacks:
+    for name, attack in attacks.items():
         start = time.perf_counter()
-        tally.update(name, model, x, y, correct)
+        runs.attacked(attack)
         seconds[name] = time.perf_counter() - start
-    report = tally.report()
-    return {name: a["robust"] for name, a in report["attacks"].items()} | {"worst": report["worst_case"]["count"]}, seconds
+    section.update(model, batch, runs)
+    report = section.compute()
+    return {name: a["robust"] for name, a in report["attacks"].items()} | {
+        "worst": report["worst_case"]["count"]
+    }, seconds
 
 
 def main() -> None:
@@ -57,15 +63,19 @@ def main() -> None:
     probe = data.probe_set(args.samples, split="test")
     x, y = unpack_batch(next(iter(torch.utils.data.DataLoader(probe, batch_size=len(probe)))))
     eps = args.eps if args.eps is not None else float(module.hparams.get("eps", 8 / 255))
-    new_robust, new_t = timed_section(model, x, y, default_attacks(eps, data.num_classes), eps)
-    old_robust, old_t = timed_section(model, x, y, previous_path(default_attacks(eps, data.num_classes)), eps)
-    print(f"checkpoint={args.ckpt} samples={len(probe)} eps={eps:.4f} torch={torch.__version__} "
-          f"threads={torch.get_num_threads()}")
+    new_robust, new_t = timed_section(model, x, y, presets.autoattack_like(eps, data.num_classes), eps)
+    old_robust, old_t = timed_section(model, x, y, previous_path(presets.autoattack_like(eps, data.num_classes)), eps)
+    print(
+        f"checkpoint={args.ckpt} samples={len(probe)} eps={eps:.4f} torch={torch.__version__} "
+        f"threads={torch.get_num_threads()}"
+    )
     print(f"{'attack':<10} {'robust (previous → now)':>24} {'previous s':>11} {'now s':>8} {'speed-up':>9}")
     for name in new_t:
         assert new_robust[name] <= old_robust[name], f"{name}: robust accuracy rose"
-        print(f"{name:<10} {old_robust[name]:>12} → {new_robust[name]:<9} {old_t[name]:>11.1f} {new_t[name]:>8.1f} "
-              f"{old_t[name] / new_t[name]:>8.2f}x")
+        print(
+            f"{name:<10} {old_robust[name]:>12} → {new_robust[name]:<9} {old_t[name]:>11.1f} {new_t[name]:>8.1f} "
+            f"{old_t[name] / new_t[name]:>8.2f}x"
+        )
     print(f"worst case robust: previous {old_robust['worst']}, now {new_robust['worst']} of {len(probe)}")
     total_old, total_new = sum(old_t.values()), sum(new_t.values())
     print(f"section total: previous {total_old:.1f} s, now {total_new:.1f} s, {total_old / total_new:.2f}x faster")

@@ -41,8 +41,16 @@ def main() -> None:
     os.environ.setdefault("WANDB_MODE", "disabled")
     data = OrderedData(num_train=args.num_train, num_val=128, num_test=128, batch_size=128)
     data.setup()
-    hparams = dict(model="small_cnn", num_classes=data.num_classes, mean=data.mean, std=data.std, lr=0.05,
-                   scheduler="none", steps=args.steps, step_size=2.5 * 8 / 255 / args.steps)
+    hparams = dict(
+        model="small_cnn",
+        num_classes=data.num_classes,
+        mean=data.mean,
+        std=data.std,
+        lr=0.05,
+        scheduler="none",
+        steps=args.steps,
+        step_size=2.5 * 8 / 255 / args.steps,
+    )
     torch.manual_seed(0)
     initial = PGDATModule(**hparams).state_dict()
 
@@ -52,9 +60,16 @@ def main() -> None:
         return module
 
     def lightning_epoch() -> None:
-        trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                             num_sanity_val_steps=0)
+        trainer = pl.Trainer(
+            max_epochs=1,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+        )
         trainer.fit(fresh(), datamodule=data)
 
     def plain_epoch() -> None:
@@ -69,8 +84,9 @@ def main() -> None:
             loss.backward()
             optimizer.step()
 
-    seconds = interleaved_medians({"lightning": lightning_epoch, "plain": plain_epoch}, torch.device("cpu"),
-                                  args.repeats)
+    seconds = interleaved_medians(
+        {"lightning": lightning_epoch, "plain": plain_epoch}, torch.device("cpu"), args.repeats
+    )
     print(f"PGD-AT epoch, {args.num_train} images, PGD-{args.steps}, median of {args.repeats}:")
     print(f"  Lightning (PGDATModule + Trainer): {seconds['lightning']:.2f} s")
     print(f"  plain PyTorch loop:                {seconds['plain']:.2f} s")

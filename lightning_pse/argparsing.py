@@ -13,8 +13,11 @@ from .errors import UserInputError
 def check_config_files(argv: list[str]) -> None:
     """Every ``--config FILE`` in ``argv`` exists and is valid YAML, else a one-line error naming it."""
     for i, arg in enumerate(argv):
-        path = arg[len("--config="):] if arg.startswith("--config=") else (
-            argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
+        path = (
+            arg[len("--config=") :]
+            if arg.startswith("--config=")
+            else (argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
+        )
         if path is None:
             continue
         try:
@@ -33,7 +36,12 @@ def one_line(err: BaseException) -> str:
     lines = [line.strip(" -") for line in str(err).splitlines() if line.strip(" -")]
     if not lines:
         return type(err).__name__
-    reasons = [line for line in lines if not line.startswith(("Subtypes:", "Errors:", "Given value type", "Parser key",
-                                                              "Does not validate", "Problem with given"))]
+    reasons = [
+        line
+        for line in lines
+        if not line.startswith(
+            ("Subtypes:", "Errors:", "Given value type", "Parser key", "Does not validate", "Problem with given")
+        )
+    ]
     head = lines[0] if lines[0].startswith("Parser key") else ""
     return " ".join(part for part in (head, reasons[-1] if reasons else "") if part) or lines[0]

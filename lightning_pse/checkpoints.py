@@ -41,11 +41,15 @@ def load_tensors(path: str | Path, what: str = "checkpoint", fix: str = "pass a 
     except pickle.UnpicklingError as err:
         if "weights only" not in str(err).lower():
             raise UserInputError(f"{path} is not a readable {what} (corrupt: {_first_line(err)}): {fix}") from None
-        raise UserInputError(f"refusing to load {path}: it holds objects other than tensors and plain types, which "
-                             f"could run code when unpickled ({_first_line(err)}); {fix}") from None
+        raise UserInputError(
+            f"refusing to load {path}: it holds objects other than tensors and plain types, which "
+            f"could run code when unpickled ({_first_line(err)}); {fix}"
+        ) from None
     except Exception as err:  # noqa: BLE001 - any failure of a damaged archive is the same user error
-        raise UserInputError(f"{path} is not a readable {what} (truncated or corrupt: {type(err).__name__}: "
-                             f"{_first_line(err)}); use an intact copy") from None
+        raise UserInputError(
+            f"{path} is not a readable {what} (truncated or corrupt: {type(err).__name__}: "
+            f"{_first_line(err)}); use an intact copy"
+        ) from None
 
 
 def _first_line(err: BaseException) -> str:
@@ -55,11 +59,14 @@ def _first_line(err: BaseException) -> str:
 
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint dict at ``path`` (tensors on CPU), or a ``UserInputError`` saying why not."""
-    checkpoint = load_tensors(path, "checkpoint", "pass the path of a .ckpt file written by train.py, e.g. last.ckpt "
-                                                  "of the run")
+    checkpoint = load_tensors(
+        path, "checkpoint", "pass the path of a .ckpt file written by train.py, e.g. last.ckpt of the run"
+    )
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise UserInputError(f"{path} is not a Lightning checkpoint (no state_dict): use a .ckpt written by train.py, "
-                             f"or analyse plain weights with --model.name ARCH --model.weights {path}")
+        raise UserInputError(
+            f"{path} is not a Lightning checkpoint (no state_dict): use a .ckpt written by train.py, "
+            f"or analyse plain weights with --model.name ARCH --model.weights {path}"
+        )
     return checkpoint
 
 
@@ -69,9 +76,11 @@ def check_fits(hparams, datamodule, checkpoint: str | Path) -> None:
     for name in ("num_classes", "in_channels"):
         theirs, ours = hparams.get(name), getattr(datamodule, name, None)
         if theirs is not None and ours is not None and theirs != ours:
-            raise UserInputError(f"checkpoint {checkpoint} was trained with {name}={theirs} but the data "
-                                 f"({type(datamodule).__name__}) has {ours}: pass the data the checkpoint was "
-                                 f"trained on (--data ...)")
+            raise UserInputError(
+                f"checkpoint {checkpoint} was trained with {name}={theirs} but the data "
+                f"({type(datamodule).__name__}) has {ours}: pass the data the checkpoint was "
+                f"trained on (--data ...)"
+            )
 
 
 def project_class(class_path: str, base: type) -> type:
@@ -117,5 +126,7 @@ def load_datamodule(checkpoint: dict, overrides: dict | None = None) -> ImageDat
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(overrides or {}) - accepted)
     if unknown:
-        raise UserInputError(f"{cls.__name__} has no argument {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}")
+        raise UserInputError(
+            f"{cls.__name__} has no argument {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}"
+        )
     return cls(**{**_init_args(hparams), **(overrides or {})})

@@ -1,10 +1,13 @@
 """``train.py``: a LightningCLI with the project's defaults.
 
-- ``python train.py fit`` with no other argument trains ``configs/default.yaml``.
+- ``configs/default.yaml`` is read first under every run: ``python train.py fit`` alone trains it,
+  and a ``--config`` file states only what differs from it (configs are composed: ``data:`` and
+  ``trainer.callbacks:`` may name block files such as ``data/cifar10.yaml``, relative to the config).
 - ``model.num_classes``, ``in_channels``, ``mean`` and ``std`` are linked from the data module, so
   switching datasets is a change of ``data:`` in the YAML only.
-- The run directory is ``trainer.default_root_dir``: the W&B logger writes there and checkpoints go
-  to ``<default_root_dir>/checkpoints`` unless the config names other places; the resolved
+- The run directory is ``trainer.default_root_dir`` (default ``runs/<config name>``): the W&B
+  logger writes there and checkpoints go to ``<default_root_dir>/checkpoints`` unless the config
+  names other places; the resolved
   configuration is saved there as ``config.yaml``.
 - ``trainer.inference_mode`` defaults to false (analysis callbacks take gradients in validation).
 - Bad input (missing dataset, unknown model name, ...) ends with one ``error:`` line and exit 2.
@@ -19,11 +22,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.cli import LightningCLI
 
 from .argparsing import check_config_files
-from .data import ImageDataModule
 from .checkpoints import check_fits, read_checkpoint
+from .data import ImageDataModule
 from .errors import UserInputError
+from .output.wandb_logger import WandbLogger
 from .training import ClassifierModule
-from .wandb_logger import WandbLogger
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
@@ -35,15 +38,17 @@ class LightningPseCLI(LightningCLI):
             parser.link_arguments(f"data.{attribute}", f"model.init_args.{attribute}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
-        """Point loggers and checkpoints that name no directory at ``trainer.default_root_dir``."""
+        """Point loggers and checkpoints that name no directory at ``trainer.default_root_dir``, which
+        defaults to ``runs/<name of the last --config file>`` (``runs/default`` without one)."""
         config = self.config[self.subcommand] if self.subcommand else self.config
-        root = config.trainer.default_root_dir or "runs/default"
+        files = config.get("config") or []
+        root = config.trainer.default_root_dir or f"runs/{Path(str(files[-1])).stem if files else 'default'}"
         config.trainer.default_root_dir = root
         for entry in _as_list(config.trainer.logger):
             if _class_name(entry) == "WandbLogger" and not entry.init_args.get("save_dir"):
                 entry.init_args.save_dir = root
         for entry in _as_list(config.trainer.callbacks):
-            if _class_name(entry) == "ModelCheckpoint" and not entry.init_args.get("dirpath"):
+            if _class_name(entry) in ("ModelCheckpoint", "BestCheckpoint") and not entry.init_args.get("dirpath"):
                 entry.init_args.dirpath = str(Path(root) / "checkpoints")
 
     def _parse_ckpt_path(self) -> None:
@@ -68,8 +73,10 @@ class LightningPseCLI(LightningCLI):
             return
         for callback in self.trainer.callbacks:
             if isinstance(callback, Timer):
-                print(f"training time: {callback.time_elapsed('train'):.0f} s "
-                      f"({self.trainer.current_epoch} epochs, validation included)")
+                print(
+                    f"training time: {callback.time_elapsed('train'):.0f} s "
+                    f"({self.trainer.current_epoch} epochs, validation included)"
+                )
         printed = set()  # the step- and epoch-based "last" checkpoints share one file
         for callback in self.trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.best_model_path not in printed | {""}:
@@ -109,9 +116,16 @@ def main(args: list[str] | None = None) -> None:
             trainer_defaults={"inference_mode": False},
             save_config_kwargs={"overwrite": True},
             parser_kwargs={
-                "allow_abbrev": False, "exit_on_error": False,
-                **{command: {"default_config_files": [str(DEFAULT_CONFIG)], "allow_abbrev": False,
-                             "exit_on_error": False} for command in ("fit", "validate", "test")},
+                "allow_abbrev": False,
+                "exit_on_error": False,
+                **{
+                    command: {
+                        "default_config_files": [str(DEFAULT_CONFIG)],
+                        "allow_abbrev": False,
+                        "exit_on_error": False,
+                    }
+                    for command in ("fit", "validate", "test")
+                },
             },
             args=args,
         )
@@ -137,10 +151,13 @@ def _user_message(err: BaseException) -> str | None:
         return str(cause)
     if isinstance(err, ArgumentError):
         return f"bad option or config: {one_line(err)} (see python train.py fit --help)"
-    if isinstance(err, MisconfigurationException) and any(w in str(err).lower() for w in ("gpu", "cuda", "mps", "tpu",
-                                                                                           "available", "backend")):
-        return (f"{str(err).strip().splitlines()[0]} — this machine lacks the accelerator the config asks for; "
-                f"run with --trainer.accelerator cpu (and --trainer.precision 32-true) or on a GPU machine")
+    if isinstance(err, MisconfigurationException) and any(
+        w in str(err).lower() for w in ("gpu", "cuda", "mps", "tpu", "available", "backend")
+    ):
+        return (
+            f"{str(err).strip().splitlines()[0]} — this machine lacks the accelerator the config asks for; "
+            f"run with --trainer.accelerator cpu (and --trainer.precision 32-true) or on a GPU machine"
+        )
     return None
 
 

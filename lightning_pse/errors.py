@@ -13,13 +13,20 @@ class UnknownNameError(UserInputError):
     """A model, attack or dataset name that is not registered; the message lists the known ones."""
 
 
-def check_range(name: str, value: float, low: float | None = None, high: float | None = None,
-                above: float | None = None) -> None:
+def check_range(
+    name: str, value: float, low: float | None = None, high: float | None = None, above: float | None = None
+) -> None:
     """Refuse ``value`` outside ``[low, high]`` (or not ``> above``; each bound optional) with a
     one-line error naming the setting, e.g. a negative ε or zero steps, at construction rather
     than after hours of work."""
-    if (value is None or value != value or (low is not None and value < low) or (high is not None and value > high)
-            or (above is not None and value <= above)):
-        bounds = " and ".join(f"{word} {bound:g}" for word, bound in (("≥", low), ("≤", high), (">", above))
-                              if bound is not None)
+    if (
+        value is None
+        or value != value
+        or (low is not None and value < low)
+        or (high is not None and value > high)
+        or (above is not None and value <= above)
+    ):
+        bounds = " and ".join(
+            f"{word} {bound:g}" for word, bound in (("≥", low), ("≤", high), (">", above)) if bound is not None
+        )
         raise UserInputError(f"{name} must be {bounds}, got {value!r}")

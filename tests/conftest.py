@@ -50,15 +50,23 @@ def trained_module(synthetic_data) -> ClassifierModule:
     path = CACHE / f"small_cnn_{_source_hash()}.pt"
     pl.seed_everything(0)  # before the module exists: its initial weights come from this seed
     module = ClassifierModule(
-        model="small_cnn", num_classes=synthetic_data.num_classes, mean=synthetic_data.mean,
-        std=synthetic_data.std, lr=0.1, scheduler="onecycle",
+        model="small_cnn",
+        num_classes=synthetic_data.num_classes,
+        mean=synthetic_data.mean,
+        std=synthetic_data.std,
+        lr=0.1,
+        scheduler="onecycle",
     )
     if path.exists():
         module.load_state_dict(torch.load(path, weights_only=True))
     else:
         trainer = pl.Trainer(
-            max_epochs=TRAINED_EPOCHS, accelerator="cpu", logger=False, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False,
+            max_epochs=TRAINED_EPOCHS,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
         )
         trainer.fit(module, datamodule=synthetic_data)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,15 +22,17 @@ PROBE = dict(num_samples=20, batch_size=4)  # 5 batches: the ranks get 3 and 2
 def callbacks():
     return [
         PSECallback(
-            attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0),
-                     "cw": CW(steps=20, binary_search_steps=2, seed=0)},
+            attacks={
+                "pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0),
+                "cw": CW(steps=20, binary_search_steps=2, seed=0),
+            },
             **PROBE,
         ),
         RobustEvalCallback(attack=PGD(eps=8 / 255, steps=5, seed=0), **PROBE),
-        CAMCallback(attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)}, estimator="gradient",
-                    **PROBE),
-        DissectionCallback(layers=["body.4", "body.7"], attack=PGD(eps=8 / 255, steps=3, seed=0),
-                           num_concept_images=20, **PROBE),
+        CAMCallback(attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)}, estimator="gradient", **PROBE),
+        DissectionCallback(
+            layers=["body.4", "body.7"], attack=PGD(eps=8 / 255, steps=3, seed=0), num_concept_images=20, **PROBE
+        ),
     ]
 
 
@@ -40,8 +42,13 @@ def main(state_path: str, out_path: str, devices: int) -> None:
     module = ClassifierModule(model="small_cnn", num_classes=data.num_classes, mean=data.mean, std=data.std)
     module.load_state_dict(torch.load(state_path, weights_only=True))
     trainer = pl.Trainer(
-        accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False,
-        callbacks=callbacks(), enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
+        logger=False,
+        callbacks=callbacks(),
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     trainer.validate(module, datamodule=data)
     if trainer.is_global_zero:

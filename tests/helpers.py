@@ -1,21 +1,40 @@
 """Helpers shared by the tests that run the command-line tools in subprocesses."""
 
+import contextlib
 import gzip
+import io
 import os
 import pickle
 import struct
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["--data.num_train", "256", "--data.num_val", "128", "--data.num_test", "128",
-        "--data.batch_size", "64", "--trainer.enable_progress_bar", "false"]
+TINY = [
+    "--data.num_train",
+    "256",
+    "--data.num_val",
+    "128",
+    "--data.num_test",
+    "128",
+    "--data.batch_size",
+    "64",
+    "--trainer.enable_progress_bar",
+    "false",
+]
 # analyze.py in seconds: the robustness section with one 3-step PGD on 8 probe samples.
-FAST = ["--sections", "robustness", "--num-samples", "8",
-        "--attacks", '{"pgd3": {"class_path": "lightning_pse.attacks.PGD", "init_args": {"steps": 3, "seed": 0}}}']
+FAST = [
+    "--sections",
+    "robustness",
+    "--num-samples",
+    "8",
+    "--attacks",
+    '{"pgd3": {"class_path": "lightning_pse.attacks.PGD", "init_args": {"steps": 3, "seed": 0}}}',
+]
 
 
 def clean_env(cwd, extra=None) -> dict:
@@ -25,13 +44,69 @@ def clean_env(cwd, extra=None) -> dict:
 
 
 def run_train(*args, cwd=REPO, env_extra=None):
-    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=clean_env(cwd, env_extra),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        env=clean_env(cwd, env_extra),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def run_analyze(*args, cwd=REPO):
-    return subprocess.run([sys.executable, str(REPO / "analyze.py"), *args], cwd=cwd, env=clean_env(cwd),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(REPO / "analyze.py"), *args],
+        cwd=cwd,
+        env=clean_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@dataclass
+class Completed:
+    """What ``call_train`` / ``call_analyze`` return: the fields of ``subprocess.CompletedProcess`` the tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def call_cli(main, args, cwd, env_extra=None) -> Completed:
+    """``main(args)`` of a command-line tool in this process, as ``run_train``/``run_analyze`` run it
+    in a subprocess (the same working directory and environment, the exit code from ``SystemExit``,
+    stdout and stderr captured). For tests of input the tools refuse before any work: it saves the
+    interpreter and import start-up (~6 s) a subprocess costs. A crash is an exception, not code 1."""
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(clean_env(cwd, env_extra))
+    os.chdir(cwd)
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main([str(a) for a in args])
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Completed(code, out.getvalue(), err.getvalue())
+
+
+def call_train(*args, cwd=REPO, env_extra=None) -> Completed:
+    from lightning_pse.cli import main
+
+    return call_cli(main, args, cwd, env_extra)
+
+
+def call_analyze(*args, cwd=REPO) -> Completed:
+    from lightning_pse.analysis.cli import main
+
+    return call_cli(main, args, cwd)
 
 
 def write_cifar(root: Path, n_per_file: int, num_classes: int, cifar100: bool = False, labels=None):
@@ -44,8 +119,11 @@ def write_cifar(root: Path, n_per_file: int, num_classes: int, cifar100: bool = 
         rng = np.random.default_rng(i)
         data = rng.integers(0, 256, (n_per_file, 3072), dtype=np.uint8)
         lab = labels if labels is not None else rng.integers(0, num_classes, n_per_file).tolist()
-        entry = {b"batch_label": name.encode(), b"data": data,
-                 b"filenames": [f"{j}.png".encode() for j in range(n_per_file)]}
+        entry = {
+            b"batch_label": name.encode(),
+            b"data": data,
+            b"filenames": [f"{j}.png".encode() for j in range(n_per_file)],
+        }
         if cifar100:
             entry[b"fine_labels"], entry[b"coarse_labels"] = lab, [x // 5 for x in lab]
         else:
@@ -80,7 +158,7 @@ def write_mnist(root: Path, folder: str, n_train: int, n_test: int, compress: bo
         if learnable:
             images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
             for i, label in enumerate(labels):
-                images[i, 3 + 2 * label: 5 + 2 * label, 4:24] = 230
+                images[i, 3 + 2 * label : 5 + 2 * label, 4:24] = 230
         else:
             images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images, compress)

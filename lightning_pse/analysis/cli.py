@@ -17,13 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+from ..data.stats import standard_eps
 from ..errors import UserInputError
+from ..output.folder import check_out, default_out, log_to_wandb, write_report
+from ..output.html import render
+from ..output.text import format_eps
 from .engine import Analysis, build_attacks, provenance
-from .html import render
 from .options import parse, sections_of
-from .output import check_out, default_out, log_to_wandb, write_report
-from .robustness import format_eps
-from .sources import ModelSource, default_eps, load_source
+from .sources import ModelSource, load_source
 from .sources import data_default as source_data
 
 
@@ -35,7 +36,7 @@ def threat_model(options, source: ModelSource, datamodule) -> tuple[str, float]:
         return norm, options.eps
     if source.training.get("norm") == norm and source.training.get("eps") is not None:
         return norm, float(source.training["eps"])
-    return norm, default_eps(datamodule, norm)
+    return norm, standard_eps(datamodule, norm)
 
 
 def model_name(source: ModelSource) -> str:
@@ -49,8 +50,10 @@ def model_name(source: ModelSource) -> str:
 def instantiate_data(options):
     """The data module the options name (the checkpoint's by default)."""
     if options.data is None:
-        raise UserInputError("name the data the model was trained on: --data CLASS --data.data_dir DIR (e.g. --data "
-                             "lightning_pse.data.CIFAR10DataModule)")
+        raise UserInputError(
+            "name the data the model was trained on: --data CLASS --data.data_dir DIR (e.g. --data "
+            "lightning_pse.data.CIFAR10DataModule)"
+        )
     module_name, _, name = options.data.class_path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), name)
     init_args = options.data.init_args
@@ -61,13 +64,23 @@ def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
     norm, eps = threat_model(options, source, datamodule)
     sensitivity = options.sensitivity_attack
     return Analysis(
-        source.model, datamodule, sections_of(options), num_samples=options.num_samples, split=options.split,
-        seed=options.seed, eps=eps, norm=norm, robustness=options.robustness, batch_size=options.batch_size,
+        source.model,
+        datamodule,
+        sections_of(options),
+        num_samples=options.num_samples,
+        split=options.split,
+        seed=options.seed,
+        eps=eps,
+        norm=norm,
+        robustness=options.robustness,
+        batch_size=options.batch_size,
         device=options.device,
         attacks=build_attacks(options.attacks) if options.attacks is not None else None,
         pse_attacks=build_attacks(options.pse_attacks) if options.pse_attacks is not None else None,
         sensitivity_attack=build_attacks({"sensitivity": sensitivity})["sensitivity"] if sensitivity else None,
-        pse=_as_dict(options.pse), cam=_as_dict(options.cam), dissection=_as_dict(options.dissection),
+        pse=_as_dict(options.pse),
+        cam=_as_dict(options.cam),
+        dissection=_as_dict(options.dissection),
     )
 
 
@@ -84,13 +97,17 @@ def run(argv: list[str] | None = None) -> Path:
     source = load_source(options, datamodule)
     out = check_out(Path(options.out) if options.out else default_out(source.files, source.label), source.files)
     analysis = build_analysis(options, source, datamodule)
-    print(f"analysing {model_name(source)} ({source.kind}) on {len(analysis.probe)} {analysis.split} images of "
-          f"{type(datamodule).__name__}, {analysis.norm} ε = {format_eps(analysis.eps)}, sections "
-          f"{', '.join(analysis.sections)}; report in {out}", file=sys.stderr)
+    print(
+        f"analysing {model_name(source)} ({source.kind}) on {len(analysis.probe)} {analysis.split} images of "
+        f"{type(datamodule).__name__}, {analysis.norm} ε = {format_eps(analysis.eps)}, sections "
+        f"{', '.join(analysis.sections)}; report in {out}",
+        file=sys.stderr,
+    )
     body, figures = analysis.run()
     report = {
         "checkpoint": str(source.files[0]) if source.files else source.label,
-        "model": model_name(source), "dataset": type(datamodule).__name__,
+        "model": model_name(source),
+        "dataset": type(datamodule).__name__,
         "source": {"kind": source.kind, "label": source.label, "training": source.training, **source.provenance},
         **body,
         "provenance": provenance(analysis.seed, analysis.device),
@@ -112,10 +129,14 @@ def summary(report: dict) -> str:
         threat = report["threat_model"]
         lines.append(f"clean accuracy {_rate(report['clean'])}")
         for name, attack in report["attacks"].items():
-            lines.append(f"  {name:<10} robust accuracy {attack['robust_accuracy']:.3f} "
-                         f"[{attack['robust_accuracy_ci95'][0]:.3f}, {attack['robust_accuracy_ci95'][1]:.3f}] "
-                         f"({attack['robust']}/{attack['n']}; {attack['norm']} ε = {attack['eps_text']})")
-        lines.append(f"worst case over the {threat['norm']} ε = {threat['eps_text']} attacks {_rate(report['worst_case'])}")
+            lines.append(
+                f"  {name:<10} robust accuracy {attack['robust_accuracy']:.3f} "
+                f"[{attack['robust_accuracy_ci95'][0]:.3f}, {attack['robust_accuracy_ci95'][1]:.3f}] "
+                f"({attack['robust']}/{attack['n']}; {attack['norm']} ε = {attack['eps_text']})"
+            )
+        lines.append(
+            f"worst case over the {threat['norm']} ε = {threat['eps_text']} attacks {_rate(report['worst_case'])}"
+        )
         if "autoattack" in report:
             lines.append(f"AutoAttack (standard) {_rate(report['autoattack'])}")
         lines.extend(f"warning: {w}" for w in report.get("warnings", []) + report.get("sanity", []))
@@ -125,8 +146,10 @@ def summary(report: dict) -> str:
             lines.append(f"PSE {name}: {pse['num_analyzed']} fooled images; {shares}")
     if "dissection" in report:
         d = report["dissection"]
-        lines.append(f"dissection {d['layer']}: {d['interpretable_units']}/{d['num_units']} interpretable units, "
-                     f"Spearman(sensitivity, IoU) = {d['spearman_sensitivity_iou']:.3f}")
+        lines.append(
+            f"dissection {d['layer']}: {d['interpretable_units']}/{d['num_units']} interpretable units, "
+            f"Spearman(sensitivity, IoU) = {d['spearman_sensitivity_iou']:.3f}"
+        )
     return "\n".join(lines)
 
 

@@ -2,8 +2,10 @@
 
 ``Analysis`` checks every prerequisite when it is built (sections, data, device, image size, class
 counts an attack needs, layer names, CAM method, concept set / Broden folder), so a run that would
-fail fails in its first seconds; ``run()`` then computes the sections on one probe set, with a
-progress bar per section and per attack. ``analyze.py`` is a thin layer over this class.
+fail fails in its first seconds; ``run()`` then passes one probe set through the requested
+sections (``lightning_pse.sections``, the objects the per-epoch callbacks use), with a progress
+bar per section; sections that use the same attack share its run on each batch. ``analyze.py``
+is a thin layer over this class.
 """
 
 from __future__ import annotations
@@ -18,22 +20,28 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..attacks import Attack
-from ..callbacks.pse import default_pse_attacks
+from ..attacks import Attack, presets
 from ..checkpoints import project_class
 from ..data import ImageDataModule, unpack_batch
 from ..data.datasets import check_images
+from ..data.stats import standard_eps
+from ..dissect import concept_probe_set
 from ..errors import UserInputError
 from ..models.capture import last_conv_layer, resolve_layer
 from ..models.state import check_takes_images
-from . import figures
-from .autoattack import autoattack_robust, check_autoattack
-from .explain import ExplanationTally
-from .network import concepts_for, network_report
-from .network import sensitivity_attack as default_sensitivity_attack
+from ..output import figures
+from ..sections import (
+    AttackRuns,
+    CAMSection,
+    DissectionSection,
+    MaskingSection,
+    ProbeBatch,
+    PSESection,
+    RobustnessSection,
+    Section,
+)
+from ..sections.autoattack import check_autoattack
 from .options import DEFAULT_SAMPLES, SECTIONS
-from .robustness import RobustnessTally, default_attacks
-from .sources import default_eps
 
 
 def build_attacks(spec: dict) -> dict[str, Attack]:
@@ -80,12 +88,28 @@ class Analysis:
         pse, cam, dissection: settings dicts (see ``options.PSEOptions`` etc.).
     """
 
-    def __init__(self, model: nn.Module, data: ImageDataModule, sections=SECTIONS, layer: str | None = None, *,
-                 num_samples: int = DEFAULT_SAMPLES, split: str = "test", seed: int = 0, eps: float | None = None,
-                 norm: str = "linf", robustness: str = "attacks", batch_size: int = 64, device=None,
-                 attacks: dict[str, Attack] | None = None, pse_attacks: dict[str, Attack] | None = None,
-                 sensitivity_attack: Attack | None = None, pse: dict | None = None, cam: dict | None = None,
-                 dissection: dict | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        data: ImageDataModule,
+        sections=SECTIONS,
+        layer: str | None = None,
+        *,
+        num_samples: int = DEFAULT_SAMPLES,
+        split: str = "test",
+        seed: int = 0,
+        eps: float | None = None,
+        norm: str = "linf",
+        robustness: str = "attacks",
+        batch_size: int = 64,
+        device=None,
+        attacks: dict[str, Attack] | None = None,
+        pse_attacks: dict[str, Attack] | None = None,
+        sensitivity_attack: Attack | None = None,
+        pse: dict | None = None,
+        cam: dict | None = None,
+        dissection: dict | None = None,
+    ) -> None:
         self.sections = [s for s in SECTIONS if s in sections]
         unknown = set(sections) - set(SECTIONS)
         if unknown or not self.sections:
@@ -98,14 +122,16 @@ class Analysis:
         self.model = model.to(self.device).eval()
         self.data, self.split, self.seed, self.batch_size = data, split, seed, batch_size
         self.norm = norm
-        self.eps = default_eps(data, norm) if eps is None else float(eps)
+        self.eps = standard_eps(data, norm) if eps is None else float(eps)
         self.robustness = robustness
         self.probe = data.probe_set(num_samples, split=split, seed=seed)
         if len(self.probe) == 0:
             raise UserInputError(f"the {split} split is empty: nothing to analyse")
         self.num_classes = self._check_model_takes_images()
-        self.attacks = attacks if attacks is not None else default_attacks(self.eps, self.num_classes, norm, seed)
-        self.pse_attacks = pse_attacks if pse_attacks is not None else default_pse_attacks()
+        self.attacks = (
+            attacks if attacks is not None else presets.autoattack_like(self.eps, self.num_classes, norm, seed)
+        )
+        self.pse_attacks = pse_attacks if pse_attacks is not None else presets.pse_attacks()
         for attack in [*self.attacks.values(), *self.pse_attacks.values()]:
             attack.check_classes(self.num_classes)
         if "robustness" in self.sections and robustness == "autoattack":
@@ -115,14 +141,24 @@ class Analysis:
         self.cam_settings = self._cam_settings(dict(cam or {}))
         self.dissection_settings = dict(dissection or {})
         self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
-        self.sensitivity_attack = sensitivity_attack or default_sensitivity_attack(self.eps, norm, seed)
+        self.sensitivity_attack = sensitivity_attack or presets.sensitivity(self.eps, norm, seed)
         # The masking curve ranks units on another split than the one it is evaluated on.
         self.ranking_split = "val" if split == "test" else "test"
-        self.ranking_probe = data.probe_set(num_samples, split=self.ranking_split, seed=seed) \
-            if "masking" in self.sections else None
+        self.ranking_probe = (
+            data.probe_set(num_samples, split=self.ranking_split, seed=seed) if "masking" in self.sections else None
+        )
         self.concepts = None
         if "dissection" in self.sections:
-            self.concepts = concepts_for(data, self.dissection_settings, self.image_size, self.in_channels)
+            # Built before any attack, so that a missing Broden folder fails first.
+            settings = self.dissection_settings
+            self.concepts = concept_probe_set(
+                data,
+                settings.get("num_concept_images", 256),
+                settings.get("broden_dir"),
+                settings.get("broden_categories"),
+                self.image_size,
+                self.in_channels,
+            )
 
     def _first_image(self) -> Tensor:
         """``[1, C, H, W]``: the probe set's first image, on the device."""
@@ -152,82 +188,115 @@ class Analysis:
         layer = cam.get("layer") or self.layer
         if layer is not None:
             resolve_layer(self.model, layer)
-        if method == "cam" and (not has_cam_head(self.model) or (layer is not None and resolve_layer(
-                self.model, layer) is not getattr(self.model, "feature_layer", None))):
+        if method == "cam" and (
+            not has_cam_head(self.model)
+            or (
+                layer is not None and resolve_layer(self.model, layer) is not getattr(self.model, "feature_layer", None)
+            )
+        ):
             method = "grad_cam"
         return {"method": method, "layer": layer, "threshold": cam.get("threshold", 0.2)}
 
     def settings(self) -> dict:
         """What was asked, for the report and the W&B config."""
-        return {"sections": self.sections, "num_samples": len(self.probe), "split": self.split, "probe_seed": self.seed,
-                "eps": self.eps, "norm": self.norm, "robustness": self.robustness, "layer": self.layer,
-                "cam": self.cam_settings, "pse": self.pse_settings, "dissection": self.dissection_settings,
-                "device": str(self.device)}
+        return {
+            "sections": self.sections,
+            "num_samples": len(self.probe),
+            "split": self.split,
+            "probe_seed": self.seed,
+            "eps": self.eps,
+            "norm": self.norm,
+            "robustness": self.robustness,
+            "layer": self.layer,
+            "cam": self.cam_settings,
+            "pse": self.pse_settings,
+            "dissection": self.dissection_settings,
+            "device": str(self.device),
+        }
 
-    def batches(self, probe=None) -> list[tuple[Tensor, Tensor, dict[str, Tensor]]]:
-        """The probe set (or ``probe``) as ``(x, y, extras)`` batches on the device, held in memory
-        (each section and attack passes over them)."""
-        out = []
+    def batches(self, probe=None) -> list[ProbeBatch]:
+        """The probe set (or ``probe``) as ``ProbeBatch`` es on the device with their clean logits,
+        held in memory (each section passes over them)."""
+        out, start = [], 0
         for batch in DataLoader(self.probe if probe is None else probe, batch_size=self.batch_size):
             x, y = (t.to(self.device) for t in unpack_batch(batch))
-            extras = {k: v.to(self.device) for k, v in batch.items() if k not in ("image", "label")} \
-                if isinstance(batch, dict) else {}
-            out.append((x, y, extras))
+            extras = (
+                {k: v.to(self.device) for k, v in batch.items() if k not in ("image", "label")}
+                if isinstance(batch, dict)
+                else {}
+            )
+            out.append(ProbeBatch.of(self.model, x, y, extras, start))
+            start += len(y)
         return out
+
+    def build_sections(self) -> list[Section]:
+        """The requested sections, in report order, with this analysis's settings."""
+        sections: list[Section] = []
+        if "robustness" in self.sections:
+            sections.append(
+                RobustnessSection(
+                    self.attacks, self.norm, self.eps, autoattack=self.robustness == "autoattack", seed=self.seed
+                )
+            )
+        if "pse" in self.sections:
+            sections.append(PSESection(self.pse_attacks, self.pse_settings, seed=self.seed))
+        if "cam" in self.sections:
+            sections.append(
+                CAMSection(
+                    self.pse_attacks, **self.cam_settings, settings=self.pse_settings, guided=True, seed=self.seed
+                )
+            )
+        settings = self.dissection_settings
+        if "dissection" in self.sections:
+            sections.append(
+                DissectionSection(
+                    self.concepts,
+                    self.dissection_layer,
+                    self.sensitivity_attack,
+                    settings.get("quantile", 0.005),
+                    settings.get("iou_threshold", 0.04),
+                    settings.get("top_fraction", 0.1),
+                    settings.get("random_draws", 100),
+                    progress=True,
+                )
+            )
+        if "masking" in self.sections:
+            ranking = [(b.x, b.y) for b in self.batches(self.ranking_probe)]
+            sections.append(
+                MaskingSection(
+                    ranking,
+                    f"units ranked on {len(self.ranking_probe)} {self.ranking_split} images",
+                    self.dissection_layer,
+                    self.sensitivity_attack,
+                    settings.get("fractions"),
+                    progress=True,
+                )
+            )
+        return sections
 
     def run(self) -> tuple[dict, dict[str, bytes]]:
         """``(report, figures)``: the report dict (report.json) and name → PNG bytes."""
         batches = self.batches()
-        report: dict = {"num_samples": len(self.probe), "split": self.split, "eps": self.eps, "norm": self.norm,
-                        "sections": self.sections, "settings": self.settings(), "figure_errors": []}
+        runs = [AttackRuns(self.model, batch) for batch in batches]  # shared by the sections, per batch
+        report: dict = {
+            "num_samples": len(self.probe),
+            "split": self.split,
+            "eps": self.eps,
+            "norm": self.norm,
+            "sections": self.sections,
+            "settings": self.settings(),
+            "figure_errors": [],
+        }
         figs: dict[str, bytes] = {}
-        if "robustness" in self.sections:
-            report.update(self._robustness(batches))
-        if {"pse", "cam"} & set(self.sections):
-            self._explanations(batches, report, figs)
-        if {"dissection", "masking"} & set(self.sections):
-            ranking = [(x, y) for x, y, _ in self.batches(self.ranking_probe)] if "masking" in self.sections else []
-            network, network_figs = network_report(self.model, self.dissection_layer, self.concepts,
-                                                   [(x, y) for x, y, _ in batches], ranking, self.sensitivity_attack,
-                                                   self.dissection_settings, self.sections, report["figure_errors"])
-            if "masking" in self.sections:
-                network["masking_ranking"] = f"units ranked on {len(self.ranking_probe)} {self.ranking_split} images"
-            report.update(network)
-            figs.update(network_figs)
+        for section in self.build_sections():
+            section.reset(self.device)
+            for batch, batch_runs in zip(tqdm(batches, desc=section.name, unit="batch"), runs):
+                section.update(self.model, batch, batch_runs)
+            entries = section.compute(self.model)
+            report.update(entries)
+            for name, draw in section.figures(entries).items():
+                figures.draw(figs, report["figure_errors"], name, draw)
         return report, figs
-
-    def _robustness(self, batches) -> dict:
-        tally = RobustnessTally(self.attacks, self.norm, self.eps)
-        correct = [tally.clean(self.model, x, y) for x, y, _ in batches]
-        for name in self.attacks:
-            for (x, y, _), ok in zip(tqdm(batches, desc=f"robustness · {name}", unit="batch"), correct):
-                tally.update(name, self.model, x, y, ok)
-        if self.robustness == "autoattack":
-            for x, y, _ in tqdm(batches, desc="robustness · AutoAttack (standard)", unit="batch"):
-                tally.add_autoattack(autoattack_robust(self.model, x, y, self.eps, self.norm, self.seed))
-        return tally.report()
-
-    def _explanations(self, batches, report: dict, figs: dict[str, bytes]) -> None:
-        explain = ExplanationTally(self.pse_attacks, self.pse_settings, self.cam_settings, "cam" in self.sections,
-                                   seed=self.seed)
-        label = " + ".join(s for s in ("pse", "cam") if s in self.sections)
-        for x, y, extras in tqdm(batches, desc=f"{label} · {', '.join(self.pse_attacks)}", unit="batch"):
-            explain.update(self.model, x, y, extras)
-        errors = report.setdefault("figure_errors", [])
-        if "pse" in self.sections:
-            report["pse"] = explain.pse_report()
-            figures.draw(figs, errors, "psr_histogram",
-                         lambda: figures.psr_histogram({n: explain.image_psrs(n) for n in self.pse_attacks}))
-            figures.draw(figs, errors, "category_shares", lambda: figures.category_shares(report["pse"]))
-            for name, rows in explain.examples.items():
-                if rows:
-                    figures.draw(figs, errors, f"examples/{name}", lambda rows=rows: figures.image_grid(torch.cat(rows)))
-        if "cam" in self.sections:
-            report["cam"] = {**explain.cam_report(), "method": self.cam_settings["method"],
-                             "layer": self.cam_settings["layer"] or "feature layer"}
-            if explain.cam_examples:
-                figures.draw(figs, errors, "cam_overlays",
-                             lambda: figures.image_grid(torch.stack(explain.cam_examples)))
 
 
 def evaluate(model: nn.Module, data: ImageDataModule, sections=SECTIONS, layer: str | None = None, **settings) -> dict:
@@ -252,14 +321,22 @@ def provenance(seed: int, device: torch.device) -> dict:
 
     from .. import __version__
 
-    out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "probe_seed": seed,
-           "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
-           "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                        "torchvision": torchvision.__version__, "pytorch_lightning": pytorch_lightning.__version__,
-                        "lightning_pse": __version__}}
+    out = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "probe_seed": seed,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "pytorch_lightning": pytorch_lightning.__version__,
+            "lightning_pse": __version__,
+        },
+    }
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
-                                text=True, timeout=5)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
         if commit.returncode == 0:
             out["git_commit"] = commit.stdout.strip()
     except (OSError, subprocess.SubprocessError):

@@ -20,8 +20,8 @@ from typing import Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from ..data import ImageDataModule
 from ..argparsing import check_config_files, one_line
+from ..data import ImageDataModule
 from ..errors import UserInputError
 
 SECTIONS = ("robustness", "pse", "cam", "dissection", "masking")
@@ -93,49 +93,106 @@ class DissectionOptions:
 
 def build_parser(data_as_dict: bool = False) -> ArgumentParser:
     """The parser; ``data_as_dict``: a lenient ``--data`` for the first pass, which only finds the model."""
-    parser = ArgumentParser(prog="analyze.py", exit_on_error=False, allow_abbrev=False,
-                            description="Evaluate a model at every level and write report.json + report.html.")
+    parser = ArgumentParser(
+        prog="analyze.py",
+        exit_on_error=False,
+        allow_abbrev=False,
+        description="Evaluate a model at every level and write report.json + report.html.",
+    )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML whose keys are these options")
     parser.add_argument("--ckpt", type=Optional[str], default=None, help="checkpoint written by train.py")
-    parser.add_argument("--model", type=ModelOptions, default=ModelOptions(),
-                        help="another model: --model.name ARCH --model.weights FILE, or --model robustbench:NAME")
-    parser.add_argument("--threat_model", type=Optional[str], default=None,
-                        help="RobustBench threat model (Linf, L2, corruptions); default Linf")
-    parser.add_argument("--dataset", type=Optional[str], default=None,
-                        help="RobustBench dataset (cifar10, cifar100, imagenet); default cifar10")
-    parser.add_argument("--model_dir", type=str, default="models",
-                        help="RobustBench weights folder: <model_dir>/<dataset>/<threat_model>/<name>.pt")
-    parser.add_argument("--download", type=bool, default=False,
-                        help="let RobustBench download weights that are not in --model_dir")
+    parser.add_argument(
+        "--model",
+        type=ModelOptions,
+        default=ModelOptions(),
+        help="another model: --model.name ARCH --model.weights FILE, or --model robustbench:NAME",
+    )
+    parser.add_argument(
+        "--threat_model",
+        type=Optional[str],
+        default=None,
+        help="RobustBench threat model (Linf, L2, corruptions); default Linf",
+    )
+    parser.add_argument(
+        "--dataset",
+        type=Optional[str],
+        default=None,
+        help="RobustBench dataset (cifar10, cifar100, imagenet); default cifar10",
+    )
+    parser.add_argument(
+        "--model_dir",
+        type=str,
+        default="models",
+        help="RobustBench weights folder: <model_dir>/<dataset>/<threat_model>/<name>.pt",
+    )
+    parser.add_argument(
+        "--download", type=bool, default=False, help="let RobustBench download weights that are not in --model_dir"
+    )
     if data_as_dict:
         parser.add_argument("--data", type=Optional[dict], default=None)
     else:
-        parser.add_subclass_arguments(ImageDataModule, "data", required=False,
-                                      help="the data (default: the checkpoint's); --data.KEY overrides one argument")
-    parser.add_argument("--out", type=Optional[str], default=None,
-                        help="report folder (default <run>/analysis/<checkpoint name>/); replaced only if "
-                             "analyze.py made it")
-    parser.add_argument("--sections", type=Optional[str], default=None,
-                        help=f"comma-separated, of {', '.join(SECTIONS)} (default all)")
-    parser.add_argument("--num_samples", type=int, default=DEFAULT_SAMPLES,
-                        help="probe samples (64 fits a few minutes on a 2-core CPU; raise it for numbers to quote)")
+        parser.add_subclass_arguments(
+            ImageDataModule,
+            "data",
+            required=False,
+            help="the data (default: the checkpoint's); --data.KEY overrides one argument",
+        )
+    parser.add_argument(
+        "--out",
+        type=Optional[str],
+        default=None,
+        help="report folder (default <run>/analysis/<checkpoint name>/); replaced only if analyze.py made it",
+    )
+    parser.add_argument(
+        "--sections", type=Optional[str], default=None, help=f"comma-separated, of {', '.join(SECTIONS)} (default all)"
+    )
+    parser.add_argument(
+        "--num_samples",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        help="probe samples (64 fits a few minutes on a 2-core CPU; raise it for numbers to quote)",
+    )
     parser.add_argument("--split", type=Literal["train", "val", "test"], default="test", help="probe split")
     parser.add_argument("--seed", type=int, default=0, help="seed of the probe subset and the attacks")
-    parser.add_argument("--eps", type=parse_eps, default=None,
-                        help="radius, e.g. 8/255 (default: the model's training ε, else the dataset's standard one)")
-    parser.add_argument("--norm", type=Optional[Literal["linf", "l2"]], default=None,
-                        help="threat model norm (default: the model's training norm, else linf)")
-    parser.add_argument("--robustness", type=Literal["attacks", "autoattack"], default="attacks",
-                        help="autoattack: also AutoAttack's standard evaluation (pyautoattack)")
+    parser.add_argument(
+        "--eps",
+        type=parse_eps,
+        default=None,
+        help="radius, e.g. 8/255 (default: the model's training ε, else the dataset's standard one)",
+    )
+    parser.add_argument(
+        "--norm",
+        type=Optional[Literal["linf", "l2"]],
+        default=None,
+        help="threat model norm (default: the model's training norm, else linf)",
+    )
+    parser.add_argument(
+        "--robustness",
+        type=Literal["attacks", "autoattack"],
+        default="attacks",
+        help="autoattack: also AutoAttack's standard evaluation (pyautoattack)",
+    )
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--wandb", type=bool, default=False, help="also log to a W&B run (offline unless configured)")
-    parser.add_argument("--attacks", type=Optional[dict], default=None,
-                        help="name → {class_path, init_args}: replaces the robustness attacks")
-    parser.add_argument("--pse_attacks", type=Optional[dict], default=None,
-                        help="name → {class_path, init_args}: replaces the PSE/CAM attacks")
-    parser.add_argument("--sensitivity_attack", type=Optional[dict], default=None,
-                        help="{class_path, init_args}: the attack of unit sensitivity and masking")
+    parser.add_argument(
+        "--attacks",
+        type=Optional[dict],
+        default=None,
+        help="name → {class_path, init_args}: replaces the robustness attacks",
+    )
+    parser.add_argument(
+        "--pse_attacks",
+        type=Optional[dict],
+        default=None,
+        help="name → {class_path, init_args}: replaces the PSE/CAM attacks",
+    )
+    parser.add_argument(
+        "--sensitivity_attack",
+        type=Optional[dict],
+        default=None,
+        help="{class_path, init_args}: the attack of unit sensitivity and masking",
+    )
     parser.add_argument("--pse", type=PSEOptions, default=PSEOptions())
     parser.add_argument("--cam", type=CAMOptions, default=CAMOptions())
     parser.add_argument("--dissection", type=DissectionOptions, default=DissectionOptions())
@@ -152,8 +209,8 @@ def normalize_argv(argv: list[str]) -> list[str]:
             arg = "--" + match.group(1).replace("-", "_") + (match.group(2) or "")
         if arg == "--model" and i + 1 < len(argv) and not argv[i + 1].lstrip().startswith(("{", "-")):
             arg = "--model.name"
-        elif arg.startswith("--model=") and not arg[len("--model="):].lstrip().startswith("{"):
-            arg = "--model.name=" + arg[len("--model="):]
+        elif arg.startswith("--model=") and not arg[len("--model=") :].lstrip().startswith("{"):
+            arg = "--model.name=" + arg[len("--model=") :]
         out.append(arg)
     return out
 
@@ -203,8 +260,10 @@ def check_ranges(options: Namespace) -> None:
         raise UserInputError(f"--batch_size must be at least 1, got {options.batch_size}")
     d = options.dissection
     if d.num_concept_images < 1 or not 0 < d.quantile < 1 or not 0 < d.top_fraction <= 1 or d.random_draws < 1:
-        raise UserInputError("dissection settings out of range: need num_concept_images ≥ 1, 0 < quantile < 1, "
-                             "0 < top_fraction ≤ 1, random_draws ≥ 1")
+        raise UserInputError(
+            "dissection settings out of range: need num_concept_images ≥ 1, 0 < quantile < 1, "
+            "0 < top_fraction ≤ 1, random_draws ≥ 1"
+        )
     if d.fractions is not None and any(not 0 <= f < 1 for f in d.fractions):
         raise UserInputError(f"dissection.fractions must lie in [0, 1), got {d.fractions}")
     if not 0 <= options.cam.threshold <= 1:

@@ -23,16 +23,23 @@ from torch import nn
 
 from ..checkpoints import load_module, load_tensors, project_class, read_checkpoint
 from ..data import ImageDataModule
-from ..data.stats import STANDARD_LINF_EPS
 from ..errors import UserInputError
 from ..models import build_model
 
 ROBUSTBENCH_PREFIX = "robustbench:"
-ROBUSTBENCH_DATA = {"cifar10": "lightning_pse.data.CIFAR10DataModule",
-                    "cifar100": "lightning_pse.data.CIFAR100DataModule",
-                    "imagenet": "lightning_pse.data.ImageFolderDataModule"}
-ROBUSTBENCH_EPS = {("cifar10", "Linf"): 8 / 255, ("cifar100", "Linf"): 8 / 255, ("imagenet", "Linf"): 4 / 255,
-                   ("cifar10", "L2"): 0.5, ("cifar100", "L2"): 0.5, ("imagenet", "L2"): 3.0}
+ROBUSTBENCH_DATA = {
+    "cifar10": "lightning_pse.data.CIFAR10DataModule",
+    "cifar100": "lightning_pse.data.CIFAR100DataModule",
+    "imagenet": "lightning_pse.data.ImageFolderDataModule",
+}
+ROBUSTBENCH_EPS = {
+    ("cifar10", "Linf"): 8 / 255,
+    ("cifar100", "Linf"): 8 / 255,
+    ("imagenet", "Linf"): 4 / 255,
+    ("cifar10", "L2"): 0.5,
+    ("cifar100", "L2"): 0.5,
+    ("imagenet", "L2"): 3.0,
+}
 ZOO_EXTRA = "pip install 'lightning_pse[zoo]'"
 
 
@@ -82,23 +89,33 @@ def load_source(options, datamodule: ImageDataModule) -> ModelSource:
     """The model the options name, checked against ``datamodule``'s class and channel counts."""
     name = options.model.name
     if name is not None and name.startswith(ROBUSTBENCH_PREFIX):
-        source = robustbench_source(name[len(ROBUSTBENCH_PREFIX):], options.dataset, options.threat_model,
-                                    Path(options.model_dir), options.download)
+        source = robustbench_source(
+            name[len(ROBUSTBENCH_PREFIX) :],
+            options.dataset,
+            options.threat_model,
+            Path(options.model_dir),
+            options.download,
+        )
     elif name is not None:
         if options.ckpt is not None:
-            raise UserInputError("give either --ckpt (a train.py checkpoint) or --model.name with --model.weights, "
-                                 "not both")
+            raise UserInputError(
+                "give either --ckpt (a train.py checkpoint) or --model.name with --model.weights, not both"
+            )
         source = state_dict_source(name, options.model.weights, options.model.kwargs, datamodule)
     elif options.ckpt is not None:
         source = checkpoint_source(options.ckpt)
     else:
-        raise UserInputError("name a model: --ckpt RUN/checkpoints/last.ckpt, --model.name ARCH --model.weights FILE "
-                             "--data ..., or --model robustbench:NAME")
+        raise UserInputError(
+            "name a model: --ckpt RUN/checkpoints/last.ckpt, --model.name ARCH --model.weights FILE "
+            "--data ..., or --model robustbench:NAME"
+        )
     for attribute in ("num_classes", "in_channels"):
         theirs, ours = getattr(source, attribute), getattr(datamodule, attribute, None)
         if theirs is not None and ours is not None and theirs != ours:
-            raise UserInputError(f"the model ({source.label}) has {attribute}={theirs} but the data "
-                                 f"({type(datamodule).__name__}) has {ours}: pass the data the model was trained on")
+            raise UserInputError(
+                f"the model ({source.label}) has {attribute}={theirs} but the data "
+                f"({type(datamodule).__name__}) has {ours}: pass the data the model was trained on"
+            )
     return source
 
 
@@ -114,10 +131,18 @@ def checkpoint_source(path: str) -> ModelSource:
     if "eps" in training:
         training.setdefault("norm", "linf")
     return ModelSource(
-        model=module.model.eval(), kind="checkpoint", label=Path(path).stem, files=[Path(path).resolve()],
-        training=training, num_classes=hparams.get("num_classes"), in_channels=hparams.get("in_channels"),
-        provenance={"epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step"),
-                    "hyper_parameters": {k: v for k, v in hparams.items() if not k.startswith("_")}},
+        model=module.model.eval(),
+        kind="checkpoint",
+        label=Path(path).stem,
+        files=[Path(path).resolve()],
+        training=training,
+        num_classes=hparams.get("num_classes"),
+        in_channels=hparams.get("in_channels"),
+        provenance={
+            "epoch": checkpoint.get("epoch"),
+            "global_step": checkpoint.get("global_step"),
+            "hyper_parameters": {k: v for k, v in hparams.items() if not k.startswith("_")},
+        },
     )
 
 
@@ -150,7 +175,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
 def strip_prefix(weights: dict, prefix: str) -> dict:
     """``weights`` with ``prefix`` removed from keys that all carry it (else unchanged)."""
     if weights and all(k.startswith(prefix) for k in weights):
-        return {k[len(prefix):]: v for k, v in weights.items()}
+        return {k[len(prefix) :]: v for k, v in weights.items()}
     return weights
 
 
@@ -160,8 +185,9 @@ def state_dict_source(name: str, weights: str | None, kwargs: dict, datamodule: 
     if weights is None:
         raise UserInputError(f"--model.name {name} needs its weights: --model.weights FILE (.pt, .pth or .safetensors)")
     state = strip_prefix(read_weights(weights), "model.")
-    make = functools.partial(build_model, name, datamodule.num_classes, datamodule.in_channels, datamodule.mean,
-                             datamodule.std)
+    make = functools.partial(
+        build_model, name, datamodule.num_classes, datamodule.in_channels, datamodule.mean, datamodule.std
+    )
     model = make(**kwargs)
     ours = {k for k in model.state_dict() if not k.startswith("normalize.")}
     try:
@@ -171,15 +197,25 @@ def state_dict_source(name: str, weights: str | None, kwargs: dict, datamodule: 
             model = make(**kwargs, state_dict=state)
         else:
             missing = sorted(ours - set(state))
-            raise UserInputError(f"{weights} does not fit {name}: {len(missing)} of its weights are missing (e.g. "
-                                 f"{', '.join(missing[:3])}); is it another architecture?")
+            raise UserInputError(
+                f"{weights} does not fit {name}: {len(missing)} of its weights are missing (e.g. "
+                f"{', '.join(missing[:3])}); is it another architecture?"
+            )
     except RuntimeError as err:
-        raise UserInputError(f"{weights} does not fit {name} with {datamodule.num_classes} classes and "
-                             f"{datamodule.in_channels} channels: {_mismatch(err)}") from None
+        raise UserInputError(
+            f"{weights} does not fit {name} with {datamodule.num_classes} classes and "
+            f"{datamodule.in_channels} channels: {_mismatch(err)}"
+        ) from None
     path = Path(weights).resolve()
-    return ModelSource(model=model.eval(), kind="state_dict", label=f"{name}-{path.stem}", files=[path],
-                       num_classes=datamodule.num_classes, in_channels=datamodule.in_channels,
-                       provenance={"architecture": name, "weights": str(path), "architecture_kwargs": kwargs})
+    return ModelSource(
+        model=model.eval(),
+        kind="state_dict",
+        label=f"{name}-{path.stem}",
+        files=[path],
+        num_classes=datamodule.num_classes,
+        in_channels=datamodule.in_channels,
+        provenance={"architecture": name, "weights": str(path), "architecture_kwargs": kwargs},
+    )
 
 
 def _mismatch(err: RuntimeError) -> str:
@@ -201,8 +237,10 @@ def import_robustbench():
     GitHub name; the package index ships it as ``pyautoattack``, which is aliased here."""
     try:
         import pyautoattack
+
         if "autoattack" not in sys.modules:
             import pyautoattack.state
+
             sys.modules["autoattack"] = pyautoattack
             sys.modules["autoattack.state"] = pyautoattack.state
         import robustbench.utils
@@ -211,8 +249,9 @@ def import_robustbench():
     return robustbench.utils
 
 
-def robustbench_source(name: str, dataset: str | None, threat_model: str | None, model_dir: Path,
-                       download: bool) -> ModelSource:
+def robustbench_source(
+    name: str, dataset: str | None, threat_model: str | None, model_dir: Path, download: bool
+) -> ModelSource:
     """RobustBench zoo model ``name`` from ``<model_dir>/<dataset>/<threat_model>/<name>.pt``
     (zoo models normalise inside ``forward``, so they take pixels in [0, 1] like ours)."""
     dataset = robustbench_dataset(dataset)
@@ -226,8 +265,10 @@ def robustbench_source(name: str, dataset: str | None, threat_model: str | None,
         raise UserInputError(f"RobustBench has no {dataset}/{threat} model {name!r}; e.g. {', '.join(list(zoo)[:5])}")
     path = model_dir / dataset / threat / f"{name}.pt"
     if not path.is_file() and not download:
-        raise UserInputError(f"RobustBench weights {path} are not there: put {name}.pt in {path.parent} (RobustBench's "
-                             f"layout), or pass --download true to let RobustBench fetch them")
+        raise UserInputError(
+            f"RobustBench weights {path} are not there: put {name}.pt in {path.parent} (RobustBench's "
+            f"layout), or pass --download true to let RobustBench fetch them"
+        )
     if path.is_file():
         load_tensors(path, "RobustBench weights file", f"replace {path} with RobustBench's original file")
     try:
@@ -237,14 +278,18 @@ def robustbench_source(name: str, dataset: str | None, threat_model: str | None,
     num_classes = {"cifar10": 10, "cifar100": 100, "imagenet": 1000}[dataset]
     eps = ROBUSTBENCH_EPS.get((dataset, threat))
     training = {"method": f"RobustBench {threat}", "norm": threat.lower(), "eps": eps} if eps else {}
-    return ModelSource(model=model.eval(), kind="robustbench", label=f"robustbench-{name}", files=[path.resolve()],
-                       training=training, num_classes=num_classes, in_channels=3,
-                       provenance={"robustbench_name": name, "dataset": dataset, "threat_model": threat,
-                                   "weights": str(path.resolve())})
-
-
-def default_eps(datamodule: ImageDataModule, norm: str) -> float:
-    """The dataset's usual radius: ``STANDARD_LINF_EPS`` for ℓ∞, 0.5 for ℓ2 (CIFAR's RobustBench ε)."""
-    if norm == "l2":
-        return 0.5
-    return STANDARD_LINF_EPS.get(datamodule.stats_key, 8 / 255)
+    return ModelSource(
+        model=model.eval(),
+        kind="robustbench",
+        label=f"robustbench-{name}",
+        files=[path.resolve()],
+        training=training,
+        num_classes=num_classes,
+        in_channels=3,
+        provenance={
+            "robustbench_name": name,
+            "dataset": dataset,
+            "threat_model": threat,
+            "weights": str(path.resolve()),
+        },
+    )

@@ -15,5 +15,19 @@ from .strattack import StrAttack
 from .targets import TARGET_RULES, select_targets
 from .trades import TRADESAttack
 
-__all__ = ["APGD", "Attack", "AttackResult", "CW", "EAD", "FGSM", "PGD", "Square", "StrAttack", "TARGET_RULES", "TRADESAttack",
-           "attack_correct", "robust_correct",            "select_targets"]
+__all__ = [
+    "APGD",
+    "Attack",
+    "AttackResult",
+    "CW",
+    "EAD",
+    "FGSM",
+    "PGD",
+    "Square",
+    "StrAttack",
+    "TARGET_RULES",
+    "TRADESAttack",
+    "attack_correct",
+    "robust_correct",
+    "select_targets",
+]

@@ -128,9 +128,11 @@ class APGD(Attack):
                 t_run = None if run_target is None else run_target[idx]
                 t_judge = None if judge_target is None else judge_target[idx]
                 f = lambda logits, rows, i=idx, t=t_run: self.objective(  # noqa: E731
-                    logits, y[i][rows], None if t is None else t[rows])
-                x_adv, score = self._single_run(model, x[idx], f, y[idx], t_judge,
-                                                None if mask is None else mask[idx], generator)
+                    logits, y[i][rows], None if t is None else t[rows]
+                )
+                x_adv, score = self._single_run(
+                    model, x[idx], f, y[idx], t_judge, None if mask is None else mask[idx], generator
+                )
                 with torch.no_grad():
                     ok = success(model(x_adv), y[idx], t_judge)
                 best_x[idx], best_success[idx], best_score[idx] = keep_better(
@@ -179,7 +181,11 @@ class APGD(Attack):
             increases += (score > score_prev).float()
             score_prev = score.clone()
             improved = score > best_score
-            best_x[improved], best_grad[improved], best_score[improved] = x_adv[improved], grad[improved], score[improved]
+            best_x[improved], best_grad[improved], best_score[improved] = (
+                x_adv[improved],
+                grad[improved],
+                score[improved],
+            )
 
             if i + 1 in marks:
                 span = i + 1 - last_mark

@@ -58,13 +58,18 @@ class AttackResult:
         return self.target if self.target is not None else self.logits.argmax(dim=1)
 
     @classmethod
-    def measure(cls, x: Tensor, x_adv: Tensor, logits: Tensor, y: Tensor, target: Tensor | None) -> "AttackResult":
+    def measure(cls, x: Tensor, x_adv: Tensor, logits: Tensor, y: Tensor, target: Tensor | None) -> AttackResult:
         delta = (x_adv - x).flatten(2)  # [B, C, H*W]
         return cls(
-            x_adv=x_adv, logits=logits, success=success(logits, y, target),
-            margin=attack_margin(logits, y, target), target=target,
-            l0=(delta != 0).any(dim=1).sum(dim=1), l1=delta.abs().sum(dim=(1, 2)),
-            l2=delta.flatten(1).norm(dim=1), linf=delta.abs().amax(dim=(1, 2)),
+            x_adv=x_adv,
+            logits=logits,
+            success=success(logits, y, target),
+            margin=attack_margin(logits, y, target),
+            target=target,
+            l0=(delta != 0).any(dim=1).sum(dim=1),
+            l1=delta.abs().sum(dim=(1, 2)),
+            l2=delta.flatten(1).norm(dim=1),
+            linf=delta.abs().amax(dim=(1, 2)),
         )
 
 
@@ -90,8 +95,10 @@ def broadcast_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
     if mask.dim() == 3:
         mask = mask[:, None]
     if mask.shape != (b, 1, h, w):
-        raise UserInputError(f"mask of shape {tuple(mask.shape)} does not fit images {tuple(x.shape)}: "
-                             "use [B, H, W], [B, 1, H, W] or [H, W]")
+        raise UserInputError(
+            f"mask of shape {tuple(mask.shape)} does not fit images {tuple(x.shape)}: "
+            "use [B, H, W], [B, 1, H, W] or [H, W]"
+        )
     return (mask != 0).to(x.dtype)
 
 
@@ -111,9 +118,11 @@ class Attack:
         seed: seed for random starts and random targets (``None``: the global RNG).
     """
 
+    # Declared traits: callers ask these instead of testing the class.
     picks_own_targets = False  # APGD-T cycles over the top classes when given no target
     bounded = True  # the perturbation stays in the ε-ball of ``norm`` (C&W, EAD, StrAttack: minimal, unbounded)
     uses_gradients = True  # False for score-based (black-box) attacks such as Square
+    norm = "linf"  # the ε-ball's norm (bounded attacks set it per instance); unbounded: the norm they minimise
 
     def __init__(self, targeted: bool = False, target_rule: str = "random", seed: int | None = None) -> None:
         if target_rule not in TARGET_RULES:
@@ -137,12 +146,14 @@ class Attack:
             return None
         return torch.Generator(device=device).manual_seed(self.seed)
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None,
-                 mask: Tensor | None = None) -> Tensor:
+    def __call__(
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return self._attack(model, x, y, target, mask)[0]
 
-    def run(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None,
-            mask: Tensor | None = None) -> AttackResult:
+    def run(
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None, mask: Tensor | None = None
+    ) -> AttackResult:
         """The attack plus its per-sample outcome (success, margin, ℓ0/ℓ1/ℓ2/ℓ∞ of ``δ``)."""
         x_adv, target = self._attack(model, x, y, target, mask)
         with eval_mode(model), torch.no_grad():
@@ -174,16 +185,33 @@ class Attack:
                 raise UserInputError(f"targets must be [B] = [{x.shape[0]}], got {tuple(target.shape)}")
         return x.detach(), y, target
 
+    def describe(self) -> str:
+        """``PGD(ℓ∞ ε=0.0314, 10 steps, targeted)``: the class, its ball and budget in a few words."""
+        norm = {"linf": "ℓ∞", "l2": "ℓ2", "l1": "ℓ1"}.get(self.norm, self.norm)
+        budget = [f"{norm} ε={self.eps:.4g}" if self.bounded else f"minimal {norm}"]
+        budget += [f"{self.steps} steps"] if hasattr(self, "steps") else []
+        budget += ["targeted"] if self.targeted else []
+        return f"{type(self).__name__}({', '.join(budget)})"
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
 
 
-def keep_better(best_x: Tensor | None, best_success: Tensor | None, best_score: Tensor | None,
-                x_new: Tensor, success_new: Tensor, score_new: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def keep_better(
+    best_x: Tensor | None,
+    best_success: Tensor | None,
+    best_score: Tensor | None,
+    x_new: Tensor,
+    success_new: Tensor,
+    score_new: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Per-sample worst case over restarts: prefer success, then the higher objective ``score``."""
     if best_x is None:
         return x_new, success_new, score_new
     better = (success_new & ~best_success) | ((success_new == best_success) & (score_new > best_score))
-    return (torch.where(better.view(-1, 1, 1, 1), x_new, best_x), best_success | success_new,
-            torch.where(better, score_new, best_score))
+    return (
+        torch.where(better.view(-1, 1, 1, 1), x_new, best_x),
+        best_success | success_new,
+        torch.where(better, score_new, best_score),
+    )

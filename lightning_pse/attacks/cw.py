@@ -42,6 +42,7 @@ class CW(Attack):
     """
 
     bounded = False  # minimal-ℓ2 attack: no ε
+    norm = "l2"  # the distortion it minimises
 
     def __init__(
         self,
@@ -77,8 +78,11 @@ class CW(Attack):
         w_clean = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))
         for _ in range(self.binary_search_steps):
             # Rows still searched: all, or those not yet fooled within stop_radius.
-            rows = (best.distance > self.stop_radius).nonzero().squeeze(1) if self.stop_radius is not None \
+            rows = (
+                (best.distance > self.stop_radius).nonzero().squeeze(1)
+                if self.stop_radius is not None
                 else torch.arange(x.shape[0], device=x.device)
+            )
             if rows.numel() == 0:
                 break
             x_rows, y_rows = x[rows], y[rows]

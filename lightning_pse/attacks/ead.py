@@ -46,6 +46,7 @@ class EAD(Attack):
     """
 
     bounded = False  # minimal elastic-net attack: no ε
+    norm = "l1"  # the distortion it minimises
 
     def __init__(
         self,
@@ -62,7 +63,9 @@ class EAD(Attack):
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
         if decision_rule not in DECISION_RULES:
-            raise UnknownNameError(f"unknown decision_rule {decision_rule!r}; choose one of {', '.join(DECISION_RULES)}")
+            raise UnknownNameError(
+                f"unknown decision_rule {decision_rule!r}; choose one of {', '.join(DECISION_RULES)}"
+            )
         self.beta = beta
         self.confidence = confidence
         self.steps = steps

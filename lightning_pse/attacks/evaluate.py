@@ -9,8 +9,9 @@ from ..models.state import eval_mode
 from .base import Attack, AttackResult
 
 
-def attack_correct(attack: Attack, model: nn.Module, x: Tensor, y: Tensor,
-                   correct: Tensor | None = None) -> tuple[Tensor, AttackResult | None]:
+def attack_correct(
+    attack: Attack, model: nn.Module, x: Tensor, y: Tensor, correct: Tensor | None = None
+) -> tuple[Tensor, AttackResult | None]:
     """Attack the correctly classified samples only (``correct`` ``[B]``, computed when not given).
 
     Returns ``robust`` ``[B]`` bool (classified correctly on ``x`` and still after the attack; for a

@@ -84,5 +84,14 @@ def attack_margin(logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
     return -margin(logits, target) if target is not None else margin(logits, y)
 
 
-__all__ = ["LOSSES", "attack_margin", "check_dlr_classes", "dlr", "dlr_targeted", "margin", "objective",
-           "other_max", "success"]
+__all__ = [
+    "LOSSES",
+    "attack_margin",
+    "check_dlr_classes",
+    "dlr",
+    "dlr_targeted",
+    "margin",
+    "objective",
+    "other_max",
+    "success",
+]

@@ -80,8 +80,11 @@ class PGD(Attack):
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         generator = self.generator(x.device)
         f = lambda logits, i=slice(None): self.objective(logits, y[i], None if target is None else target[i])  # noqa: E731
-        fooled = (lambda logits, i: success(logits, y[i], None if target is None else target[i])) \
-            if self.early_stop else None
+        fooled = (
+            (lambda logits, i: success(logits, y[i], None if target is None else target[i]))
+            if self.early_stop
+            else None
+        )
         x_adv = self._single_run(model, x, f, mask, generator, fooled)
         if self.restarts == 1:
             return x_adv
@@ -117,8 +120,9 @@ class PGD(Attack):
         for _ in range(self.steps):
             x_rows, mask_rows = x[rows], None if mask is None else mask[rows]
             grad, _, logits = input_gradient(model, x_rows + delta[rows], lambda z, r=rows: f(z, r))
-            stepped = self.threat.constrain(x_rows, self.threat.step(delta[rows], apply_mask(grad, mask_rows),
-                                                                     self.step_size), mask_rows)
+            stepped = self.threat.constrain(
+                x_rows, self.threat.step(delta[rows], apply_mask(grad, mask_rows), self.step_size), mask_rows
+            )
             if fooled is None:
                 delta = stepped
                 continue
@@ -163,5 +167,15 @@ class FGSM(PGD):
         eps = resolve_eps(eps, norm)
         if step_size is None:
             step_size = 1.25 * eps if random_start else eps
-        super().__init__(eps=eps, steps=1, step_size=step_size, norm=norm, targeted=targeted,
-                         random_start=random_start, restarts=1, loss=loss, seed=seed, target_rule=target_rule)
+        super().__init__(
+            eps=eps,
+            steps=1,
+            step_size=step_size,
+            norm=norm,
+            targeted=targeted,
+            random_start=random_start,
+            restarts=1,
+            loss=loss,
+            seed=seed,
+            target_rule=target_rule,
+        )

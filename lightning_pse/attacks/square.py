@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import check_range
 from .base import Attack, apply_mask
 from .losses import attack_margin, success
-from ..errors import check_range
 from .threat import l2_norm, resolve_eps
 
 
@@ -28,8 +28,8 @@ def _window(size: Tensor, top: Tensor, left: Tensor, h: int, w: int) -> Tensor:
     """Per-sample square masks ``[B, 1, H, W]`` of side ``size`` at ``(top, left)``."""
     rows = torch.arange(h, device=top.device).view(1, h, 1)
     cols = torch.arange(w, device=top.device).view(1, 1, w)
-    t, l, s = top.view(-1, 1, 1), left.view(-1, 1, 1), size.view(-1, 1, 1)
-    return ((rows >= t) & (rows < t + s) & (cols >= l) & (cols < l + s))[:, None]
+    t, left, s = top.view(-1, 1, 1), left.view(-1, 1, 1), size.view(-1, 1, 1)
+    return ((rows >= t) & (rows < t + s) & (cols >= left) & (cols < left + s))[:, None]
 
 
 def _pseudo_gaussian(side: int, device, dtype) -> Tensor:
@@ -147,7 +147,7 @@ class Square(Attack):
         for i in range(0, h - side + 1, side):
             for j in range(0, w - side + 1, side):
                 signs = torch.randint(0, 2, (b, c, 1, 1), generator=g, device=x.device).to(x.dtype) * 2 - 1
-                delta[:, :, i:i + side, j:j + side] = signs * block
+                delta[:, :, i : i + side, j : j + side] = signs * block
         return delta
 
     def _rescale(self, delta: Tensor, region: Tensor, new_region_content: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..pse.groups import GroupGrid, default_group_size
+from ..groups import GroupGrid, default_group_size
 from .base import Attack, input_gradient
 from .const_search import BestAdversarial, ConstSearch
 from .cw import CW
@@ -19,7 +19,7 @@ class StrAttack(Attack):
         ``c · max(m(x + δ) + κ, 0) + ‖δ‖₂² + τ Σ_G ‖δ_G‖₂``   subject to ``x + δ ∈ [0, 1]``,
 
     ``m`` the signed margin to success and ``G`` the sliding-window groups of
-    ``pse.groups.GroupGrid`` (all channels), by ADMM on the split ``z = δ = w = y_G``:
+    ``groups.GroupGrid`` (all channels), by ADMM on the split ``z = δ = w = y_G``:
 
     - ``δ ← ρ(z − u/ρ) / (2 + ρ)`` (the ℓ2 term),
     - ``w ← clip(z − v/ρ, −x, 1 − x)`` (the box),
@@ -58,6 +58,7 @@ class StrAttack(Attack):
     """
 
     bounded = False  # minimal group-sparse attack: no ε
+    norm = "l2"  # the distortion it minimises
 
     def __init__(
         self,
@@ -105,8 +106,9 @@ class StrAttack(Attack):
             self._refine(model, x, y, target, mask, best, support)
         return best.x
 
-    def _admm(self, model, x, y, target, mask, grid: GroupGrid, const: Tensor, best: BestAdversarial,
-              support: Tensor) -> Tensor:
+    def _admm(
+        self, model, x, y, target, mask, grid: GroupGrid, const: Tensor, best: BestAdversarial, support: Tensor
+    ) -> Tensor:
         rho, channels = self.rho, x.shape[1]
         coverage = grid.coverage(x.device, x.dtype)
         z = torch.zeros_like(x)
@@ -123,8 +125,13 @@ class StrAttack(Attack):
             if mask is not None:
                 grad = grad * mask
             eta = (k + 1) ** 0.5 / self.lr
-            numerator = (eta * z - grad + rho * (delta + u / rho) + rho * (w + v / rho)
-                         + rho * grid.fold(group_y + s / rho, channels))
+            numerator = (
+                eta * z
+                - grad
+                + rho * (delta + u / rho)
+                + rho * (w + v / rho)
+                + rho * grid.fold(group_y + s / rho, channels)
+            )
             z = numerator / (eta + 2 * rho + rho * coverage)
             if mask is not None:
                 z = z * mask
@@ -146,8 +153,14 @@ class StrAttack(Attack):
     def _refine(self, model, x, y, target, mask, best: BestAdversarial, support: Tensor) -> None:
         """Re-optimise with C&W ℓ2 on the support of the best group-sparse perturbation."""
         fixed = support if mask is None else support * mask
-        cw = CW(confidence=self.confidence, steps=self.refine_steps, binary_search_steps=3, initial_const=1.0,
-                targeted=self.targeted, abort_early=True)
+        cw = CW(
+            confidence=self.confidence,
+            steps=self.refine_steps,
+            binary_search_steps=3,
+            initial_const=1.0,
+            targeted=self.targeted,
+            abort_early=True,
+        )
         refined = cw.perturb(model, x, y, target, fixed)
         with torch.no_grad():
             ok = attack_margin(model(refined), y, target) + self.confidence < 0

@@ -25,8 +25,15 @@ class TRADESAttack(PGD):
         x_adv = TRADESAttack(eps=8/255, steps=10, step_size=2/255)(model, x, y)
     """
 
-    def __init__(self, eps: float | None = None, steps: int = 10, step_size: float | None = None, norm: str = "linf",
-                 start_std: float = 0.001, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        eps: float | None = None,
+        steps: int = 10,
+        step_size: float | None = None,
+        norm: str = "linf",
+        start_std: float = 0.001,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(eps=eps, steps=steps, step_size=step_size, norm=norm, random_start=True, seed=seed)
         self.start_std = start_std
 

@@ -1,10 +1,11 @@
-"""Per-epoch analysis callbacks on a fixed, DDP-sharded probe set (``ProbeCallback``)."""
+"""Per-epoch analysis callbacks on a fixed, DDP-sharded probe set (``ProbeCallback``): each one
+schedules the sections of ``lightning_pse.sections`` and logs what they compute."""
 
 from .cam import CAMCallback
+from .checkpoint import BestCheckpoint
 from .dissection import DissectionCallback
-from .probe import ProbeBatch, ProbeCallback
-from .pse import PSECallback, default_pse_attacks
-from .records import Records
+from .pse import PSECallback
 from .robust_eval import RobustEvalCallback
+from .schedule import ProbeCallback
 
-__all__ = ["CAMCallback", "DissectionCallback", "PSECallback", "ProbeBatch", "ProbeCallback", "Records", "RobustEvalCallback", "default_pse_attacks"]
+__all__ = ["BestCheckpoint", "CAMCallback", "DissectionCallback", "PSECallback", "ProbeCallback", "RobustEvalCallback"]

@@ -23,8 +23,9 @@ def cam_method(name: str):
     return CAM_METHODS[name]
 
 
-def class_region(model: nn.Module, x: Tensor, classes: Tensor, method: str = "cam", layer=None,
-                 threshold: float = 0.2) -> Tensor:
+def class_region(
+    model: nn.Module, x: Tensor, classes: Tensor, method: str = "cam", layer=None, threshold: float = 0.2
+) -> Tensor:
     """``[B, H, W]`` bool: the binarised ``method`` map of ``classes`` on ``x``."""
     return binarize(cam_method(method)(model, x, classes, layer), threshold)
 
@@ -48,9 +49,19 @@ class CAMAgreement:
     cam_shift: Tensor
 
 
-def cam_agreement(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, target: Tensor, pse: PSEResult,
-                  method: str = "cam", layer=None, threshold: float = 0.2, draws: int = 5,
-                  seed: int = 0) -> CAMAgreement:
+def cam_agreement(
+    model: nn.Module,
+    x: Tensor,
+    x_adv: Tensor,
+    y: Tensor,
+    target: Tensor,
+    pse: PSEResult,
+    method: str = "cam",
+    layer=None,
+    threshold: float = 0.2,
+    draws: int = 5,
+    seed: int = 0,
+) -> CAMAgreement:
     """CAM agreement of the PSE categories of ``pse`` (computed on the same ``x``, ``x_adv``)."""
     delta = x_adv - x
     true_region = class_region(model, x, y, method, layer, threshold)
@@ -61,8 +72,9 @@ def cam_agreement(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, target:
     generator = torch.Generator().manual_seed(seed)
 
     def baseline(part: Tensor, region: Tensor) -> Tensor:
-        return torch.stack([interpretability_score(part, shifted_regions(region, generator))
-                            for _ in range(draws)]).mean(dim=0)
+        return torch.stack(
+            [interpretability_score(part, shifted_regions(region, generator)) for _ in range(draws)]
+        ).mean(dim=0)
 
     return CAMAgreement(
         agreement_suppression_true=interpretability_score(suppression, true_region),
@@ -73,8 +85,9 @@ def cam_agreement(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, target:
     )
 
 
-def localization(model: nn.Module, x: Tensor, y: Tensor, object_mask: Tensor, method: str = "cam", layer=None,
-                 threshold: float = 0.2) -> tuple[Tensor, Tensor]:
+def localization(
+    model: nn.Module, x: Tensor, y: Tensor, object_mask: Tensor, method: str = "cam", layer=None, threshold: float = 0.2
+) -> tuple[Tensor, Tensor]:
     """``(IoU [B], pointing hit [B] bool)`` of the true-class map against a ground-truth mask ``[B, H, W]``."""
     maps = cam_method(method)(model, x, y, layer)
     mask = object_mask.bool().to(maps.device)
@@ -91,14 +104,23 @@ class GuidedAttack:
     region: Tensor
 
 
-def cam_guided_attack(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None,
-                      method: str = "cam", layer=None, threshold: float = 0.2,
-                      full: AttackResult | None = None) -> GuidedAttack:
+def cam_guided_attack(
+    attack: Attack,
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    target: Tensor | None = None,
+    method: str = "cam",
+    layer=None,
+    threshold: float = 0.2,
+    full: AttackResult | None = None,
+) -> GuidedAttack:
     """Re-run ``attack`` with ``mask`` = true-class region ∪ target-class region (both on ``x``;
     the target is the attack's, or for an untargeted attack the class the unrestricted attack reached).
     ``full``: the unrestricted run of ``attack`` on these inputs when already done (not re-run)."""
     full = full if full is not None else attack.run(model, x, y, target)
-    region = class_region(model, x, y, method, layer, threshold) | class_region(model, x, full.aim, method, layer,
-                                                                                 threshold)
+    region = class_region(model, x, y, method, layer, threshold) | class_region(
+        model, x, full.aim, method, layer, threshold
+    )
     guided = attack.run(model, x, y, full.target, mask=region)
     return GuidedAttack(full=full, guided=guided, region=region)

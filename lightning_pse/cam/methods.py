@@ -18,8 +18,9 @@ from ..models.capture import capture, resolve_layer
 from ..models.state import eval_mode
 
 
-def layer_activations_and_gradients(model: nn.Module, x: Tensor, classes: Tensor,
-                                    layer: nn.Module | str | None = None) -> tuple[Tensor, Tensor]:
+def layer_activations_and_gradients(
+    model: nn.Module, x: Tensor, classes: Tensor, layer: nn.Module | str | None = None
+) -> tuple[Tensor, Tensor]:
     """``(A, ∂Z_c/∂A)``, both ``[B, K, h, w]``: the layer's output on ``x`` and the gradient of each
     image's class logit ``Z_{c_b}`` with respect to it (parameter ``.grad`` untouched)."""
     module = resolve_layer(model, layer)
@@ -44,8 +45,10 @@ def class_activation_map(model: nn.Module, x: Tensor, classes: Tensor) -> Tensor
     """Raw CAM ``M_c = Σ_k w_k^c f_k`` ``[B, h, w]`` at the feature layer of a GAP + linear model
     (Zhou et al. 2016); ``mean(M_c) = Z_c − b_c``."""
     if not hasattr(model, "classifier") or not hasattr(model, "feature_layer"):
-        raise UserInputError("CAM needs a model ending in global average pooling + linear (feature_layer and "
-                             "classifier); use grad_cam for other models")
+        raise UserInputError(
+            "CAM needs a model ending in global average pooling + linear (feature_layer and "
+            "classifier); use grad_cam for other models"
+        )
     with eval_mode(model), torch.no_grad(), capture(model.feature_layer) as outputs:
         model(x)
     weights = model.classifier.weight[classes.to(x.device).long()]  # [B, K]
@@ -55,8 +58,10 @@ def class_activation_map(model: nn.Module, x: Tensor, classes: Tensor) -> Tensor
 def cam(model: nn.Module, x: Tensor, classes: Tensor, layer: nn.Module | str | None = None) -> Tensor:
     """CAM ``[B, H, W]`` in [0, 1]; ``layer`` must be ``None`` or the model's feature layer."""
     if layer is not None and resolve_layer(model, layer) is not model.feature_layer:
-        raise UserInputError("CAM is defined at the feature layer only (the classifier weights apply there); use "
-                             "grad_cam for another layer")
+        raise UserInputError(
+            "CAM is defined at the feature layer only (the classifier weights apply there); use "
+            "grad_cam for another layer"
+        )
     return upsample_normalize(class_activation_map(model, x, classes), tuple(x.shape[-2:]))
 
 
@@ -68,8 +73,9 @@ def grad_cam(model: nn.Module, x: Tensor, classes: Tensor, layer: nn.Module | st
     return upsample_normalize((alpha * activations).sum(dim=1).clamp(min=0), tuple(x.shape[-2:]))
 
 
-def grad_cam_pp(model: nn.Module, x: Tensor, classes: Tensor, layer: nn.Module | str | None = None,
-                eps: float = 1e-6) -> Tensor:
+def grad_cam_pp(
+    model: nn.Module, x: Tensor, classes: Tensor, layer: nn.Module | str | None = None, eps: float = 1e-6
+) -> Tensor:
     """Grad-CAM++ (Chattopadhay et al. 2018, eq. 19) ``[B, H, W]`` in [0, 1]: ``ReLU(Σ_k w_k A_k)``,
     ``w_k = Σ_ij a_kij·ReLU(g_kij)``, ``a = g² / (2g² + Σ_ij A_k · g³ + eps)`` (0 where ``g = 0``),
     ``g = ∂Z_c/∂A``."""

@@ -1,4 +1,5 @@
-"""The adversarial saliency map (ASM) of StrAttack (``docs/method.md`` §2)."""
+"""The adversarial saliency map (ASM) of StrAttack and the interpretability score of a
+perturbation against it (``docs/method.md`` §2)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models.state import eval_mode
+from .regions import interpretability_score
 
 
 def adversarial_saliency(model: nn.Module, x: Tensor, y: Tensor, target: Tensor, sign_rule: bool = True) -> Tensor:
@@ -29,3 +31,12 @@ def saliency_region(asm: Tensor, percentile: float = 80.0) -> Tensor:
     flat = asm.flatten(1)
     cut = torch.quantile(flat, percentile / 100, dim=1, keepdim=True)
     return (flat > cut).view_as(asm)
+
+
+def saliency_agreement(
+    model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, target: Tensor, percentile: float = 80.0
+) -> Tensor:
+    """``IS(δ)`` ``[B]`` of ``δ = x_adv − x`` against its ASM region (StrAttack's interpretability
+    score: the share of the perturbation's ℓ2 energy on the pixels the saliency map ranks in its top
+    ``100 − percentile`` %); NaN where ``δ = 0``."""
+    return interpretability_score(x_adv - x, saliency_region(adversarial_saliency(model, x, y, target), percentile))

@@ -17,8 +17,24 @@ from .stats import DATASET_STATS
 from .synthetic import COLOR_NAMES, SHAPES, TEXTURES, SyntheticShapes, generate_shapes
 
 __all__ = [
-    "CIFAR10DataModule", "CIFAR100DataModule", "COLOR_NAMES", "DATASET_STATS", "FashionMNISTDataModule",
-    "FileDataModule", "ImageDataModule", "ImageFolderDataModule", "MNISTDataModule", "SHAPES",
-    "SVHNDataModule", "SyntheticDataModule", "SyntheticShapes", "TEXTURES", "TensorImageDataset",
-    "generate_shapes", "probe_indices", "shard_batches", "shard_loader", "unpack_batch",
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
+    "COLOR_NAMES",
+    "DATASET_STATS",
+    "FashionMNISTDataModule",
+    "FileDataModule",
+    "ImageDataModule",
+    "ImageFolderDataModule",
+    "MNISTDataModule",
+    "SHAPES",
+    "SVHNDataModule",
+    "SyntheticDataModule",
+    "SyntheticShapes",
+    "TEXTURES",
+    "TensorImageDataset",
+    "generate_shapes",
+    "probe_indices",
+    "shard_batches",
+    "shard_loader",
+    "unpack_batch",
 ]

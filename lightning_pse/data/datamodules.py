@@ -74,8 +74,10 @@ class ImageDataModule(pl.LightningDataModule):
             self._splits = self._build_splits()
             for name in ("train", "val", "test"):
                 if len(getattr(self._splits, name)) == 0:
-                    raise UserInputError(f"the {name} split of {type(self).__name__} is empty: point the data module "
-                                         f"at a dataset with samples in every split")
+                    raise UserInputError(
+                        f"the {name} split of {type(self).__name__} is empty: point the data module "
+                        f"at a dataset with samples in every split"
+                    )
 
     def split(self, name: str) -> Dataset:
         """The ``train``, ``val`` or ``test`` dataset (``setup`` runs on first use)."""
@@ -84,11 +86,17 @@ class ImageDataModule(pl.LightningDataModule):
             raise ValueError(f"unknown split {name!r}; use train, val or test")
         return getattr(self._splits, name)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, loader_class=DataLoader,
-                sampler=None) -> DataLoader:
+    def _loader(
+        self, dataset: Dataset, shuffle: bool, batch_size: int, loader_class=DataLoader, sampler=None
+    ) -> DataLoader:
         return loader_class(
-            dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -102,12 +110,15 @@ class ImageDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         """In order; under DDP each sample on exactly one rank (``UnpaddedDistributedSampler``), so
         ``val/acc`` counts every sample once on any number of ranks."""
-        return self._loader(self.split("val"), False, self.eval_batch_size, sampler=evaluation_sampler(self.split("val")))
+        return self._loader(
+            self.split("val"), False, self.eval_batch_size, sampler=evaluation_sampler(self.split("val"))
+        )
 
     def test_dataloader(self) -> DataLoader:
         """As ``val_dataloader``, on the test split."""
-        return self._loader(self.split("test"), False, self.eval_batch_size,
-                            sampler=evaluation_sampler(self.split("test")))
+        return self._loader(
+            self.split("test"), False, self.eval_batch_size, sampler=evaluation_sampler(self.split("test"))
+        )
 
     def probe_set(self, num_samples: int | None, split: str = "val", seed: int = 0) -> Subset:
         """A deterministic subset of ``split`` (see ``probe_indices``), the same on every rank."""
@@ -166,7 +177,11 @@ class SyntheticDataModule(ImageDataModule):
     def _build_splits(self) -> Splits:
         h = self.hparams
         make = lambda n, offset, prob: SyntheticShapes(  # noqa: E731
-            n, seed=h.seed * 1000 + offset, image_size=h.image_size, distractor_prob=prob, noise=h.noise,
+            n,
+            seed=h.seed * 1000 + offset,
+            image_size=h.image_size,
+            distractor_prob=prob,
+            noise=h.noise,
             label_rule=h.label_rule,
         )
         return Splits(
@@ -271,7 +286,10 @@ class CIFAR10DataModule(FileDataModule):
 
     display_name, stats_key, num_classes, in_channels = "CIFAR-10", "cifar10", 10, 3
     folder, train_files, test_files, label_key = (
-        "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels",
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        "labels",
     )
     torchvision_class = torchvision.datasets.CIFAR10
 
@@ -322,7 +340,9 @@ class MNISTDataModule(FileDataModule):
     def _read(self, train: bool):
         images, labels = (read_idx(p) for p in self._paths(train))
         if images.dim() != 3 or images.shape[0] != labels.shape[0]:
-            raise UserInputError(f"{self._paths(train)[0]}: expected [N, 28, 28] images matching {labels.shape[0]} labels")
+            raise UserInputError(
+                f"{self._paths(train)[0]}: expected [N, 28, 28] images matching {labels.shape[0]} labels"
+            )
         return images[:, None], labels.long()
 
 
@@ -357,9 +377,17 @@ class ImageFolderDataModule(FileDataModule):
 
     display_name, stats_key, in_channels = "image folder", "imagenet", 3
 
-    def __init__(self, data_dir: str = "data/imagenet", image_size: int = 224, val_size: float = 0.02,
-                 split_seed: int = 0, augment: bool = True, batch_size: int = 256,
-                 eval_batch_size: int | None = None, num_workers: int = 4) -> None:
+    def __init__(
+        self,
+        data_dir: str = "data/imagenet",
+        image_size: int = 224,
+        val_size: float = 0.02,
+        split_seed: int = 0,
+        augment: bool = True,
+        batch_size: int = 256,
+        eval_batch_size: int | None = None,
+        num_workers: int = 4,
+    ) -> None:
         super().__init__(data_dir, False, val_size, split_seed, augment, batch_size, eval_batch_size, num_workers)
         self.image_size = image_size
 

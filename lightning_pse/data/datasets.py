@@ -63,15 +63,19 @@ def check_images(x: Tensor, channels: int | None = None, source: str = "images")
     if x.dim() != 4 or not x.is_floating_point():
         raise UserInputError(f"{source} must be a float tensor [B, C, H, W], got {x.dtype} {tuple(x.shape)}")
     if channels is not None and x.shape[1] != channels:
-        raise UserInputError(f"{source} have {x.shape[1]} channels but the model takes {channels}: pick a model "
-                             f"with in_channels={x.shape[1]} or data with {channels} channels")
+        raise UserInputError(
+            f"{source} have {x.shape[1]} channels but the model takes {channels}: pick a model "
+            f"with in_channels={x.shape[1]} or data with {channels} channels"
+        )
     finite = torch.isfinite(x)
     low, high = torch.where(finite, x, 0.5).aminmax()
     if not bool(finite.all() & (low >= 0) & (high <= 1)):
         if not finite.all():
             raise UserInputError(f"{source} contain NaN or Inf values: clean the data (or its transform)")
-        raise UserInputError(f"{source} must be pixels in [0, 1], got values in [{float(low):.3g}, {float(high):.3g}]: "
-                             f"normalisation belongs inside the model")
+        raise UserInputError(
+            f"{source} must be pixels in [0, 1], got values in [{float(low):.3g}, {float(high):.3g}]: "
+            f"normalisation belongs inside the model"
+        )
 
 
 def unpack_batch(batch) -> tuple[Tensor, Tensor]:

@@ -46,8 +46,9 @@ def shard_batches(num_items: int, batch_size: int, rank: int, world_size: int) -
     return batches[rank::world_size]
 
 
-def shard_loader(dataset: Dataset, batch_size: int, rank: int, world_size: int,
-                 num_workers: int = 0) -> Iterator[tuple[list[int], object]]:
+def shard_loader(
+    dataset: Dataset, batch_size: int, rank: int, world_size: int, num_workers: int = 0
+) -> Iterator[tuple[list[int], object]]:
     """``(positions, batch)`` for each of rank ``rank``'s batches of ``dataset`` (``shard_batches``)."""
     batches = shard_batches(len(dataset), batch_size, rank, world_size)
     return zip(batches, DataLoader(dataset, batch_sampler=batches, num_workers=num_workers))

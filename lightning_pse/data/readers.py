@@ -18,10 +18,14 @@ from torch import Tensor
 from ..errors import UserInputError
 
 _CIFAR_ALLOWED = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("builtins", "bytes"), ("_codecs", "encode"),  # how protocol-2 pickles spell bytes
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("builtins", "bytes"),
+    ("_codecs", "encode"),  # how protocol-2 pickles spell bytes
 }
 
 

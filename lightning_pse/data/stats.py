@@ -21,3 +21,11 @@ STANDARD_LINF_EPS: dict[str, float] = {
     "fashion_mnist": 0.1,
     "imagenet": 4 / 255,
 }
+
+
+def standard_eps(datamodule, norm: str) -> float:
+    """The usual attack radius on ``datamodule``'s dataset (its ``stats_key``): ``STANDARD_LINF_EPS``
+    for ℓ∞ (8/255 for unknown data), 0.5 for ℓ2 (CIFAR's RobustBench ε)."""
+    if norm == "l2":
+        return 0.5
+    return STANDARD_LINF_EPS.get(getattr(datamodule, "stats_key", None), 8 / 255)

@@ -35,14 +35,23 @@ changes (a test checks this by rendering the same scene without objects).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 SHAPES: tuple[str, ...] = (
-    "disk", "square", "triangle", "plus", "star", "ring", "crescent", "bar", "ell", "frame",
+    "disk",
+    "square",
+    "triangle",
+    "plus",
+    "star",
+    "ring",
+    "crescent",
+    "bar",
+    "ell",
+    "frame",
 )
 COLORS: dict[str, tuple[float, float, float]] = {
     "red": (0.90, 0.10, 0.10),
@@ -90,7 +99,7 @@ class SceneParams:
     def __len__(self) -> int:
         return self.label.shape[0]
 
-    def select(self, index: slice | Tensor) -> "SceneParams":
+    def select(self, index: slice | Tensor) -> SceneParams:
         return SceneParams(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 
@@ -175,19 +184,21 @@ def _shape_membership(shape: Tensor, u: Tensor, v: Tensor) -> Tensor:
         triangle &= (u * math.cos(a) + v * math.sin(a)) >= -0.47
     # Five-pointed star: radius interpolates between 0.4 and 0.95 with a triangle wave in angle.
     wave = 1.0 - (torch.remainder(phi + math.pi / 2, 2 * math.pi / 5) / (math.pi / 5) - 1.0).abs()
-    candidates = torch.stack([
-        r <= 0.9,  # disk
-        box <= 0.64,  # square
-        triangle,
-        ((u.abs() <= 0.26) & (v.abs() <= 0.88)) | ((v.abs() <= 0.26) & (u.abs() <= 0.88)),  # plus
-        r <= 0.4 + 0.55 * (1.0 - wave),  # star
-        (r <= 0.9) & (r >= 0.5),  # ring
-        (r <= 0.9) & (((u - 0.45) ** 2 + v * v) > 0.65**2),  # crescent
-        (u.abs() <= 0.9) & (v.abs() <= 0.3),  # bar
-        ((u >= -0.62) & (u <= -0.18) & (v.abs() <= 0.7))
-        | ((u >= -0.62) & (u <= 0.62) & (v >= 0.26) & (v <= 0.7)),  # ell
-        (box <= 0.64) & (box >= 0.36),  # frame
-    ])
+    candidates = torch.stack(
+        [
+            r <= 0.9,  # disk
+            box <= 0.64,  # square
+            triangle,
+            ((u.abs() <= 0.26) & (v.abs() <= 0.88)) | ((v.abs() <= 0.26) & (u.abs() <= 0.88)),  # plus
+            r <= 0.4 + 0.55 * (1.0 - wave),  # star
+            (r <= 0.9) & (r >= 0.5),  # ring
+            (r <= 0.9) & (((u - 0.45) ** 2 + v * v) > 0.65**2),  # crescent
+            (u.abs() <= 0.9) & (v.abs() <= 0.3),  # bar
+            ((u >= -0.62) & (u <= -0.18) & (v.abs() <= 0.7))
+            | ((u >= -0.62) & (u <= 0.62) & (v >= 0.26) & (v <= 0.7)),  # ell
+            (box <= 0.64) & (box >= 0.36),  # frame
+        ]
+    )
     return candidates.gather(0, shape.view(1, -1, 1, 1).expand(1, *u.shape)).squeeze(0)
 
 
@@ -215,17 +226,19 @@ def _background(params: SceneParams, grid: Tensor, noise: float) -> Tensor:
     for i, seed in enumerate(params.noise_seed.tolist()):
         g = torch.Generator().manual_seed(seed)
         coarse = torch.rand(1, 1, 5, 5, generator=g)
-        blotches[i] = torch.nn.functional.interpolate(
-            coarse, size=(size, size), mode="bicubic", align_corners=False
-        )[0, 0]
+        blotches[i] = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)[
+            0, 0
+        ]
         pixel_noise[i] = torch.randn(size, size, generator=g)
-    patterns = torch.stack([
-        0.5 + 0.5 * torch.sin(along),  # stripes
-        ((torch.sin(along) * torch.sin(across)) > 0).float(),  # checker
-        (torch.cos(along) * torch.cos(across) > 0.5).float(),  # dots
-        ((blotches - 0.5) * 2.5 + 0.5).clamp(0, 1),  # blotches
-        (0.5 + 0.5 * (cos * x + sin * y) / math.sqrt(2)).expand(n, size, size),  # gradient
-    ])
+    patterns = torch.stack(
+        [
+            0.5 + 0.5 * torch.sin(along),  # stripes
+            ((torch.sin(along) * torch.sin(across)) > 0).float(),  # checker
+            (torch.cos(along) * torch.cos(across) > 0.5).float(),  # dots
+            ((blotches - 0.5) * 2.5 + 0.5).clamp(0, 1),  # blotches
+            (0.5 + 0.5 * (cos * x + sin * y) / math.sqrt(2)).expand(n, size, size),  # gradient
+        ]
+    )
     pattern = patterns.gather(0, params.texture.view(1, -1, 1, 1).expand(1, n, size, size))[0]
     tone_a, tone_b = params.texture_colors[:, 0, :, None, None], params.texture_colors[:, 1, :, None, None]
     image = tone_a + (tone_b - tone_a) * pattern[:, None]
@@ -249,10 +262,16 @@ def render_scenes(
 
     images = _background(params, grid, noise)
     main = _object_mask(grid, params.label, params.center, params.radius, params.angle)
-    distractor = _object_mask(
-        grid, params.distractor_label.clamp(min=0), params.distractor_center,
-        params.distractor_radius, params.distractor_angle,
-    ) & params.has_distractor[:, None, None]
+    distractor = (
+        _object_mask(
+            grid,
+            params.distractor_label.clamp(min=0),
+            params.distractor_center,
+            params.distractor_radius,
+            params.distractor_angle,
+        )
+        & params.has_distractor[:, None, None]
+    )
     shape_map = torch.full((n, image_size, image_size), NO_LABEL, dtype=torch.int8)
     color_map = torch.full_like(shape_map, NO_LABEL)
     for mask, label, color, drawn in (
@@ -289,16 +308,18 @@ def class_labels(shape: Tensor, texture: Tensor, label_rule: str = "shape") -> T
 
 
 def generate_shapes(
-    num: int, seed: int, image_size: int = 32, distractor_prob: float = 1.0, noise: float = 0.03,
-    chunk: int = 2048, label_rule: str = "shape",
+    num: int,
+    seed: int,
+    image_size: int = 32,
+    distractor_prob: float = 1.0,
+    noise: float = 0.03,
+    chunk: int = 2048,
+    label_rule: str = "shape",
 ) -> SyntheticBatch:
     """Sample and render ``num`` scenes in chunks (bounded memory); deterministic in ``seed``;
     ``labels`` and ``distractor_labels`` by ``label_rule`` (``class_labels``)."""
     params = sample_scene_params(num, seed, distractor_prob)
-    parts = [
-        render_scenes(params.select(slice(i, i + chunk)), image_size, noise)
-        for i in range(0, num, chunk)
-    ]
+    parts = [render_scenes(params.select(slice(i, i + chunk)), image_size, noise) for i in range(0, num, chunk)]
     batch = {f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(SyntheticBatch)}
     batch["labels"] = class_labels(params.label, params.texture, label_rule)
     batch["distractor_labels"] = class_labels(params.distractor_label, params.texture, label_rule)
@@ -319,14 +340,20 @@ class SyntheticShapes(Dataset):
     classes = SHAPES
 
     def __init__(
-        self, num: int, seed: int, image_size: int = 32, distractor_prob: float = 1.0,
-        noise: float = 0.03, transform=None, label_rule: str = "shape",
+        self,
+        num: int,
+        seed: int,
+        image_size: int = 32,
+        distractor_prob: float = 1.0,
+        noise: float = 0.03,
+        transform=None,
+        label_rule: str = "shape",
     ) -> None:
         if num <= 0:
             raise ValueError(f"a synthetic split needs at least one sample, got num={num}")
         batch = generate_shapes(num, seed, image_size, distractor_prob, noise, label_rule=label_rule)
         self.images = (batch.images * 255).round().to(torch.uint8)
-        self.batch = batch
+        self.batch = replace(batch, images=self.images)  # the images once, as uint8 (not also as float32)
         self.transform = transform
 
     def __len__(self) -> int:

@@ -7,11 +7,28 @@ loader yields ``(images, concept_masks)`` (``[B, C, h, w]`` bool) or concept pro
 
 from .broden import BrodenDataset, write_broden
 from .concepts import SyntheticConcepts, concept_probe_set, concept_source, describe_concepts
-from .iou import DissectionResult, dissect
+from .iou import dissect
 from .masking import MASK_FRACTIONS, mask_units, masking_curve
 from .quantiles import ExactQuantile, SampledQuantile
+from .result import DissectionResult
 from .sensitivity import attack_sensitivity, compare_sensitivity, dissection_summary, spearman
 
-__all__ = ["BrodenDataset", "DissectionResult", "ExactQuantile", "MASK_FRACTIONS", "SampledQuantile",
-           "SyntheticConcepts", "concept_probe_set", "concept_source", "describe_concepts", "attack_sensitivity", "compare_sensitivity", "dissect", "dissection_summary", "mask_units",
-           "masking_curve", "spearman", "write_broden"]
+__all__ = [
+    "BrodenDataset",
+    "DissectionResult",
+    "ExactQuantile",
+    "MASK_FRACTIONS",
+    "SampledQuantile",
+    "SyntheticConcepts",
+    "concept_probe_set",
+    "concept_source",
+    "describe_concepts",
+    "attack_sensitivity",
+    "compare_sensitivity",
+    "dissect",
+    "dissection_summary",
+    "mask_units",
+    "masking_curve",
+    "spearman",
+    "write_broden",
+]

@@ -39,8 +39,10 @@ _CATEGORY_COUNT = re.compile(r"^([^(]+)\((\d+)\)$")
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
-        raise DatasetNotFoundError(f"{path} is missing: a Broden directory needs index.csv, category.csv, label.csv "
-                                   f"and images/ (pass the directory that holds them)")
+        raise DatasetNotFoundError(
+            f"{path} is missing: a Broden directory needs index.csv, category.csv, label.csv "
+            f"and images/ (pass the directory that holds them)"
+        )
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
 
@@ -82,19 +84,28 @@ class BrodenDataset(Dataset):
             labels), e.g. to cut memory; ``None`` keeps ``sh × sw``.
         grey: one-channel images (PIL's ``L`` conversion, ITU-R 601 luminance) for one-channel models.
 
-    Items: ``image`` ``[3, H, W]`` (``[1, H, W]`` if ``grey``) in [0, 1], ``concepts`` ``[C, h, w]`` bool (a whole-image label
-    fills its mask), ``annotated`` ``[C]`` bool (the concept's primary category has a non-empty
-    cell on this image's row). Masks are dense: ``C·h·w`` bytes per image (full Broden at 113 px:
-    about 15 MB), so pick ``categories``, ``label_size`` and the batch size accordingly.
+    Items: ``image`` ``[3, H, W]`` (``[1, H, W]`` if ``grey``) in [0, 1], ``concepts`` ``[C, h, w]``
+    bool (a whole-image label fills its mask), ``annotated`` ``[C]`` bool (the concept's primary
+    category has a non-empty cell on this image's row). Masks are dense: ``C·h·w`` bytes per image
+    (full Broden at 113 px: about 15 MB), so pick ``categories``, ``label_size`` and the batch size accordingly.
     """
 
-    def __init__(self, root: str | Path, categories: list[str] | None = None, split: str | None = None,
-                 image_size: int | None = None, label_size: int | None = None, grey: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        categories: list[str] | None = None,
+        split: str | None = None,
+        image_size: int | None = None,
+        label_size: int | None = None,
+        grey: bool = False,
+    ) -> None:
         self.root = Path(root)
         self.grey = grey
         if not self.root.is_dir():
-            raise DatasetNotFoundError(f"Broden directory {self.root} does not exist: pass the directory holding "
-                                       f"index.csv (or export one with lightning_pse.dissect.write_broden)")
+            raise DatasetNotFoundError(
+                f"Broden directory {self.root} does not exist: pass the directory holding "
+                f"index.csv (or export one with lightning_pse.dissect.write_broden)"
+            )
         known = [row["name"] for row in _read_csv(self.root / "category.csv")]
         self.categories = list(categories) if categories is not None else known
         unknown = [c for c in self.categories if c not in known]
@@ -120,8 +131,10 @@ class BrodenDataset(Dataset):
         self._concept_of_number = torch.full((largest + 1,), -1, dtype=torch.long)  # label number → concept
         for index, (number, _, _) in enumerate(concepts):
             self._concept_of_number[number] = index
-        self._concepts_of_category = {c: torch.tensor([i for i, cc in enumerate(self.concept_categories) if cc == c],
-                                                      dtype=torch.long) for c in self.categories}
+        self._concepts_of_category = {
+            c: torch.tensor([i for i, cc in enumerate(self.concept_categories) if cc == c], dtype=torch.long)
+            for c in self.categories
+        }
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -137,8 +150,13 @@ class BrodenDataset(Dataset):
         pixels = np.asarray(Image.open(path).convert("L" if self.grey else "RGB"), dtype=np.float32) / 255
         image = torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
         if self.image_size is not None and image.shape[1:] != (self.image_size, self.image_size):
-            image = F.interpolate(image[None], size=(self.image_size, self.image_size), mode="bilinear",
-                                  align_corners=False, antialias=True)[0].clamp(0, 1)
+            image = F.interpolate(
+                image[None],
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )[0].clamp(0, 1)
         return image
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
@@ -159,8 +177,9 @@ class BrodenDataset(Dataset):
                 else:
                     self._paint(concepts, decode_label_png(self._label_path(entry)))
         if self.label_size is not None and (h, w) != (self.label_size, self.label_size):
-            concepts = F.interpolate(concepts[None].float(), size=(self.label_size, self.label_size),
-                                     mode="nearest")[0].bool()
+            concepts = F.interpolate(concepts[None].float(), size=(self.label_size, self.label_size), mode="nearest")[
+                0
+            ].bool()
         return {"image": self._read_image(row["image"]), "concepts": concepts, "annotated": annotated}
 
     def _label_path(self, entry: str) -> Path:
@@ -175,11 +194,11 @@ class BrodenDataset(Dataset):
     def _paint(self, concepts: Tensor, numbers: Tensor) -> None:
         """Set, in ``concepts`` ``[C, h, w]``, the pixels of each selected label of ``numbers`` ``[h, w]``."""
         if numbers.shape != concepts.shape[1:]:
-            raise UserInputError(f"a Broden label map is {tuple(numbers.shape)} but index.csv says "
-                                 f"{tuple(concepts.shape[1:])} (sh, sw)")
+            raise UserInputError(
+                f"a Broden label map is {tuple(numbers.shape)} but index.csv says {tuple(concepts.shape[1:])} (sh, sw)"
+            )
         known = numbers < len(self._concept_of_number)
-        concept = torch.where(known, self._concept_of_number[numbers.clamp(max=len(self._concept_of_number) - 1)],
-                              -1)
+        concept = torch.where(known, self._concept_of_number[numbers.clamp(max=len(self._concept_of_number) - 1)], -1)
         ys, xs = torch.nonzero(concept >= 0, as_tuple=True)
         concepts[concept[ys, xs], ys, xs] = True
 
@@ -201,11 +220,18 @@ def write_broden(probe: Dataset, root: str | Path, split: str = "val") -> Path:
         item = probe[i]
         image, concepts = item["image"], item["concepts"].bool()
         Image.fromarray((image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()).save(
-            root / "images" / f"{i}.png")
+            root / "images" / f"{i}.png"
+        )
         pixel_counts += concepts.flatten(1).sum(dim=1)
         image_counts += concepts.flatten(1).any(dim=1)
-        row = {"image": f"{i}.png", "split": split, "ih": image.shape[1], "iw": image.shape[2],
-               "sh": concepts.shape[1], "sw": concepts.shape[2]}
+        row = {
+            "image": f"{i}.png",
+            "split": split,
+            "ih": image.shape[1],
+            "iw": image.shape[2],
+            "sh": concepts.shape[1],
+            "sw": concepts.shape[2],
+        }
         annotated = item.get("annotated", torch.ones(len(names), dtype=torch.bool))
         for category in category_names:
             members = [c for c, cc in enumerate(categories) if cc == category]
@@ -219,19 +245,48 @@ def write_broden(probe: Dataset, root: str | Path, split: str = "val") -> Path:
         index_rows.append(row)
     total_pixels = max(sum(r["sh"] * r["sw"] for r in index_rows), 1)
     _write_csv(root / "index.csv", ["image", "split", "ih", "iw", "sh", "sw", *category_names], index_rows)
-    label_rows = [{"number": c + 1, "name": name, "category": f"{categories[c]}({int(image_counts[c])})",
-                   "frequency": int(image_counts[c]), "coverage": float(pixel_counts[c]) / total_pixels, "syns": name}
-                  for c, name in enumerate(names)]
-    _write_csv(root / "label.csv", ["number", "name", "category", "frequency", "coverage", "syns"],
-               [{"number": 0, "name": "-", "category": "", "frequency": 0, "coverage": 0.0, "syns": ""}, *label_rows])
+    label_rows = [
+        {
+            "number": c + 1,
+            "name": name,
+            "category": f"{categories[c]}({int(image_counts[c])})",
+            "frequency": int(image_counts[c]),
+            "coverage": float(pixel_counts[c]) / total_pixels,
+            "syns": name,
+        }
+        for c, name in enumerate(names)
+    ]
+    _write_csv(
+        root / "label.csv",
+        ["number", "name", "category", "frequency", "coverage", "syns"],
+        [{"number": 0, "name": "-", "category": "", "frequency": 0, "coverage": 0.0, "syns": ""}, *label_rows],
+    )
     category_rows = []
     for category in category_names:
         members = [c for c, cc in enumerate(categories) if cc == category]
-        category_rows.append({"name": category, "first": members[0] + 1, "last": members[-1] + 1,
-                              "count": len(members), "frequency": len(probe)})
-        _write_csv(root / f"c_{category}.csv", ["code", "number", "name", "frequency", "coverage"],
-                   [{"code": code, "number": c + 1, "name": names[c], "frequency": int(image_counts[c]),
-                     "coverage": float(pixel_counts[c]) / total_pixels} for code, c in enumerate(members, start=1)])
+        category_rows.append(
+            {
+                "name": category,
+                "first": members[0] + 1,
+                "last": members[-1] + 1,
+                "count": len(members),
+                "frequency": len(probe),
+            }
+        )
+        _write_csv(
+            root / f"c_{category}.csv",
+            ["code", "number", "name", "frequency", "coverage"],
+            [
+                {
+                    "code": code,
+                    "number": c + 1,
+                    "name": names[c],
+                    "frequency": int(image_counts[c]),
+                    "coverage": float(pixel_counts[c]) / total_pixels,
+                }
+                for code, c in enumerate(members, start=1)
+            ],
+        )
     _write_csv(root / "category.csv", ["name", "first", "last", "count", "frequency"], category_rows)
     return root
 

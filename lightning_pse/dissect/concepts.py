@@ -48,16 +48,24 @@ class SyntheticConcepts(Dataset):
     pixel ``noise``. Items as in the module docstring, ``concepts`` ``[24, H, W]``. ``grey``: one-channel
     images (ITU-R 601 luminance of the colour rendering) and no colour concepts (``[15, H, W]``)."""
 
-    def __init__(self, num_images: int = 512, image_size: int = 32, noise: float = 0.03, seed: int = 0,
-                 swatch_share: float = 0.2, grey: bool = False) -> None:
+    def __init__(
+        self,
+        num_images: int = 512,
+        image_size: int = 32,
+        noise: float = 0.03,
+        seed: int = 0,
+        swatch_share: float = 0.2,
+        grey: bool = False,
+    ) -> None:
         if num_images < 1 or not 0 <= swatch_share <= 1:
             raise ValueError(f"need num_images ≥ 1 and 0 ≤ swatch_share ≤ 1, got {num_images}, {swatch_share}")
         params = sample_scene_params(num_images, seed)
         scenes = render_scenes(params, image_size, noise)
         self.num_swatches = round(swatch_share * num_images)
-        swatches = render_scenes(params.select(slice(0, self.num_swatches)), image_size, noise, draw_main=False,
-                                 draw_distractor=False)
-        images = torch.cat([swatches.images, scenes.images[self.num_swatches:]])
+        swatches = render_scenes(
+            params.select(slice(0, self.num_swatches)), image_size, noise, draw_main=False, draw_distractor=False
+        )
+        images = torch.cat([swatches.images, scenes.images[self.num_swatches :]])
         if grey:
             images = (LUMINANCE.view(1, 3, 1, 1) * images).sum(dim=1, keepdim=True)
         self.images = (images * 255).round().to(torch.uint8)  # 8-bit like the benchmark's splits (and PNGs)
@@ -70,7 +78,7 @@ class SyntheticConcepts(Dataset):
         self._category = torch.tensor([list(self.categories).index(c) for c in self.concept_categories])
 
     @classmethod
-    def like(cls, datamodule: SyntheticDataModule, num_images: int = 512, seed: int = 3) -> "SyntheticConcepts":
+    def like(cls, datamodule: SyntheticDataModule, num_images: int = 512, seed: int = 3) -> SyntheticConcepts:
         """Concept images rendered as ``datamodule``'s (its image size and noise), from a seed apart
         from its splits' seeds."""
         h = datamodule.hparams
@@ -94,14 +102,25 @@ class SyntheticConcepts(Dataset):
             "texture": torch.full(size, int(self.texture[index])) if swatch else unlabelled,
         }
         annotated_categories = torch.tensor([(category == "texture") == swatch for category in self.categories])
-        concepts = torch.cat([one_hot_masks(label_maps[category], len(names))
-                              for category, names in self.categories.items()])
-        return {"image": self.images[index].float() / 255, "concepts": concepts, "annotated": annotated_categories[self._category]}
+        concepts = torch.cat(
+            [one_hot_masks(label_maps[category], len(names)) for category, names in self.categories.items()]
+        )
+        return {
+            "image": self.images[index].float() / 255,
+            "concepts": concepts,
+            "annotated": annotated_categories[self._category],
+        }
 
 
-def concept_probe_set(datamodule, num_images: int = 256, broden_dir: str | Path | None = None,
-                      broden_categories: list[str] | None = None, image_size: int = 32, in_channels: int = 3,
-                      seed: int = 0) -> Dataset:
+def concept_probe_set(
+    datamodule,
+    num_images: int = 256,
+    broden_dir: str | Path | None = None,
+    broden_categories: list[str] | None = None,
+    image_size: int = 32,
+    in_channels: int = 3,
+    seed: int = 0,
+) -> Dataset:
     """The concept probe set the dissection callback and ``analyze.py`` use: ``num_images`` images of
     the Broden directory ``broden_dir`` (a seeded subset, resized to ``image_size``, grey for one
     channel), or without one the synthetic concept set at ``image_size`` px and ``in_channels``
@@ -113,8 +132,7 @@ def concept_probe_set(datamodule, num_images: int = 256, broden_dir: str | Path 
     if broden_dir is not None:
         broden = BrodenDataset(Path(broden_dir), broden_categories, image_size=image_size, grey=in_channels == 1)
         return Subset(broden, probe_indices(len(broden), num_images, seed))
-    if isinstance(datamodule, SyntheticDataModule) and datamodule.hparams.image_size == image_size \
-            and in_channels == 3:
+    if isinstance(datamodule, SyntheticDataModule) and datamodule.hparams.image_size == image_size and in_channels == 3:
         return SyntheticConcepts.like(datamodule, num_images, seed=3 + seed)
     return SyntheticConcepts(num_images, image_size=image_size, seed=3 + seed, grey=in_channels == 1)
 

@@ -59,9 +59,16 @@ def accuracies(model: nn.Module, attack: Attack, batches: Iterable[tuple[Tensor,
     return clean / max(total, 1), robust / max(total, 1)
 
 
-def masking_curve(model: nn.Module, layer: nn.Module | str | None, sensitivity: Tensor, attack: Attack,
-                  batches: Sequence[tuple[Tensor, Tensor]], fractions: Sequence[float] = MASK_FRACTIONS,
-                  seed: int = 0, progress: bool = False) -> list[dict]:
+def masking_curve(
+    model: nn.Module,
+    layer: nn.Module | str | None,
+    sensitivity: Tensor,
+    attack: Attack,
+    batches: Sequence[tuple[Tensor, Tensor]],
+    fractions: Sequence[float] = MASK_FRACTIONS,
+    seed: int = 0,
+    progress: bool = False,
+) -> list[dict]:
     """One row per fraction: ``fraction, num_units, clean_accuracy, robust_accuracy`` (top-sensitive
     units masked) and ``random_clean_accuracy, random_robust_accuracy`` (as many random units)."""
     order = torch.argsort(sensitivity.detach().cpu(), descending=True, stable=True)
@@ -78,6 +85,14 @@ def masking_curve(model: nn.Module, layer: nn.Module | str | None, sensitivity: 
                 random_clean, random_robust = accuracies(model, attack, batches)
         else:
             random_clean, random_robust = clean, robust
-        rows.append({"fraction": fraction, "num_units": count, "clean_accuracy": clean, "robust_accuracy": robust,
-                     "random_clean_accuracy": random_clean, "random_robust_accuracy": random_robust})
+        rows.append(
+            {
+                "fraction": fraction,
+                "num_units": count,
+                "clean_accuracy": clean,
+                "robust_accuracy": robust,
+                "random_clean_accuracy": random_clean,
+                "random_robust_accuracy": random_robust,
+            }
+        )
     return rows

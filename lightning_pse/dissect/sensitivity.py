@@ -18,11 +18,16 @@ from torch import Tensor, nn
 from ..attacks import Attack
 from ..models.capture import resolve_layer
 from ..pse import UnitSensitivity, unit_effects
-from .iou import DissectionResult
+from .result import DissectionResult
 
 
-def attack_sensitivity(model: nn.Module, layer: nn.Module | str | None, attack: Attack,
-                       batches: Iterable[tuple[Tensor, Tensor]], metric: UnitSensitivity | None = None) -> Tensor:
+def attack_sensitivity(
+    model: nn.Module,
+    layer: nn.Module | str | None,
+    attack: Attack,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    metric: UnitSensitivity | None = None,
+) -> Tensor:
     """``s_k`` ``[K]`` of ``layer``'s units over ``(x, y)`` batches (on the model's device): every
     image is attacked and ``|ā_k(x') − ā_k(x)|`` averaged over images, over the mean ``ā_k(x)``.
     Pass ``metric`` to accumulate into it (its ``compute`` syncs DDP ranks)."""
@@ -54,8 +59,9 @@ def spearman(a: Tensor, b: Tensor) -> float:
     return float(ra @ rb / denominator) if denominator > 0 else float("nan")
 
 
-def compare_sensitivity(sensitivity: Tensor, result: DissectionResult, top_fraction: float = 0.1,
-                        random_draws: int = 100, seed: int = 0) -> dict:
+def compare_sensitivity(
+    sensitivity: Tensor, result: DissectionResult, top_fraction: float = 0.1, random_draws: int = 100, seed: int = 0
+) -> dict:
     """The report's sensitivity–interpretability numbers for ``sensitivity`` ``[K]`` and ``result``:
     ``spearman_sensitivity_iou``, ``{topk,bottomk,randomk}_detector_share``,
     ``{topk,bottomk,randomk}_mean_iou`` and ``k``."""
@@ -75,11 +81,17 @@ def compare_sensitivity(sensitivity: Tensor, result: DissectionResult, top_fract
     return out
 
 
-def dissection_summary(result: DissectionResult, sensitivity: Tensor, top_fraction: float = 0.1,
-                       random_draws: int = 100, seed: int = 0) -> dict:
+def dissection_summary(
+    result: DissectionResult, sensitivity: Tensor, top_fraction: float = 0.1, random_draws: int = 100, seed: int = 0
+) -> dict:
     """What the dissection callback logs and ``analyze.py`` reports for one layer: ``layer``,
     ``num_units``, ``interpretable_units``, ``detectors_per_category`` (units and unique concepts),
     ``num_images``, and ``compare_sensitivity``'s numbers."""
-    return {"layer": result.layer, "num_units": len(result.thresholds), "interpretable_units": result.interpretable_units,
-            "num_images": result.num_images, "detectors_per_category": result.category_counts(),
-            **compare_sensitivity(sensitivity, result, top_fraction, random_draws, seed)}
+    return {
+        "layer": result.layer,
+        "num_units": len(result.thresholds),
+        "interpretable_units": result.interpretable_units,
+        "num_images": result.num_images,
+        "detectors_per_category": result.category_counts(),
+        **compare_sensitivity(sensitivity, result, top_fraction, random_draws, seed),
+    }

@@ -43,8 +43,11 @@ def last_conv_layer(model: nn.Module, x: Tensor) -> str:
     (``[B, C, H, W]``; one image suffices): Grad-CAM's and dissection's layer for models without a
     declared feature layer."""
     order: list[str] = []
-    handles = [module.register_forward_hook(lambda m, i, o, name=name: order.append(name))
-               for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+    handles = [
+        module.register_forward_hook(lambda m, i, o, name=name: order.append(name))
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Conv2d)
+    ]
     try:
         with torch.no_grad():
             model(x[:1])
@@ -52,6 +55,13 @@ def last_conv_layer(model: nn.Module, x: Tensor) -> str:
         for handle in handles:
             handle.remove()
     if not order:
-        raise UnknownNameError("the model has no Conv2d layer to take Grad-CAM or dissection at: name one with "
-                               "--cam.layer / --dissection.layer")
+        raise UnknownNameError(
+            "the model has no Conv2d layer to take Grad-CAM or dissection at: name one with "
+            "--cam.layer / --dissection.layer"
+        )
     return order[-1]
+
+
+def layer_name(model: nn.Module, module: nn.Module) -> str:
+    """The dotted name of ``module`` inside ``model``."""
+    return next(name for name, m in model.named_modules() if m is module)

@@ -53,15 +53,15 @@ def build_model(
     mean = tuple(mean) if mean is not None else (0.0,) * in_channels
     std = tuple(std) if std is not None else (1.0,) * in_channels
     if len(mean) != in_channels or len(std) != in_channels:
-        raise ValueError(
-            f"normalisation has {len(mean)} mean / {len(std)} std values but in_channels={in_channels}"
-        )
+        raise ValueError(f"normalisation has {len(mean)} mean / {len(std)} std values but in_channels={in_channels}")
     if name in _OWN_MODELS:
         body, feature_layer, channels = _OWN_MODELS[name](in_channels, **kwargs)
         return ImageClassifier(body, feature_layer, nn.Linear(channels, num_classes), mean, std)
-    if name.startswith(TORCHVISION_PREFIX) and name[len(TORCHVISION_PREFIX):] in supported_torchvision_models():
+    if name.startswith(TORCHVISION_PREFIX) and name[len(TORCHVISION_PREFIX) :] in supported_torchvision_models():
         if in_channels != 3:
             raise ValueError(f"{name} takes 3-channel images; use a CIFAR-style model for {in_channels} channels")
-        body, feature_layer, classifier, dropout = torchvision_parts(name[len(TORCHVISION_PREFIX):], num_classes, **kwargs)
+        body, feature_layer, classifier, dropout = torchvision_parts(
+            name[len(TORCHVISION_PREFIX) :], num_classes, **kwargs
+        )
         return ImageClassifier(body, feature_layer, classifier, mean, std, dropout=dropout)
     raise UnknownNameError(f"unknown model {name!r}; known models: {', '.join(available_models())}")

@@ -92,9 +92,7 @@ def _stages(block: type[nn.Module], blocks: list[int], width: int) -> tuple[list
     return stages, cin
 
 
-def resnet_cifar_body(
-    depth: int = 18, in_channels: int = 3, width: int = 64
-) -> tuple[nn.Sequential, nn.Module, int]:
+def resnet_cifar_body(depth: int = 18, in_channels: int = 3, width: int = 64) -> tuple[nn.Sequential, nn.Module, int]:
     """ResNet-18/34 (basic blocks) or ResNet-50 (bottlenecks). Returns (body, feature_layer, K)."""
     configs = {18: (BasicBlock, [2, 2, 2, 2]), 34: (BasicBlock, [3, 4, 6, 3]), 50: (Bottleneck, [3, 4, 6, 3])}
     if depth not in configs:

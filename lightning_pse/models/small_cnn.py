@@ -6,9 +6,7 @@ from torch import nn
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 def small_cnn_body(in_channels: int = 3, width: int = 32) -> tuple[nn.Sequential, nn.Module]:

@@ -45,11 +45,14 @@ def check_takes_images(model: nn.Module, x: Tensor, num_classes: int, data_name:
         with eval_mode(model), torch.no_grad():
             logits = model(x)
     except RuntimeError as err:
-        raise UserInputError(f"the model cannot take the data's images {tuple(x.shape[1:])}: "
-                             f"{str(err).splitlines()[0][:200]}") from None
+        raise UserInputError(
+            f"the model cannot take the data's images {tuple(x.shape[1:])}: {str(err).splitlines()[0][:200]}"
+        ) from None
     if logits.dim() != 2:
         raise UserInputError(f"the model must return logits [B, K], got shape {tuple(logits.shape)}")
     if logits.shape[1] != num_classes:
-        raise UserInputError(f"the model has {logits.shape[1]} classes but the data ({data_name}) has {num_classes}: "
-                             f"pass the data the model was trained on")
+        raise UserInputError(
+            f"the model has {logits.shape[1]} classes but the data ({data_name}) has {num_classes}: "
+            f"pass the data the model was trained on"
+        )
     return logits.shape[1]

@@ -15,18 +15,29 @@ from torch import nn
 _ADAPTERS = {
     "resnet": lambda m: (
         nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4),
-        m.layer4, m.fc, 0.0,
+        m.layer4,
+        m.fc,
+        0.0,
     ),
     "regnet": lambda m: (nn.Sequential(m.stem, m.trunk_output), m.trunk_output, m.fc, 0.0),
     "efficientnet": lambda m: (m.features, m.features, m.classifier[1], m.classifier[0].p),
     "mobilenet_v2": lambda m: (m.features, m.features, m.classifier[1], m.classifier[0].p),
     "shufflenet": lambda m: (
-        nn.Sequential(m.conv1, m.maxpool, m.stage2, m.stage3, m.stage4, m.conv5), m.conv5, m.fc, 0.0,
+        nn.Sequential(m.conv1, m.maxpool, m.stage2, m.stage3, m.stage4, m.conv5),
+        m.conv5,
+        m.fc,
+        0.0,
     ),
 }
-_FAMILY_OF_PREFIX = {"resnet": "resnet", "resnext": "resnet", "wide_resnet": "resnet",
-                     "regnet": "regnet", "efficientnet": "efficientnet",
-                     "mobilenet_v2": "mobilenet_v2", "shufflenet": "shufflenet"}
+_FAMILY_OF_PREFIX = {
+    "resnet": "resnet",
+    "resnext": "resnet",
+    "wide_resnet": "resnet",
+    "regnet": "regnet",
+    "efficientnet": "efficientnet",
+    "mobilenet_v2": "mobilenet_v2",
+    "shufflenet": "shufflenet",
+}
 
 
 def supported_torchvision_models() -> list[str]:

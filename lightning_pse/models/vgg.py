@@ -25,8 +25,12 @@ def vgg_bn_body(depth: int = 16, in_channels: int = 3) -> tuple[nn.Sequential, n
         if item == "M":
             layers.append(nn.MaxPool2d(2))
         else:
-            layers.append(nn.Sequential(
-                nn.Conv2d(cin, int(item), 3, padding=1, bias=False), nn.BatchNorm2d(int(item)), nn.ReLU(inplace=True)
-            ))
+            layers.append(
+                nn.Sequential(
+                    nn.Conv2d(cin, int(item), 3, padding=1, bias=False),
+                    nn.BatchNorm2d(int(item)),
+                    nn.ReLU(inplace=True),
+                )
+            )
             cin = int(item)
     return nn.Sequential(*layers), layers[-1], cin

@@ -4,12 +4,28 @@
 rho=0.05) -> PSEResult``.
 """
 
-from .analysis import PSEResult, analyze, analyze_attack
+from ..groups import GroupGrid, check_group_layout, default_group_size
 from .categories import Category, categorize, energy_shares, image_type, psr
 from .ground_truth import concentration
-from .groups import GroupGrid, check_group_layout, default_group_size
 from .metrics import PSEShares
+from .pipeline import PSEResult, analyze, analyze_attack
 from .units import UnitEffects, UnitSensitivity, unit_effects
 
-__all__ = ["Category", "GroupGrid", "PSEResult", "PSEShares", "UnitEffects", "UnitSensitivity", "analyze", "analyze_attack", "categorize", "check_group_layout",
-           "concentration", "default_group_size", "energy_shares", "image_type", "psr", "unit_effects"]
+__all__ = [
+    "Category",
+    "GroupGrid",
+    "PSEResult",
+    "PSEShares",
+    "UnitEffects",
+    "UnitSensitivity",
+    "analyze",
+    "analyze_attack",
+    "categorize",
+    "check_group_layout",
+    "concentration",
+    "default_group_size",
+    "energy_shares",
+    "image_type",
+    "psr",
+    "unit_effects",
+]

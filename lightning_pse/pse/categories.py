@@ -26,8 +26,9 @@ def psr(promotion: Tensor, suppression: Tensor, eps: float = 1e-12) -> Tensor:
     return torch.log2(promotion.clamp(min=eps)) - torch.log2(suppression.clamp(min=eps))
 
 
-def categorize(promotion: Tensor, suppression: Tensor, energy: Tensor, tau: float = 1.0, rho: float = 0.05,
-               eps: float = 1e-12) -> Tensor:
+def categorize(
+    promotion: Tensor, suppression: Tensor, energy: Tensor, tau: float = 1.0, rho: float = 0.05, eps: float = 1e-12
+) -> Tensor:
     """Category codes ``[B, G]`` from ``P``, ``S`` and ``‖δ_G‖²``, each ``[B, G]``.
 
     Inactive: ``‖δ_G‖² ≤ 1e-12``, or the larger effect ``max(P⁺, S⁺)`` is zero or below ``ρ``

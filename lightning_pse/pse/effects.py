@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .groups import GroupGrid
+from ..groups import GroupGrid
 
 ESTIMATORS = ("ablation", "gradient")
 
@@ -33,7 +33,13 @@ def group_energy(grid: GroupGrid, delta: Tensor) -> Tensor:
 
 
 def ablation_effects(
-    model: nn.Module, x: Tensor, delta: Tensor, y: Tensor, target: Tensor, grid: GroupGrid, max_batch: int = 1024,
+    model: nn.Module,
+    x: Tensor,
+    delta: Tensor,
+    y: Tensor,
+    target: Tensor,
+    grid: GroupGrid,
+    max_batch: int = 1024,
 ) -> tuple[Tensor, Tensor]:
     """Exact ``(P, S)``, each ``[B, G]``; pairs with ``‖δ_G‖² = 0`` get 0 without a forward pass."""
     b, c, h, w = x.shape
@@ -45,7 +51,7 @@ def ablation_effects(
         masks = _group_masks(grid, x.device, x.dtype)
         pairs = (group_energy(grid, delta) > 0).nonzero()  # [N, 2] (image, group)
         for start in range(0, pairs.shape[0], max_batch):
-            img, grp = pairs[start:start + max_batch].unbind(1)
+            img, grp = pairs[start : start + max_batch].unbind(1)
             logits = model(x[img] + delta[img] * masks[grp])
             promotion[img, grp] = _pick(logits, target[img]) - base_t[img]
             suppression[img, grp] = base_t0[img] - _pick(logits, y[img])
@@ -60,14 +66,19 @@ def _group_masks(grid: GroupGrid, device, dtype) -> Tensor:
 
 
 def gradient_effects(
-    model: nn.Module, x: Tensor, delta: Tensor, y: Tensor, target: Tensor, grid: GroupGrid,
+    model: nn.Module,
+    x: Tensor,
+    delta: Tensor,
+    y: Tensor,
+    target: Tensor,
+    grid: GroupGrid,
 ) -> tuple[Tensor, Tensor]:
     """First-order ``(P, S)``, each ``[B, G]``, from the input gradients of ``Z_t`` and ``Z_t0``."""
     with torch.enable_grad():
         xr = x.detach().requires_grad_(True)
         logits = model(xr)
-        grad_t, = torch.autograd.grad(_pick(logits, target).sum(), xr, retain_graph=True)
-        grad_t0, = torch.autograd.grad(_pick(logits, y).sum(), xr)
+        (grad_t,) = torch.autograd.grad(_pick(logits, target).sum(), xr, retain_graph=True)
+        (grad_t0,) = torch.autograd.grad(_pick(logits, y).sum(), xr)
     promotion = grid.unfold(grad_t * delta).sum(dim=2)
     suppression = -grid.unfold(grad_t0 * delta).sum(dim=2)
     return promotion, suppression

@@ -10,8 +10,14 @@ def concentration(mask: Tensor, region: Tensor) -> float:
     ``(|mask ∩ region| / |mask|) / (|region| / |image|)`` pooled over the batch (1 = chance).
     Both ``[B, H, W]`` bool; NaN when ``mask`` or ``region`` is empty."""
     region = region.bool().to(mask.device)
-    area = region.float().mean().item()
-    total = mask.sum().item()
-    if total == 0 or area == 0:
+    return concentration_of_counts(
+        float((mask & region).sum()), float(mask.sum()), float(region.sum()), float(region.numel())
+    )
+
+
+def concentration_of_counts(inside: float, mask: float, region: float, pixels: float) -> float:
+    """``concentration`` from pooled pixel counts: ``inside`` = |mask ∩ region|, ``mask`` = |mask|,
+    ``region`` = |region|, ``pixels`` = all pixels (counts add over batches and DDP ranks)."""
+    if mask == 0 or region == 0:
         return float("nan")
-    return ((mask & region).sum().item() / total) / area
+    return (inside / mask) / (region / pixels)

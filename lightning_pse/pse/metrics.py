@@ -6,8 +6,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from .analysis import PSEResult
 from .categories import ACTIVE_CATEGORIES, Category
+from .pipeline import PSEResult
 
 
 class PSEShares(Metric):

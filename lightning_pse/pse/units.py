@@ -48,16 +48,20 @@ def spatial_mean(activations: Tensor) -> Tensor:
     return activations.flatten(2).mean(dim=2) if activations.dim() > 2 else activations
 
 
-def unit_effects(model: nn.Module, layer: nn.Module | str | None, x: Tensor, x_adv: Tensor,
-                 eps: float = 1e-12) -> UnitEffects:
+def unit_effects(
+    model: nn.Module, layer: nn.Module | str | None, x: Tensor, x_adv: Tensor, eps: float = 1e-12
+) -> UnitEffects:
     """Unit-level effects of ``x → x_adv`` (both ``[B, C, H, W]``) in ``layer``."""
     clean = spatial_mean_activations(model, layer, x)
     adversarial = spatial_mean_activations(model, layer, x_adv)
     change = adversarial - clean
     mean_change = change.mean(dim=0)
     return UnitEffects(
-        clean=clean.mean(dim=0), adversarial=adversarial.mean(dim=0), change=change,
-        promoted=mean_change > 0, suppressed=mean_change < 0,
+        clean=clean.mean(dim=0),
+        adversarial=adversarial.mean(dim=0),
+        change=change,
+        promoted=mean_change > 0,
+        suppressed=mean_change < 0,
         sensitivity=relative_change(change.abs().mean(dim=0), clean.mean(dim=0), eps),
     )
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import check_range
 from ..attacks import PGD, Attack, TRADESAttack
+from ..errors import check_range
 from .classifier import ClassifierModule
 
 
@@ -28,15 +28,31 @@ class PGDATModule(ClassifierModule):
         other arguments: see ``ClassifierModule``.
     """
 
-    def __init__(self, eps: float = 8 / 255, steps: int = 10, step_size: float = 2 / 255, norm: str = "linf",
-                 random_start: bool = True, attack_loss: str | None = None, **kwargs) -> None:
+    selection_metric = "val/robust_acc"  # robust accuracy under ``RobustEvalCallback``, on validation
+
+    def __init__(
+        self,
+        eps: float = 8 / 255,
+        steps: int = 10,
+        step_size: float = 2 / 255,
+        norm: str = "linf",
+        random_start: bool = True,
+        attack_loss: str | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.attack = self.build_attack()
 
     def build_attack(self) -> Attack:
         h = self.hparams
-        return PGD(eps=h.eps, steps=h.steps, step_size=h.step_size, norm=h.norm, random_start=h.random_start,
-                   loss=h.attack_loss or "ce")
+        return PGD(
+            eps=h.eps,
+            steps=h.steps,
+            step_size=h.step_size,
+            norm=h.norm,
+            random_start=h.random_start,
+            loss=h.attack_loss or "ce",
+        )
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         x_adv = self.attack(self.model, x, y)
@@ -49,10 +65,25 @@ class FastATModule(PGDATModule):
     one FGSM step of ``1.25·ε`` from a uniform random start (FGSM-RS). Arguments as ``PGDATModule``.
     """
 
-    def __init__(self, eps: float = 8 / 255, steps: int = 1, step_size: float = 10 / 255, norm: str = "linf",
-                 random_start: bool = True, attack_loss: str | None = None, **kwargs) -> None:
-        super().__init__(eps=eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start,
-                         attack_loss=attack_loss, **kwargs)
+    def __init__(
+        self,
+        eps: float = 8 / 255,
+        steps: int = 1,
+        step_size: float = 10 / 255,
+        norm: str = "linf",
+        random_start: bool = True,
+        attack_loss: str | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            eps=eps,
+            steps=steps,
+            step_size=step_size,
+            norm=norm,
+            random_start=random_start,
+            attack_loss=attack_loss,
+            **kwargs,
+        )
 
 
 class TRADESModule(ClassifierModule):
@@ -66,8 +97,17 @@ class TRADESModule(ClassifierModule):
         other arguments: see ``ClassifierModule``.
     """
 
-    def __init__(self, beta: float = 6.0, eps: float = 8 / 255, steps: int = 10, step_size: float = 2 / 255,
-                 norm: str = "linf", **kwargs) -> None:
+    selection_metric = "val/robust_acc"  # robust accuracy under ``RobustEvalCallback``, on validation
+
+    def __init__(
+        self,
+        beta: float = 6.0,
+        eps: float = 8 / 255,
+        steps: int = 10,
+        step_size: float = 2 / 255,
+        norm: str = "linf",
+        **kwargs,
+    ) -> None:
         check_range("beta", beta, low=0)
         super().__init__(**kwargs)
         self.attack = TRADESAttack(eps=eps, steps=steps, step_size=step_size, norm=norm)
@@ -75,6 +115,7 @@ class TRADESModule(ClassifierModule):
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         x_adv = self.attack(self.model, x, y)
         logits, logits_adv = self(x), self(x_adv)
-        robust = F.kl_div(F.log_softmax(logits_adv, dim=1), F.log_softmax(logits, dim=1), log_target=True,
-                          reduction="batchmean")
+        robust = F.kl_div(
+            F.log_softmax(logits_adv, dim=1), F.log_softmax(logits, dim=1), log_target=True, reduction="batchmean"
+        )
         return self.criterion(logits, y) + self.hparams.beta * robust, logits

@@ -35,8 +35,10 @@ def shape_errors_named(x: Tensor, model: str):
         if not any(word in message.lower() for word in ("size", "shape")):
             raise
         first = message.splitlines()[0]
-        raise UserInputError(f"model {model} cannot take {x.shape[-2]}×{x.shape[-1]} images ({first}): resize the "
-                             f"images to the size the model is meant for") from err
+        raise UserInputError(
+            f"model {model} cannot take {x.shape[-2]}×{x.shape[-1]} images ({first}): resize the "
+            f"images to the size the model is meant for"
+        ) from err
 
 
 class ClassifierModule(pl.LightningModule):
@@ -56,6 +58,8 @@ class ClassifierModule(pl.LightningModule):
             ``multistep`` (× ``gamma`` at the epochs in ``milestones``) or ``none``.
         label_smoothing: cross-entropy label smoothing.
     """
+
+    selection_metric = "val/acc"  # what ``callbacks.BestCheckpoint`` keeps the best epoch by
 
     def __init__(
         self,
@@ -90,7 +94,7 @@ class ClassifierModule(pl.LightningModule):
         self.save_hyperparameters()
         self.model = build_model(model, num_classes, in_channels, mean, std, **(model_kwargs or {}))
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        self._rng_states_to_restore: list[dict] | dict | None = None  # set when a checkpoint is loaded to resume
+        self._rng_states_to_restore: list[dict] | None = None  # set when a checkpoint is loaded to resume
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
         )
@@ -152,8 +156,13 @@ class ClassifierModule(pl.LightningModule):
         h = self.hparams
         params = self.model.parameters()
         if h.optimizer == "sgd":
-            opt = torch.optim.SGD(params, lr=h.lr, momentum=h.momentum, nesterov=h.nesterov and h.momentum > 0,
-                                  weight_decay=h.weight_decay)
+            opt = torch.optim.SGD(
+                params,
+                lr=h.lr,
+                momentum=h.momentum,
+                nesterov=h.nesterov and h.momentum > 0,
+                weight_decay=h.weight_decay,
+            )
         else:
             cls = torch.optim.Adam if h.optimizer == "adam" else torch.optim.AdamW
             opt = cls(params, lr=h.lr, weight_decay=h.weight_decay)

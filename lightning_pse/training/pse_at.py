@@ -50,15 +50,26 @@ class PSEATModule(PGDATModule):
         other arguments: see ``ClassifierModule``.
     """
 
-    def __init__(self, steer: float = 0.5, unit_penalty: float = 0.1, unit_layer: str | None = None,
-                 unit_fraction: float = 0.05, probe_samples: int = 256, probe_batch_size: int = 64,
-                 probe_seed: int = 0, estimator: str = "gradient", **kwargs) -> None:
+    def __init__(
+        self,
+        steer: float = 0.5,
+        unit_penalty: float = 0.1,
+        unit_layer: str | None = None,
+        unit_fraction: float = 0.05,
+        probe_samples: int = 256,
+        probe_batch_size: int = 64,
+        probe_seed: int = 0,
+        estimator: str = "gradient",
+        **kwargs,
+    ) -> None:
         attack_loss = kwargs.pop("attack_loss", None)  # popped: the saved hyper-parameters say "cw"
         if attack_loss not in (None, "cw"):
             raise UserInputError(f"PSE-AT splits the C&W margin: attack_loss must be 'cw', got {attack_loss!r}")
         if not 0 <= steer <= 1 or unit_penalty < 0 or not 0 < unit_fraction <= 1:
-            raise UserInputError(f"PSE-AT needs 0 ≤ steer ≤ 1, unit_penalty ≥ 0 and 0 < unit_fraction ≤ 1, got "
-                                 f"steer={steer}, unit_penalty={unit_penalty}, unit_fraction={unit_fraction}")
+            raise UserInputError(
+                f"PSE-AT needs 0 ≤ steer ≤ 1, unit_penalty ≥ 0 and 0 < unit_fraction ≤ 1, got "
+                f"steer={steer}, unit_penalty={unit_penalty}, unit_fraction={unit_fraction}"
+            )
         super().__init__(attack_loss="cw", **kwargs)
         self.attack.objective = self.split_margin
         self.register_buffer("margin_weights", torch.ones(2))  # (w_s, w_p)
@@ -115,8 +126,10 @@ class PSEATModule(PGDATModule):
         top = torch.topk(units, max(1, math.ceil(h.unit_fraction * num_units))).indices
         self.unit_mask.zero_()
         self.unit_mask[top] = 1
-        self.log_dict({"pse_at/suppression_weight": self.margin_weights[0],
-                       "pse_at/promotion_weight": self.margin_weights[1]}, on_epoch=True)
+        self.log_dict(
+            {"pse_at/suppression_weight": self.margin_weights[0], "pse_at/promotion_weight": self.margin_weights[1]},
+            on_epoch=True,
+        )
 
     def measure_probe(self) -> tuple[Tensor, Tensor]:
         """``((E_s, E_p), s [K])`` on the training probe subset, summed over ranks."""

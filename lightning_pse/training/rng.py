@@ -23,8 +23,13 @@ def capture_rng_states() -> dict:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "python": {"version": version, "state": list(state), "gauss": gauss},
     }
 
@@ -41,12 +46,10 @@ def gather_rng_states() -> list[dict]:
     return gathered
 
 
-def restore_rank_rng_states(saved: list[dict] | dict, rank: int) -> None:
+def restore_rank_rng_states(saved: list[dict], rank: int) -> None:
     """Set this process's generators to its own entry of ``saved`` (from ``gather_rng_states``).
-    A run resumed on more processes than saved them gives the extra ranks rank 0's states; a single
-    dict (checkpoints written before states were per rank) is every rank's."""
-    entries = saved if isinstance(saved, list) else [saved]
-    restore_rng_states(entries[rank] if rank < len(entries) else entries[0])
+    A run resumed on more processes than saved them gives the extra ranks rank 0's states."""
+    restore_rng_states(saved[rank] if rank < len(saved) else saved[0])
 
 
 def restore_rng_states(states: dict) -> None:
@@ -56,7 +59,8 @@ def restore_rng_states(states: dict) -> None:
     if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(states["cuda"])
     n = states["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["position"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["position"], n["has_gauss"], n["cached_gaussian"])
+    )
     p = states["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))

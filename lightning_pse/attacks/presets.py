@@ -1,0 +1,115 @@
+"""Every default attack of the project, in one place.
+
+The callbacks, ``analyze.py`` and the benchmarks take their default attacks from these functions,
+so a default is defined once and a change here changes every place that measures with it. Each
+preset takes the threat model (``eps``, ``norm``) and the seed; the budgets (steps, restarts,
+queries) are the project's CPU-affordable choices (``docs/method.md`` §6 lists them).
+
+=====================  ==========================================================================
+preset                 attack
+=====================  ==========================================================================
+``robust_eval``        PGD-20, step ε/4, random start, early stop (robust accuracy per epoch)
+``pse_targeted``       targeted PGD-20 (step 2.5·ε/20, target by ``target_rule``): PSE and CAM
+``pse_cw``             untargeted C&W ℓ2, 5 binary-search × 100 Adam steps: PSE
+``pse_attacks``        ``{"pgd": pse_targeted, "cw": pse_cw}``: the PSE callback and report
+``cam_attacks``        ``{"pgd": pse_targeted}``: the CAM callback (C&W left out for cost)
+``sensitivity``        PGD-10, step ε/4: unit sensitivity ``s_k`` and the masking curve
+``ground_truth``       targeted PGD-20 at ℓ∞ 16/255 toward the distractor's class (synthetic data)
+``autoattack_like``    PGD-20, APGD-CE, APGD-T (DLR, ≥ 4 classes), C&W ℓ2, Square: the report's
+                       robustness section
+=====================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..data.stats import standard_eps
+from .apgd import APGD
+from .base import Attack
+from .cw import CW
+from .pgd import PGD
+from .square import Square
+
+DEFAULT_EPS = 8 / 255  # ℓ∞ radius of the per-epoch callbacks when a config names none
+GROUND_TRUTH_EPS = 16 / 255  # larger than 8/255 so that most synthetic images are fooled toward the distractor
+L2_EPS = 0.5  # C&W ℓ2 is unbounded: under an ℓ∞ threat model it is judged within this ℓ2 radius
+
+
+def robust_eval(eps: float = DEFAULT_EPS, norm: str = "linf", seed: int = 0) -> PGD:
+    """PGD-20 at radius ``eps`` of ``norm``, step ``eps/4``, random start, stopping on each sample at
+    its first adversarial point (fooled samples cost no more steps; robust accuracy cannot rise)."""
+    return PGD(eps=eps, steps=20, step_size=eps / 4, norm=norm, early_stop=True, seed=seed)
+
+
+def pse_targeted(eps: float = DEFAULT_EPS, target_rule: str = "random", seed: int = 0, norm: str = "linf") -> PGD:
+    """Targeted PGD-20 at radius ``eps`` of ``norm`` (step ``2.5·eps/20``), the target chosen by ``target_rule``."""
+    return PGD(eps=eps, steps=20, norm=norm, targeted=True, target_rule=target_rule, seed=seed)
+
+
+def pse_cw(seed: int = 0) -> CW:
+    """Untargeted C&W ℓ2: 5 binary-search steps × 100 Adam steps (fewer than C&W's own 9 × 10 000,
+    to fit in an epoch)."""
+    return CW(steps=100, binary_search_steps=5, seed=seed)
+
+
+def pse_attacks(
+    eps: float = DEFAULT_EPS, target_rule: str = "random", seed: int = 0, norm: str = "linf"
+) -> dict[str, Attack]:
+    """The PSE section's attacks: ``pgd`` (``pse_targeted``) and ``cw`` (``pse_cw``)."""
+    return {"pgd": pse_targeted(eps, target_rule, seed, norm), "cw": pse_cw(seed)}
+
+
+def cam_attacks(
+    eps: float = DEFAULT_EPS, target_rule: str = "random", seed: int = 0, norm: str = "linf"
+) -> dict[str, Attack]:
+    """The CAM callback's attacks: ``pgd`` (``pse_targeted``) alone. Equal settings to the PSE
+    callback's ``pgd``, so the two callbacks share one attack run per probe batch."""
+    return {"pgd": pse_targeted(eps, target_rule, seed, norm)}
+
+
+def model_threat(hparams: Mapping, datamodule) -> tuple[str, float]:
+    """``(norm, ε)`` the per-epoch callbacks attack at by default: the training module's own radius
+    (``hparams`` ``eps`` and ``norm`` of an adversarial-training module), else the dataset's standard
+    ℓ∞ radius (``data.stats.standard_eps``: 8/255 for CIFAR and the synthetic benchmark, 0.3 for MNIST)."""
+    norm = hparams.get("norm") or "linf"
+    eps = hparams.get("eps")
+    return norm, float(eps) if eps is not None else standard_eps(datamodule, norm)
+
+
+def sensitivity(eps: float = DEFAULT_EPS, norm: str = "linf", seed: int = 0) -> PGD:
+    """PGD-10 at radius ``eps`` of ``norm``, step ``eps/4``: the attack behind the unit sensitivity
+    ``s_k`` and the masking curve."""
+    return PGD(eps=eps, steps=10, step_size=eps / 4, norm=norm, seed=seed)
+
+
+def ground_truth(seed: int = 0) -> PGD:
+    """Targeted ℓ∞ PGD-20 at ``GROUND_TRUTH_EPS``; the caller gives the distractor's class as target."""
+    return PGD(eps=GROUND_TRUTH_EPS, steps=20, targeted=True, seed=seed)
+
+
+def cw_radius(norm: str, eps: float) -> float:
+    """The ℓ2 radius an unbounded attack's success is judged at: ε under an ℓ2 threat model, else ``L2_EPS``."""
+    return eps if norm == "l2" else L2_EPS
+
+
+def autoattack_like(
+    eps: float, num_classes: int, norm: str = "linf", seed: int = 0, square_queries: int = 1000
+) -> dict[str, Attack]:
+    """PGD-20 (``robust_eval``), APGD-CE, APGD-T (DLR, needs ≥ 4 classes), C&W ℓ2 and Square at radius
+    ``eps`` of ``norm``. C&W is ``pse_cw`` (5 × 100 steps, minimal ℓ2, judged broken within
+    ``cw_radius``), the same attack as the PSE section's, so an analysis with both sections runs it
+    once per batch; Square runs ``square_queries`` queries (fewer than the papers' defaults, to fit
+    CPU budgets; raise them in ``--config``). PGD and APGD stop working on a sample at its first
+    adversarial point, which can only lower robust accuracy and saves most of the work on weak models."""
+    attacks: dict[str, Attack] = {
+        "pgd20": robust_eval(eps, norm, seed),
+        "apgd_ce": APGD(eps=eps, loss="ce", norm=norm, seed=seed),
+    }
+    if num_classes >= 4:
+        attacks["apgd_t"] = APGD(
+            eps=eps, loss="dlr", norm=norm, targeted=True, n_target_classes=min(9, num_classes - 1), seed=seed
+        )
+    attacks["cw_l2"] = pse_cw(seed)  # the PSE section's C&W: one run per batch serves both sections
+    attacks["square"] = Square(eps=eps, norm=norm, n_queries=square_queries, seed=seed)
+    return attacks

@@ -1,0 +1,11 @@
+"""Numbers as the report and the terminal print them."""
+
+from __future__ import annotations
+
+
+def format_eps(eps: float) -> str:
+    """``8/255`` for multiples of 1/255, else the number (``0.5``)."""
+    steps = round(eps * 255)
+    if eps > 0 and abs(steps / 255 - eps) < 1e-9 and steps / 255 != round(eps, 3):
+        return f"{steps}/255"
+    return f"{eps:g}"

@@ -1,0 +1,64 @@
+"""AutoAttack's standard evaluation (APGD-CE, APGD-T, FAB-T, Square-5000; Croce & Hein 2020)
+through the official code (``pyautoattack``, optional extra), run without changing the model."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import UserInputError
+from ..models.state import eval_mode
+
+AUTOATTACK_NORMS = {"linf": "Linf", "l2": "L2"}
+
+
+def check_autoattack(num_classes: int) -> None:
+    """Refuse, before any work, what AutoAttack cannot run: the package missing, or fewer than
+    4 classes (its DLR losses use the 3rd and 4th largest logits)."""
+    try:
+        import pyautoattack  # noqa: F401
+    except ImportError:
+        raise UserInputError(
+            "--robustness autoattack needs the official AutoAttack code: "
+            "pip install 'lightning_pse[zoo]' (package pyautoattack)"
+        ) from None
+    if num_classes < 4:
+        raise UserInputError(
+            f"AutoAttack needs at least 4 classes (DLR loss), the model has {num_classes}: use --robustness attacks"
+        )
+
+
+@contextmanager
+def frozen_parameters(model: nn.Module):
+    """Parameters need no gradient inside (FAB calls ``.backward``, which would fill ``.grad``);
+    each one's ``requires_grad`` is restored after."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def autoattack_robust(model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str, seed: int = 0) -> Tensor:
+    """``[B]`` bool: classified correctly on ``x`` and after AutoAttack's standard version at
+    ``(norm, eps)``. With fewer than 10 classes APGD-T and FAB-T aim at all ``K − 1`` other classes
+    instead of 9. The model runs in eval mode; its mode, BatchNorm statistics and ``.grad`` are untouched."""
+    from pyautoattack import AutoAttack
+
+    logging.getLogger("auto-attack").setLevel(logging.WARNING)  # our progress bars report progress
+    with eval_mode(model), frozen_parameters(model):
+        adversary = AutoAttack(
+            model, norm=AUTOATTACK_NORMS[norm], eps=eps, version="standard", device=x.device, seed=seed
+        )
+        with torch.no_grad():
+            num_classes = model(x[:1]).shape[1]
+        adversary.apgd_targeted.n_target_classes = min(9, num_classes - 1)
+        adversary.fab.n_target_classes = min(9, num_classes - 1)
+        _, predicted = adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
+    return predicted.to(y.device) == y

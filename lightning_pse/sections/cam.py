@@ -1,0 +1,161 @@
+"""The CAM section: CAM agreement of the PSE categories per attack (``docs/method.md`` §2),
+optionally the CAM-guided attack, and CAM localisation on data with object masks."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, SumMetric
+
+from ..attacks import Attack, presets
+from ..cam import cam_agreement, cam_guided_attack, cam_method, localization, saliency_agreement
+from ..groups import check_group_layout
+from ..output import figures
+from ..output.images import heat_overlay
+from .base import AttackRuns, ProbeBatch, Section, item_or_none, nan_if_none
+
+AGREEMENT_KEYS = (
+    "agreement_suppression_true",
+    "baseline_suppression_true",
+    "agreement_promotion_target",
+    "baseline_promotion_target",
+    "cam_shift",
+    "asm_interpretability",
+)
+GUIDED_KEYS = tuple(f"{run}_{key}" for run in ("full", "guided") for key in ("success", "l0", "l2", "linf"))
+
+
+class CAMSection(Section):
+    """Per attack ``name``, on the correctly classified probe samples it fools: the means of
+    ``cam.cam_agreement``'s scores and of ``asm_interpretability`` (``cam.saliency_agreement``:
+    StrAttack's interpretability score of δ against its adversarial saliency map's top 20 %) over
+    the images where they are defined (report ``cam.<name>``, logged ``cam/<name>/<score>``); with
+    ``guided``, the attack restricted to the union of the true- and target-class regions beside the
+    full one (``cam.<name>.cam_guided``: success rates and the mean ℓ0/ℓ2/ℓ∞ of the successful
+    examples). When the data carry ``object_mask``:
+    ``cam.localization_iou`` and ``cam.pointing_game`` of the true-class map on the clean samples
+    (logged ``cam/localization_iou``, ``cam/pointing_game``).
+
+    Args:
+        attacks: name → attack (default ``presets.cam_attacks()``, equal to the PSE section's ``pgd``:
+            the two share one attack run per batch).
+        method, layer, threshold: the CAM method, its layer (None: the feature layer) and the
+            region threshold (region = map ≥ threshold·max).
+        draws: random regions per baseline.
+        settings: the PSE analysis behind the categories (``pse.analyze`` settings).
+        guided: also run the CAM-guided attack (one more attack run per batch and attack).
+        num_examples: image pairs kept for the figure (clean with the true-class map, adversarial
+            with the target-class map, for the first attack).
+        seed: seed of the random baseline regions.
+    """
+
+    name = "cam"
+
+    def __init__(
+        self,
+        attacks: dict[str, Attack] | None = None,
+        method: str = "cam",
+        layer: str | None = None,
+        threshold: float = 0.2,
+        draws: int = 5,
+        settings: dict | None = None,
+        guided: bool = False,
+        num_examples: int = 8,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        cam_method(method)  # refuse unknown names at construction
+        self.attacks = attacks if attacks is not None else presets.cam_attacks(seed=seed)
+        self.cam = {"method": method, "layer": layer, "threshold": threshold}
+        self.draws, self.guided, self.num_examples, self.seed = draws, guided, num_examples, seed
+        self.settings = {"group_size": None, **(settings or {})}
+        self.scores = {
+            name: {key: self.add_metric(MeanMetric(nan_strategy="ignore")) for key in AGREEMENT_KEYS}
+            for name in self.attacks
+        }
+        self.guided_scores = (
+            {
+                name: {key: self.add_metric(MeanMetric(nan_strategy="ignore")) for key in GUIDED_KEYS}
+                for name in self.attacks
+            }
+            if guided
+            else {}
+        )
+        self.localization = {
+            key: self.add_metric(MeanMetric(nan_strategy="ignore")) for key in ("localization_iou", "pointing_game")
+        }
+        self.localized = self.add_metric(SumMetric())  # images with object masks (none: no localisation keys)
+        self.examples: list[Tensor] = []
+
+    def check(self, model: nn.Module, x: Tensor) -> None:
+        """The CAM method takes the model at its layer (one map), and the PSE groups fit the images."""
+        cam_method(self.cam["method"])(model, x, torch.zeros(1, dtype=torch.long, device=x.device), self.cam["layer"])
+        check_group_layout(x, self.settings.get("group_size"), self.settings.get("stride"))
+
+    def clear_examples(self) -> None:
+        self.examples = []
+
+    def update(self, model: nn.Module, batch: ProbeBatch, runs: AttackRuns) -> None:
+        correct = runs.batch
+        if not len(correct):
+            return
+        if "object_mask" in correct.extras:
+            overlap, hit = localization(model, correct.x, correct.y, correct.extras["object_mask"], **self.cam)
+            self.localization["localization_iou"].update(overlap)
+            self.localization["pointing_game"].update(hit.float())
+            self.localized.update(float(len(correct)))
+        for position, (name, attack) in enumerate(self.attacks.items()):
+            attacked, pse = runs.pse(attack, **self.settings)
+            if self.guided:
+                self._guided(name, attack, model, correct, attacked)
+            if pse is None:
+                continue
+            won = attacked.success
+            x, x_adv, y, aim = correct.x[won], attacked.x_adv[won], correct.y[won], attacked.aim[won]
+            scores = cam_agreement(model, x, x_adv, y, aim, pse, **self.cam, draws=self.draws, seed=self.seed)
+            for key, metric in self.scores[name].items():
+                metric.update(
+                    saliency_agreement(model, x, x_adv, y, aim)
+                    if key == "asm_interpretability"
+                    else getattr(scores, key)
+                )
+            room = self.num_examples - len(self.examples)
+            if self.keep_examples and position == 0 and room > 0:
+                method = cam_method(self.cam["method"])
+                true_map = method(model, x[:room], y[:room], self.cam["layer"])
+                target_map = method(model, x_adv[:room], aim[:room], self.cam["layer"])
+                self.examples.extend(
+                    torch.cat([heat_overlay(x[:room], true_map), heat_overlay(x_adv[:room], target_map)], dim=3).cpu()
+                )
+
+    def _guided(self, name: str, attack: Attack, model: nn.Module, batch: ProbeBatch, full) -> None:
+        guided = cam_guided_attack(attack, model, batch.x, batch.y, **self.cam, full=full)
+        for run, result in (("full", guided.full), ("guided", guided.guided)):
+            self.guided_scores[name][f"{run}_success"].update(result.success.float())
+            for key in ("l0", "l2", "linf"):  # distortion of the successful examples
+                values = getattr(result, key).float()
+                self.guided_scores[name][f"{run}_{key}"].update(torch.where(result.success, values, torch.nan))
+
+    def compute(self, model: nn.Module | None = None, rank: int = 0, world_size: int = 1) -> dict:
+        out: dict = {
+            name: {key: item_or_none(metric.compute()) for key, metric in per_attack.items()}
+            for name, per_attack in self.scores.items()
+        }
+        for name, per_attack in self.guided_scores.items():
+            out[name]["cam_guided"] = {key: item_or_none(metric.compute()) for key, metric in per_attack.items()}
+        if float(self.localized.compute()) > 0:
+            out.update({key: item_or_none(metric.compute()) for key, metric in self.localization.items()})
+        out.update({"method": self.cam["method"], "layer": self.cam["layer"] or "feature layer"})
+        return {"cam": out}
+
+    def scalars(self, report: dict) -> dict[str, float]:
+        cam = report["cam"]
+        out = {f"cam/{key}": nan_if_none(cam[key]) for key in ("localization_iou", "pointing_game") if key in cam}
+        for name in self.attacks:
+            out.update({f"cam/{name}/{key}": nan_if_none(cam[name][key]) for key in AGREEMENT_KEYS})
+        return out
+
+    def figures(self, report: dict) -> dict[str, object]:
+        if not self.examples:
+            return {}
+        return {"cam_overlays": lambda: figures.image_grid(torch.stack(self.examples))}

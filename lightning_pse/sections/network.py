@@ -1,0 +1,207 @@
+"""The network sections (``docs/method.md`` §3): Network Dissection of a layer beside each unit's
+sensitivity to an attack (``DissectionSection``), and the neuron-masking curve (``MaskingSection``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..attacks import Attack, presets
+from ..data import shard_batches
+from ..dissect import (
+    MASK_FRACTIONS,
+    DissectionResult,
+    attack_sensitivity,
+    concept_source,
+    describe_concepts,
+    dissect,
+    dissection_summary,
+    masking_curve,
+)
+from ..models.capture import resolve_layer
+from ..output import figures
+from ..pse import UnitSensitivity, unit_effects
+from .base import AttackRuns, ProbeBatch, Section
+
+LOGGED = (
+    "interpretable_units",
+    "spearman_sensitivity_iou",
+    "topk_detector_share",
+    "bottomk_detector_share",
+    "randomk_detector_share",
+    "topk_mean_iou",
+    "bottomk_mean_iou",
+    "randomk_mean_iou",
+)
+
+
+class DissectionSection(Section):
+    """Dissects ``layer`` on the ``concepts`` probe set and relates each unit's attack sensitivity
+    ``s_k`` (measured on the probe batches passed to ``update``) to its best concept IoU.
+
+    Report ``dissection`` (one layer) or ``dissections.<layer>``: ``dissect.dissection_summary``
+    (interpretable units, detectors per category, Spearman ρ of ``s_k`` with the best IoU, top-k /
+    bottom-k / random-k detector shares), the concept probe, the attack and one row per unit.
+    Logged per epoch: ``dissect/<layer>/<summary key>`` and ``dissect/<layer>/<category>_detectors``.
+    Under DDP each rank passes its shard of the concept set and of the probe set; quantiles are taken
+    over the gathered activations and IoU and sensitivity sums are added over ranks.
+
+    Args:
+        concepts: the concept probe set (``dissect.concept_probe_set``).
+        layer: dotted layer name (None: the model's feature layer).
+        attack: gives ``s_k`` (default ``presets.sensitivity()``).
+        quantile, iou_threshold: dissection settings; top_fraction, random_draws: the top-k comparison.
+        batch_size: concept images per batch.
+    """
+
+    name = "dissection"
+
+    def __init__(
+        self,
+        concepts: Dataset,
+        layer: str | None = None,
+        attack: Attack | None = None,
+        quantile: float = 0.005,
+        iou_threshold: float = 0.04,
+        top_fraction: float = 0.1,
+        random_draws: int = 100,
+        batch_size: int = 64,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        super().__init__()
+        self.concepts, self.layer = concepts, layer
+        self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
+        self.settings = {"quantile": quantile, "iou_threshold": iou_threshold}
+        self.comparison = {"top_fraction": top_fraction, "random_draws": random_draws, "seed": seed}
+        self.batch_size, self.progress = batch_size, progress
+        self.sensitivity: UnitSensitivity | None = None
+        self.result: DissectionResult | None = None  # the last dissection
+        self.unit_sensitivity: Tensor | None = None  # ``[K]`` of the last compute
+
+    def reset(self, device: torch.device, keep_examples: bool = True) -> None:
+        super().reset(device, keep_examples)
+        self.sensitivity = None
+
+    def update(self, model: nn.Module, batch: ProbeBatch, runs: AttackRuns) -> None:
+        module = resolve_layer(model, self.layer)
+        effects = unit_effects(model, module, batch.x, self.attack(model, batch.x, batch.y))
+        if self.sensitivity is None:
+            self.sensitivity = self.add_metric(UnitSensitivity(effects.clean.shape[0]).to(batch.x.device))
+        self.sensitivity.update(effects)
+
+    def compute(self, model: nn.Module, rank: int = 0, world_size: int = 1) -> dict:
+        if self.sensitivity is None:
+            raise ValueError("no probe batches to measure the unit sensitivity on")
+        source = concept_source(self.concepts)
+        loader = DataLoader(
+            self.concepts, batch_sampler=shard_batches(len(self.concepts), self.batch_size, rank, world_size)
+        )
+        self.result = dissect(
+            model,
+            self.layer,
+            loader,
+            **self.settings,
+            concept_names=source.concept_names,
+            concept_categories=source.concept_categories,
+            sync_ranks=world_size > 1,
+            progress=self.progress,
+        )
+        self.unit_sensitivity = self.sensitivity.compute().cpu()
+        self._metrics.remove(self.sensitivity)  # sized by the layer: made again on the next pass
+        summary = dissection_summary(self.result, self.unit_sensitivity, **self.comparison)
+        return {
+            "dissection": {
+                **summary,
+                "concept_probe": describe_concepts(self.concepts),
+                "sensitivity_attack": self.attack.describe(),
+                "units": self.result.unit_rows(self.unit_sensitivity),
+            }
+        }
+
+    def scalars(self, report: dict) -> dict[str, float]:
+        summary = report["dissection"]
+        values = {f"dissect/{summary['layer']}/{key}": summary[key] for key in LOGGED}
+        values.update(
+            {
+                f"dissect/{summary['layer']}/{category}_detectors": counts["units"]
+                for category, counts in summary["detectors_per_category"].items()
+            }
+        )
+        return values
+
+    def media_prefix(self, report: dict) -> str:
+        return f"dissect/{report['dissection']['layer']}"
+
+    def figures(self, report: dict) -> dict[str, object]:
+        result, summary = self.result, report["dissection"]
+        return {
+            "sensitivity_vs_iou": lambda: figures.sensitivity_scatter(
+                self.unit_sensitivity,
+                result.best_iou,
+                result.detectors,
+                summary["spearman_sensitivity_iou"],
+                result.layer,
+                result.iou_threshold,
+            )
+        }
+
+    def tables(self, report: dict) -> dict[str, tuple[list[str], list[list]]]:
+        columns = ["unit", "concept", "category", "iou", "sensitivity", "detector"]
+        return {"units": (columns, [[row[c] for c in columns] for row in report["dissection"]["units"]])}
+
+
+class MaskingSection(Section):
+    """Clean and robust accuracy as the most attack-sensitive units of ``layer`` are masked, beside
+    as many random units (``dissect.masking_curve``). The units are ranked on ``ranking`` (batches
+    of another split), so the ranking is not fitted to the probe images it is judged on.
+
+    Report: ``masking`` (one row per fraction), ``masking_attack``, ``masking_ranking``. Single
+    process (``analyze.py``): the probe batches are held until ``compute``.
+    """
+
+    name = "masking"
+
+    def __init__(
+        self,
+        ranking: Sequence[tuple[Tensor, Tensor]],
+        ranking_label: str,
+        layer: str | None = None,
+        attack: Attack | None = None,
+        fractions: Sequence[float] | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        super().__init__()
+        self.ranking, self.ranking_label, self.layer = ranking, ranking_label, layer
+        self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
+        self.fractions = list(fractions or MASK_FRACTIONS)
+        self.seed, self.progress = seed, progress
+        self.batches: list[tuple[Tensor, Tensor]] = []
+
+    def reset(self, device: torch.device, keep_examples: bool = True) -> None:
+        super().reset(device, keep_examples)
+        self.batches = []
+
+    def update(self, model: nn.Module, batch: ProbeBatch, runs: AttackRuns) -> None:
+        self.batches.append((batch.x, batch.y))
+
+    def compute(self, model: nn.Module, rank: int = 0, world_size: int = 1) -> dict:
+        ranking = attack_sensitivity(model, self.layer, self.attack, self.ranking).cpu()
+        rows = masking_curve(
+            model,
+            self.layer,
+            ranking,
+            self.attack,
+            self.batches,
+            self.fractions,
+            seed=self.seed,
+            progress=self.progress,
+        )
+        return {"masking": rows, "masking_attack": self.attack.describe(), "masking_ranking": self.ranking_label}
+
+    def figures(self, report: dict) -> dict[str, object]:
+        return {"masking_curve": lambda: figures.masking_curve(report["masking"])}

@@ -1,0 +1,226 @@
+"""The PSE section: promotion–suppression analysis of each attack's successful adversarial
+examples (``docs/method.md`` §1), and, on data with object masks, where the categories fall."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import SumMetric
+
+from ..attacks import Attack, presets
+from ..groups import check_group_layout
+from ..output import figures
+from ..output.images import as_rgb, category_overlay
+from ..pse import Category, PSEShares, analyze
+from ..pse.ground_truth import concentration_of_counts
+from .base import AttackRuns, ProbeBatch, Section, nan_if_none
+from .records import Records
+
+# RGB of each category in overlays: red promotion, blue suppression, grey balanced.
+CATEGORY_COLORS = {
+    int(Category.SUPPRESSION): (0.15, 0.35, 1.0),
+    int(Category.PROMOTION): (1.0, 0.15, 0.15),
+    int(Category.BALANCED): (0.6, 0.6, 0.6),
+}
+CATEGORIES = ("suppression", "promotion", "balanced")
+RECORD_COLUMNS = (
+    "label",
+    "target",
+    "image_type",
+    "image_psr",
+    "suppression_energy",
+    "promotion_energy",
+    "balanced_energy",
+)
+# Ground truth: pixel counts pooled over images, for ``concentration`` = (|m ∩ r| / |m|) / (|r| / |image|).
+TRUTH_PAIRS = (
+    ("suppression", "object"),
+    ("promotion", "distractor"),
+    ("promotion", "object"),
+    ("suppression", "distractor"),
+)
+
+
+class PSESection(Section):
+    """Per attack ``name``, on the correctly classified probe samples:
+
+    report ``pse.<name>``: ``num_attacked``, ``num_analyzed`` (fooled), ``success_rate``,
+    ``image_type_shares`` and ``group_energy_shares`` (suppression / promotion / balanced; ``None``
+    when nothing was fooled), ``mean_psr``; and ``pse.ground_truth`` when the data carry
+    ``object_mask`` and ``distractor_mask`` (targeted ``presets.ground_truth`` toward the
+    distractor's class: how much more of each category lies on the object / distractor than chance).
+    Logged per epoch: ``pse/<name>/{suppression,promotion,balanced}_{share,energy}``,
+    ``pse/<name>/mean_psr``, ``pse/<name>/success_rate``.
+
+    Args:
+        attacks: name → attack (default ``presets.pse_attacks()``).
+        settings: ``pse.analyze`` settings (estimator, group_size, stride, tau, rho, max_batch).
+        ground_truth: measure the ground-truth block when the data carry masks.
+        num_examples: images kept per attack for the figures.
+        seed: seed of the ground-truth attack.
+    """
+
+    name = "pse"
+
+    def __init__(
+        self,
+        attacks: dict[str, Attack] | None = None,
+        settings: dict | None = None,
+        ground_truth: bool = True,
+        num_examples: int = 8,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.attacks = attacks if attacks is not None else presets.pse_attacks(seed=seed)
+        self.settings = {"group_size": None, **(settings or {})}
+        self.ground_truth = ground_truth
+        self.num_examples = num_examples
+        self.truth_attack = presets.ground_truth(seed)
+        self.shares = {name: self.add_metric(PSEShares()) for name in self.attacks}
+        self.attacked = {name: self.add_metric(SumMetric()) for name in self.attacks}
+        self.fooled = {name: self.add_metric(SumMetric()) for name in self.attacks}
+        self.records = {name: self.add_metric(Records(RECORD_COLUMNS)) for name in self.attacks}
+        self.truth = {
+            key: self.add_metric(SumMetric())
+            for key in (
+                "images",
+                "pixels",
+                "object",
+                "distractor",
+                "suppression",
+                "promotion",
+                *(f"{mask}_on_{region}" for mask, region in TRUTH_PAIRS),
+            )
+        }
+        self.examples: dict[str, list[Tensor]] = {}
+
+    def check(self, x: Tensor) -> None:
+        """The pixel groups fit images like ``x`` ``[1, C, H, W]``."""
+        check_group_layout(x, self.settings.get("group_size"), self.settings.get("stride"))
+
+    def clear_examples(self) -> None:
+        self.examples = {name: [] for name in self.attacks}
+
+    def update(self, model: nn.Module, batch: ProbeBatch, runs: AttackRuns) -> None:
+        correct = runs.batch
+        if not len(correct):
+            return
+        for name, attack in self.attacks.items():
+            attacked, pse = runs.pse(attack, **self.settings)
+            won = attacked.success
+            self.attacked[name].update(float(len(correct)))
+            self.fooled[name].update(float(won.sum()))
+            if pse is None:
+                continue
+            self.shares[name].update(pse)
+            self.records[name].update(
+                correct.index[won],
+                label=correct.y[won],
+                target=attacked.aim[won],
+                image_type=pse.image_type,
+                image_psr=pse.image_psr,
+                suppression_energy=pse.shares[:, Category.SUPPRESSION],
+                promotion_energy=pse.shares[:, Category.PROMOTION],
+                balanced_energy=pse.shares[:, Category.BALANCED],
+            )
+            room = self.num_examples - sum(len(rows) for rows in self.examples[name])
+            if self.keep_examples and room > 0:
+                x, x_adv = correct.x[won][:room], attacked.x_adv[won][:room]
+                overlay = category_overlay(x, pse.to_pixels(pse.category)[:room], CATEGORY_COLORS)
+                self.examples[name].append(torch.cat([as_rgb(x), as_rgb(x_adv), overlay], dim=3).cpu())
+        if self.ground_truth and {"object_mask", "distractor_mask"} <= set(correct.extras):
+            self._ground_truth(model, correct)
+
+    def _ground_truth(self, model: nn.Module, batch: ProbeBatch) -> None:
+        """Targeted PGD toward the distractor's class; pixel counts of the categories in each region."""
+        target = batch.extras["distractor_label"].long()
+        result = self.truth_attack.run(model, batch.x, batch.y, target)
+        won = result.success
+        if not won.any():
+            return
+        pse = analyze(model, batch.x[won], result.x_adv[won], batch.y[won], target[won], **self.settings)
+        masks = {
+            "suppression": pse.category_mask(Category.SUPPRESSION),
+            "promotion": pse.category_mask(Category.PROMOTION),
+            "object": batch.extras["object_mask"][won].bool(),
+            "distractor": batch.extras["distractor_mask"][won].bool(),
+        }
+        self.truth["images"].update(float(won.sum()))
+        self.truth["pixels"].update(float(masks["object"].numel()))
+        for key, mask in masks.items():
+            self.truth[key].update(mask.sum().double())
+        for mask, region in TRUTH_PAIRS:
+            self.truth[f"{mask}_on_{region}"].update((masks[mask] & masks[region]).sum().double())
+
+    def compute(self, model: nn.Module | None = None, rank: int = 0, world_size: int = 1) -> dict:
+        out = {}
+        for name, attack in self.attacks.items():
+            attacked, fooled = int(self.attacked[name].compute()), int(self.fooled[name].compute())
+            values = self.shares[name].compute() if fooled else None
+            out[name] = {
+                "attack": type(attack).__name__,
+                "targeted": bool(attack.targeted),
+                "describe": attack.describe(),
+                "estimator": self.settings.get("estimator", "ablation"),
+                "num_attacked": attacked,
+                "num_analyzed": fooled,
+                "success_rate": fooled / max(attacked, 1),
+                "image_type_shares": {c: _item(values, f"{c}_share") for c in CATEGORIES},
+                "group_energy_shares": {c: _item(values, f"{c}_energy") for c in CATEGORIES},
+                "mean_psr": _item(values, "mean_psr"),
+                "records": {key: value.tolist() for key, value in self.records[name].compute().items()},
+            }
+        truth = {key: float(metric.compute()) for key, metric in self.truth.items()}
+        if truth["images"]:
+            out["ground_truth"] = {
+                "attack": f"{self.truth_attack.describe()}, target = the distractor's class",
+                "num_images": int(truth["images"]),
+                **{
+                    f"{mask}_on_{region}": concentration_of_counts(
+                        truth[f"{mask}_on_{region}"], truth[mask], truth[region], truth["pixels"]
+                    )
+                    for mask, region in TRUTH_PAIRS
+                },
+                "meaning": "share of a category's pixels inside the region over the region's area share (1 = chance)",
+            }
+        return {"pse": out}
+
+    def scalars(self, report: dict) -> dict[str, float]:
+        out = {}
+        for name in self.attacks:
+            entry = report["pse"][name]
+            for c in CATEGORIES:
+                out[f"pse/{name}/{c}_share"] = nan_if_none(entry["image_type_shares"][c])
+                out[f"pse/{name}/{c}_energy"] = nan_if_none(entry["group_energy_shares"][c])
+            out[f"pse/{name}/mean_psr"] = nan_if_none(entry["mean_psr"])
+            out[f"pse/{name}/success_rate"] = entry["success_rate"] if entry["num_attacked"] else float("nan")
+        return out
+
+    def image_psrs(self, report: dict) -> dict[str, Tensor]:
+        return {name: torch.tensor(report["pse"][name]["records"]["image_psr"]) for name in self.attacks}
+
+    def figures(self, report: dict) -> dict[str, object]:
+        out = {
+            "psr_histogram": lambda: figures.psr_histogram(self.image_psrs(report)),
+            "category_shares": lambda: figures.category_shares(report["pse"]),
+        }
+        for name, rows in self.examples.items():
+            if rows:
+                out[f"examples/{name}"] = lambda rows=rows: figures.image_grid(torch.cat(rows))
+        return out
+
+    def tables(self, report: dict) -> dict[str, tuple[list[str], list[list]]]:
+        out = {}
+        for name in self.attacks:
+            records = report["pse"][name]["records"]
+            rows = [
+                [int(i), int(label), int(target), Category(int(kind)).name.lower(), *rest]
+                for i, label, target, kind, *rest in zip(*(records[c] for c in ("index", *RECORD_COLUMNS)))
+            ]
+            if rows:
+                out[f"{name}/images"] = (["probe_index", *RECORD_COLUMNS], rows)
+        return out
+
+
+def _item(values: dict | None, key: str) -> float | None:
+    return None if values is None else float(values[key])

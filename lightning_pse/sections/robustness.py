@@ -1,0 +1,230 @@
+"""The robustness section: accuracy under each attack with counts and 95 % Wilson intervals, the
+per-sample worst case over the attacks of the threat model, AutoAttack's standard evaluation
+beside them (optional), and AutoAttack-style sanity flags in plain words."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..attacks import Attack, presets
+from ..models.state import eval_mode
+from ..output.text import format_eps
+from .autoattack import autoattack_robust
+from .base import AttackRuns, ProbeBatch, Section
+from .intervals import rate
+from .records import Records
+
+
+def attack_settings(attack: Attack) -> dict:
+    """An attack's plain settings (steps, step size, restarts, queries, ε, ...) for the report."""
+    settings = {
+        k: v
+        for k, v in vars(attack).items()
+        if not k.startswith("_") and isinstance(v, (int, float, str, bool, type(None)))
+    }
+    if "eps" in settings:
+        settings["eps_text"] = format_eps(settings["eps"])
+    return settings
+
+
+def attack_radius(attack: Attack, norm: str, eps: float) -> tuple[str, float]:
+    """``(norm, ε)`` an attack's success is judged at (unbounded attacks: ℓ2 ``presets.cw_radius``)."""
+    if not attack.bounded:
+        return "l2", presets.cw_radius(norm, eps)
+    return attack.norm, float(attack.eps)
+
+
+class RobustnessSection(Section):
+    """Per-sample clean correctness and, per attack, robustness (still correct after the attack; the
+    attack runs on the correctly classified samples, shared with other sections through ``runs``).
+
+    Report (top-level keys of report.json): ``threat_model``, ``clean_accuracy``, ``clean``
+    (count, n, ci95), ``attacks.<name>`` (robust accuracy with its interval, success rate, mean
+    ℓ∞/ℓ2 of the successful perturbations, the radius it is judged at, whether it is in the threat
+    model), ``worst_case`` over the attacks in the threat model, ``autoattack`` and ``robustbench``
+    (with ``autoattack=True``), ``warnings`` (intervals too wide to quote) and ``sanity`` (zero input
+    gradients; a black-box attack beating every white-box one). Logged per epoch:
+    ``<prefix>/robust_acc`` (worst case) and ``<prefix>/probe_clean_acc``.
+
+    Args:
+        attacks: name → attack (default ``presets.autoattack_like``; needs ``num_classes``).
+        norm, eps: the threat model; the worst case is taken over the attacks judged in it.
+        autoattack: also run AutoAttack's standard version (``pyautoattack``) on every batch.
+        prefix: the logged names' prefix (the probe split: ``val``).
+    """
+
+    name = "robustness"
+
+    def __init__(
+        self,
+        attacks: dict[str, Attack] | None = None,
+        norm: str = "linf",
+        eps: float = presets.DEFAULT_EPS,
+        num_classes: int | None = None,
+        autoattack: bool = False,
+        seed: int = 0,
+        prefix: str = "val",
+    ) -> None:
+        super().__init__()
+        if attacks is None:
+            if num_classes is None:
+                raise ValueError("RobustnessSection needs attacks or num_classes (for the default attacks)")
+            attacks = presets.autoattack_like(eps, num_classes, norm, seed)
+        self.attacks, self.norm, self.eps = attacks, norm, float(eps)
+        self.autoattack, self.seed, self.prefix = autoattack, seed, prefix
+        self.columns = {name: (f"robust_{i}", f"linf_{i}", f"l2_{i}") for i, name in enumerate(attacks)}
+        self.records = self.add_metric(
+            Records(("correct", "zero_gradient", "autoattack", *(c for cs in self.columns.values() for c in cs)))
+        )
+
+    def update(self, model: nn.Module, batch: ProbeBatch, runs: AttackRuns) -> None:
+        correct = batch.correct
+        columns = {
+            "correct": correct.float(),
+            "zero_gradient": zero_input_gradient(model, batch.x, batch.y).float(),
+            "autoattack": torch.full_like(correct, torch.nan, dtype=torch.float64),
+        }
+        for name, attack in self.attacks.items():
+            robust, linf, l2 = self._attack(attack, runs, correct)
+            robust_key, linf_key, l2_key = self.columns[name]
+            columns.update({robust_key: robust.float(), linf_key: linf, l2_key: l2})
+        if self.autoattack:
+            columns["autoattack"] = autoattack_robust(model, batch.x, batch.y, self.eps, self.norm, self.seed).double()
+        self.records.update(batch.index, **columns)
+
+    def _attack(self, attack: Attack, runs: AttackRuns, correct: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``robust`` ``[B]`` bool and the ℓ∞/ℓ2 of the perturbations that broke a sample (NaN elsewhere)."""
+        robust = correct.clone()
+        linf = torch.full(correct.shape, torch.nan, dtype=torch.float64, device=correct.device)
+        l2 = linf.clone()
+        if self.eps == 0 or not correct.any():  # at ε = 0 nothing moves
+            return robust, linf, l2
+        result = runs.attacked(attack)
+        held = result.logits.argmax(dim=1) == runs.batch.y
+        if not attack.bounded:  # broken only within the radius it is judged at
+            held |= result.l2 > presets.cw_radius(self.norm, self.eps)
+        robust[correct] = held
+        broken = correct.clone()
+        broken[correct] = ~held
+        linf[broken] = result.linf[~held].double()
+        l2[broken] = result.l2[~held].double()
+        return robust, linf, l2
+
+    def in_threat_model(self, attack: Attack) -> bool:
+        norm, eps = attack_radius(attack, self.norm, self.eps)
+        return norm == self.norm and abs(eps - self.eps) < 1e-9
+
+    def compute(self, model: nn.Module | None = None, rank: int = 0, world_size: int = 1) -> dict:
+        records = self.records.compute()
+        correct = records["correct"].bool()
+        n = correct.numel()
+        clean = rate(int(correct.sum()), n, "clean accuracy")
+        out: dict = {
+            "threat_model": {"norm": self.norm, "eps": self.eps, "eps_text": format_eps(self.eps)},
+            "clean_accuracy": clean["value"],
+            "clean": clean,
+            "attacks": {},
+            "num_samples": n,
+        }
+        worst = correct.clone()
+        for name, attack in self.attacks.items():
+            robust_key, linf_key, l2_key = self.columns[name]
+            robust = records[robust_key].bool()
+            linf, l2 = records[linf_key], records[l2_key]
+            linf, l2 = linf[~linf.isnan()], l2[~l2.isnan()]
+            norm, eps = attack_radius(attack, self.norm, self.eps)
+            counted = rate(int(robust.sum()), n, f"robust accuracy under {name}")
+            out["attacks"][name] = {
+                "attack": type(attack).__name__,
+                "settings": attack_settings(attack),
+                "robust_accuracy": counted["value"],
+                "robust": counted["count"],
+                "n": n,
+                "robust_accuracy_ci95": counted["ci95"],
+                "success_rate": (correct & ~robust).sum().item() / max(int(correct.sum()), 1),
+                "mean_linf": linf.mean().item() if linf.numel() else None,
+                "mean_l2": l2.mean().item() if l2.numel() else None,
+                "eps": eps,
+                "eps_text": format_eps(eps),
+                "norm": norm,
+                "targeted": bool(attack.targeted),
+                "in_threat_model": self.in_threat_model(attack),
+            }
+            if self.in_threat_model(attack):
+                worst &= robust
+        worst_rate = rate(int(worst.sum()), n, "worst-case robust accuracy")
+        out["worst_case_robust_accuracy"] = worst_rate["value"]
+        out["worst_case"] = {**worst_rate, "over": [k for k, a in self.attacks.items() if self.in_threat_model(a)]}
+        if self.autoattack:
+            out.update(self.autoattack_report(correct, worst, records["autoattack"].bool()))
+        out["warnings"] = [entry["warning"] for entry in (clean, worst_rate) if "warning" in entry]
+        out["sanity"] = self.sanity(out, n, int(records["zero_gradient"].sum()))
+        return out
+
+    def media_prefix(self, report: dict) -> str:
+        return self.prefix
+
+    def scalars(self, report: dict) -> dict[str, float]:
+        nan = float("nan")
+        return {
+            f"{self.prefix}/robust_acc": report["worst_case_robust_accuracy"] if report["num_samples"] else nan,
+            f"{self.prefix}/probe_clean_acc": report["clean_accuracy"] if report["num_samples"] else nan,
+        }
+
+    def autoattack_report(self, correct: Tensor, worst: Tensor, robust: Tensor) -> dict:
+        """AutoAttack's numbers, its RobustBench-style block, and how our worst case compares on the
+        same samples (ours should be no weaker: ``broken_only_by_autoattack`` = 0)."""
+        n = robust.numel()
+        counted = rate(int(robust.sum()), n, "AutoAttack robust accuracy")
+        threat = {"linf": "Linf", "l2": "L2"}[self.norm]
+        return {
+            "autoattack": {
+                **counted,
+                "version": "standard",
+                "attacks": ["apgd-ce", "apgd-t", "fab-t", "square"],
+                "broken_only_by_autoattack": int((worst & ~robust).sum()),
+                "broken_only_by_our_attacks": int((robust & ~worst).sum()),
+            },
+            "robustbench": {
+                "clean_acc": correct.float().mean().item(),
+                "autoattack_acc": counted["value"],
+                "autoattack_acc_ci95": counted["ci95"],
+                "threat_model": threat,
+                "eps": self.eps,
+                "eps_text": format_eps(self.eps),
+                "n_examples": n,
+            },
+        }
+
+    def sanity(self, out: dict, n: int, zero_gradients: int) -> list[str]:
+        """Plain-word warnings (AutoAttack's checks): zero input gradients, and a black-box attack
+        beating every white-box one in the threat model (a sign of gradient masking)."""
+        flags = []
+        if zero_gradients:
+            flags.append(
+                f"{zero_gradients} of {n} images have an all-zero input gradient: gradient-based "
+                f"attacks cannot move them, so their robust accuracy may be overestimated"
+            )
+        attacks = out["attacks"]
+        black = [k for k, a in self.attacks.items() if not a.uses_gradients]
+        white = [k for k, a in self.attacks.items() if a.uses_gradients and a.bounded and self.in_threat_model(a)]
+        for name in black:
+            best_white = min((attacks[k]["robust_accuracy"] for k in white), default=None)
+            if best_white is not None and attacks[name]["robust_accuracy"] < best_white - 1 / n:
+                flags.append(
+                    f"the black-box {name} attack ({attacks[name]['robust_accuracy']:.3f}) beats every "
+                    f"white-box attack (best {best_white:.3f}): gradients may be masked, so white-box "
+                    f"numbers overestimate robustness"
+                )
+        return flags
+
+
+def zero_input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """``[B]`` bool: the cross-entropy's gradient with respect to the input is all zero (an attack
+    led by gradients cannot move the sample; AutoAttack's first sanity check)."""
+    with eval_mode(model):
+        xr = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
+    return grad.flatten(1).abs().amax(dim=1) == 0

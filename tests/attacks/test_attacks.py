@@ -1,0 +1,280 @@
+"""Attack library: norm bounds, box, masks, mode safety, targets, seeds, errors, YAML, strength."""
+
+import pytest
+import torch
+import torchattacks
+from torch import nn
+
+from lightning_pse.attacks import APGD, CW, EAD, FGSM, PGD, Attack, Square, StrAttack, select_targets
+from lightning_pse.attacks.apgd import checkpoints
+from lightning_pse.errors import UserInputError
+
+EPS = 8 / 255
+# (factory, norm bound or None for unbounded) with small budgets for speed.
+ATTACKS = {
+    "fgsm": (lambda **kw: FGSM(eps=EPS, **kw), ("linf", EPS)),
+    "fgsm_rs": (lambda **kw: FGSM(eps=EPS, random_start=True, **kw), ("linf", EPS)),
+    "pgd_linf": (lambda **kw: PGD(eps=EPS, steps=5, **kw), ("linf", EPS)),
+    "pgd_l2": (lambda **kw: PGD(eps=0.5, steps=5, norm="l2", **kw), ("l2", 0.5)),
+    "pgd_cw_restarts": (lambda **kw: PGD(eps=EPS, steps=3, restarts=2, loss="cw", **kw), ("linf", EPS)),
+    "apgd_ce": (lambda **kw: APGD(eps=EPS, steps=8, **kw), ("linf", EPS)),
+    "apgd_l2": (lambda **kw: APGD(eps=0.5, steps=8, norm="l2", **kw), ("l2", 0.5)),
+    "apgd_t": (lambda **kw: APGD(eps=EPS, steps=5, loss="dlr", targeted=True, n_target_classes=2, **kw), ("linf", EPS)),
+    "cw": (lambda **kw: CW(steps=15, binary_search_steps=2, initial_const=1.0, **kw), None),
+    "ead": (lambda **kw: EAD(steps=15, binary_search_steps=2, initial_const=1.0, **kw), None),
+    "strattack": (lambda **kw: StrAttack(steps=15, binary_search_steps=2, refine_steps=10, **kw), None),
+    "square_linf": (lambda **kw: Square(eps=EPS, n_queries=30, **kw), ("linf", EPS)),
+    "square_l2": (lambda **kw: Square(eps=0.5, n_queries=30, norm="l2", **kw), ("l2", 0.5)),
+}
+
+
+@pytest.fixture(scope="module")
+def probe(synthetic_data):
+    batch = next(iter(torch.utils.data.DataLoader(synthetic_data.split("val"), batch_size=24)))
+    return batch["image"], batch["label"]
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_bounds_box_mask_and_result(name, trained_model, probe):
+    factory, bound = ATTACKS[name]
+    x, y = probe
+    mask = torch.rand(x.shape[0], x.shape[2], x.shape[3], generator=torch.Generator().manual_seed(1)) > 0.5
+    result = factory(seed=0).run(trained_model, x, y, mask=mask)
+    x_adv = result.x_adv
+    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    delta = x_adv - x
+    assert (delta * (~mask[:, None])).abs().max() == 0, "no perturbation outside the mask"
+    if bound is not None:
+        norm, eps = bound
+        if norm == "linf":
+            assert delta.abs().max() <= eps + 1e-6
+        else:
+            assert delta.flatten(1).norm(dim=1).max() <= eps + 1e-5
+    # The result's norms are the perturbation's.
+    torch.testing.assert_close(result.l2, delta.flatten(1).norm(dim=1))
+    torch.testing.assert_close(result.linf, delta.abs().flatten(1).amax(dim=1))
+    assert torch.equal(result.l0, (delta != 0).any(dim=1).flatten(1).sum(dim=1))
+    with torch.no_grad():
+        assert torch.equal(result.success, trained_model(x_adv).argmax(1) != y) or result.target is not None
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_model_state_untouched(name, trained_model, probe):
+    factory, _ = ATTACKS[name]
+    model = trained_model
+    x, y = probe
+    model.train()
+    model.body[1].eval()  # a mixed state must come back exactly
+    flags = {n: m.training for n, m in model.named_modules()}
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.5)
+    try:
+        factory(seed=0)(model, x[:6], y[:6])
+        assert {n: m.training for n, m in model.named_modules()} == flags
+        for n, b in model.named_buffers():
+            assert torch.equal(b, buffers[n]), f"buffer {n} changed"
+        assert all(torch.equal(p.grad, torch.full_like(p, 0.5)) for p in model.parameters())
+    finally:
+        for p in model.parameters():
+            p.grad = None
+        model.eval()
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_batch_of_one_and_no_grad_context(name, trained_model, probe):
+    factory, _ = ATTACKS[name]
+    x, y = probe
+    with torch.no_grad():
+        x_adv = factory(seed=0)(trained_model, x[:1], y[:1])
+    assert x_adv.shape == (1, *x.shape[1:])
+
+
+@pytest.mark.parametrize("name", ["fgsm_rs", "pgd_linf", "pgd_l2", "apgd_ce", "square_linf", "square_l2"])
+def test_reproducible_with_seed(name, trained_model, probe):
+    factory, _ = ATTACKS[name]
+    x, y = probe
+    a = factory(seed=3)(trained_model, x, y)
+    b = factory(seed=3)(trained_model, x, y)
+    c = factory(seed=4)(trained_model, x, y)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+TARGETED = {
+    "pgd": lambda: PGD(eps=16 / 255, steps=20, targeted=True, seed=0),
+    "apgd_t": lambda: APGD(eps=16 / 255, steps=20, loss="dlr", targeted=True, seed=0),
+    "cw": lambda: CW(steps=40, binary_search_steps=2, initial_const=1.0, targeted=True),
+    "ead": lambda: EAD(steps=40, binary_search_steps=2, initial_const=1.0, targeted=True),
+    "strattack": lambda: StrAttack(steps=40, binary_search_steps=2, refine=False, targeted=True),
+    "square": lambda: Square(eps=32 / 255, n_queries=500, targeted=True, seed=0),
+}
+
+
+@pytest.mark.parametrize("name", TARGETED)
+def test_targeted_attacks_reach_the_target_more_often_than_chance(name, trained_model, probe):
+    x, y = probe
+    target = select_targets("random", trained_model(x), y, torch.Generator().manual_seed(0))
+    result = TARGETED[name]().run(trained_model, x, y, target=target)
+    assert torch.equal(result.target, target)
+    reached = (result.logits.argmax(1) == target).float().mean().item()
+    chance = 1 / 9
+    assert reached > 2 * chance, f"{name} reached the target for {reached:.2f} of images"
+
+
+def test_targeted_attack_without_target_uses_the_rule(trained_model, probe):
+    x, y = probe
+    result = PGD(eps=EPS, steps=3, targeted=True, target_rule="least_likely").run(trained_model, x, y)
+    with torch.no_grad():
+        expected = select_targets("least_likely", trained_model(x), y)
+    assert torch.equal(result.target, expected)
+
+
+def test_target_rules():
+    logits = torch.tensor([[3.0, 1.0, 2.0, 0.0], [0.0, 5.0, 1.0, 4.0]])
+    y = torch.tensor([0, 3])
+    assert select_targets("most_likely", logits, y).tolist() == [2, 1]
+    assert select_targets("least_likely", logits, y).tolist() == [3, 0]
+    random = select_targets("random", logits.repeat(50, 1), y.repeat(50), torch.Generator().manual_seed(0))
+    assert (random != y.repeat(50)).all() and set(random.tolist()) == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="target rule"):
+        select_targets("hardest", logits, y)
+
+
+def test_attacks_make_the_model_wrong(trained_model, probe):
+    x, y = probe
+    with torch.no_grad():
+        clean = (trained_model(x).argmax(1) == y).float().mean()
+        robust = (trained_model(PGD(eps=16 / 255, steps=10, seed=0)(trained_model, x, y)).argmax(1) == y).float().mean()
+    assert robust < clean - 0.3
+
+
+def test_inference_mode_is_a_clear_error(trained_model, probe):
+    x, y = probe
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode=False"):
+        PGD(steps=1)(trained_model, x, y)
+
+
+def test_bad_inputs(trained_model, probe):
+    x, y = probe
+    bad = x.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(UserInputError, match="NaN"):
+        PGD(steps=1)(trained_model, bad, y)
+    with pytest.raises(UserInputError, match="\\[0, 1\\]"):
+        PGD(steps=1)(trained_model, x * 255, y)
+    with pytest.raises(UserInputError, match="mask"):
+        PGD(steps=1)(trained_model, x, y, mask=torch.ones(3, 3))
+    with pytest.raises(UserInputError, match="labels"):
+        PGD(steps=1)(trained_model, x, y[:3])
+    with pytest.raises(ValueError, match="norm"):
+        PGD(norm="l1")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dlr_needs_four_classes(seed):
+    torch.manual_seed(seed)  # whatever the model predicts (all wrong included), DLR is refused
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+    x, y = torch.rand(2, 3, 4, 4), torch.tensor([0, 1])
+    with pytest.raises(UserInputError, match="at least 4 classes"):
+        APGD(steps=2, loss="dlr")(model, x, y)
+    with pytest.raises(UserInputError, match="at least 4 classes"):
+        PGD(steps=2, loss="dlr")(model, x, y)
+
+
+def test_mode_restored_when_the_attack_fails():
+    class Exploding(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm2d(3)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > 2:
+                raise RuntimeError("boom")
+            return self.bn(x).mean(dim=(2, 3)).repeat(1, 2)
+
+    model = Exploding().train()
+    with pytest.raises(RuntimeError, match="boom"):
+        PGD(steps=5)(model, torch.rand(2, 3, 4, 4), torch.tensor([0, 1]))
+    assert model.training and model.bn.training
+
+
+def test_apgd_checkpoints_match_autoattack():
+    assert checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
+
+
+def test_constructible_from_yaml():
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser()
+    parser.add_argument("--attack", type=Attack)
+    for class_name, args in [
+        ("PGD", "{eps: 0.01, steps: 3, norm: l2}"),
+        ("APGD", "{loss: dlr, targeted: true}"),
+        ("CW", "{confidence: 1.0}"),
+        ("EAD", "{beta: 0.01}"),
+        ("FGSM", "{random_start: true}"),
+        ("StrAttack", "{group_size: 4}"),
+        ("Square", "{n_queries: 10}"),
+    ]:
+        config = parser.parse_string(
+            f"attack:\n  class_path: lightning_pse.attacks.{class_name}\n  init_args: {args}\n"
+        )
+        attack = parser.instantiate_classes(config).attack
+        assert type(attack).__name__ == class_name
+
+
+# --- strength against torchattacks (test-only oracle) on the same model and images ---------------
+
+
+@pytest.fixture(scope="module")
+def strength_probe(synthetic_data):
+    batch = next(iter(torch.utils.data.DataLoader(synthetic_data.split("val"), batch_size=384)))
+    return batch["image"], batch["label"]
+
+
+def _accuracy(model, x, y):
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()
+
+
+def test_pgd_at_least_as_strong_as_torchattacks(trained_model, strength_probe):
+    x, y = strength_probe
+    eps = 4 / 255
+    ours = _accuracy(trained_model, PGD(eps=eps, steps=10, step_size=eps / 4, seed=0)(trained_model, x, y), y)
+    ref = _accuracy(trained_model, torchattacks.PGD(trained_model, eps=eps, alpha=eps / 4, steps=10)(x, y), y)
+    assert ours < _accuracy(trained_model, x, y) - 0.1
+    assert ours <= ref + 0.01
+
+
+def test_apgd_ce_at_least_as_strong_as_torchattacks(trained_model, strength_probe):
+    x, y = strength_probe
+    eps = 4 / 255
+    ours = _accuracy(trained_model, APGD(eps=eps, steps=20, seed=0)(trained_model, x, y), y)
+    ref = _accuracy(trained_model, torchattacks.APGD(trained_model, eps=eps, steps=20, loss="ce", seed=0)(x, y), y)
+    assert ours <= ref + 0.01
+
+
+def test_cw_at_least_as_strong_as_torchattacks(trained_model, strength_probe):
+    x, y = strength_probe[0][:96], strength_probe[1][:96]
+    ours = _accuracy(
+        trained_model, CW(steps=30, binary_search_steps=1, initial_const=1.0, abort_early=False)(trained_model, x, y), y
+    )
+    ref = _accuracy(trained_model, torchattacks.CW(trained_model, c=1, steps=30, lr=0.01)(x, y), y)
+    assert ours <= ref + 0.01
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [PGD(steps=2, seed=0), CW(steps=3, binary_search_steps=1), Square(n_queries=5, seed=0), APGD(steps=3, seed=0)],
+)
+def test_dtype_follows_the_input(attack, trained_model, probe):
+    import copy
+
+    model = copy.deepcopy(trained_model).double()
+    x, y = probe
+    x_adv = attack(model, x[:4].double(), y[:4])
+    assert x_adv.dtype == torch.float64 and x_adv.device == x.device

@@ -1,0 +1,122 @@
+"""Robust evaluation that wastes nothing and can be quoted: per-step early stopping (never a higher
+robust accuracy), Wilson intervals, and AutoAttack's standard version beside our attacks."""
+
+import math
+
+import pytest
+import torch
+
+from lightning_pse.attacks import APGD, CW, PGD, presets, robust_correct
+from lightning_pse.errors import UserInputError
+from lightning_pse.output.text import format_eps
+from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection
+from lightning_pse.sections.intervals import rate, wilson_interval
+
+
+@pytest.fixture(scope="module")
+def probe(synthetic_data):
+    items = [synthetic_data.probe_set(48, split="test")[i] for i in range(48)]
+    return torch.stack([item["image"] for item in items]), torch.tensor([int(item["label"]) for item in items])
+
+
+def count_forward_rows(model):
+    """A forward hook counting the images the model is run on."""
+    seen = []
+    handle = model.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    return seen, handle
+
+
+def test_wilson_interval_matches_the_closed_form():
+    low, high = wilson_interval(8, 10)
+    assert (round(low, 4), round(high, 4)) == (0.4902, 0.9433)  # the textbook example, z = 1.96
+    assert wilson_interval(0, 10)[0] == 0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    low, high = wilson_interval(500, 1000)
+    assert high - low == pytest.approx(2 * 1.96 * math.sqrt(0.25 / 1000), rel=0.01)
+    assert "too wide to quote" in rate(5, 10, "x")["warning"] and "warning" not in rate(5000, 10000, "x")
+
+
+def test_format_eps():
+    assert format_eps(8 / 255) == "8/255" and format_eps(0.5) == "0.5" and format_eps(0.3) == "0.3"
+
+
+@pytest.mark.parametrize("eps", [2 / 255, 4 / 255])
+def test_pgd_early_stop_never_raises_robust_accuracy_and_saves_passes(trained_model, probe, eps):
+    x, y = probe
+    robust = {}
+    rows = {}
+    for stop in (False, True):
+        seen, handle = count_forward_rows(trained_model)
+        try:
+            robust[stop] = robust_correct(PGD(eps=eps, steps=10, early_stop=stop, seed=0), trained_model, x, y)
+        finally:
+            handle.remove()
+        rows[stop] = sum(seen)
+    assert (robust[True] <= robust[False]).all(), "a sample robust with early stopping is robust without"
+    assert robust[True].sum() <= robust[False].sum()
+    assert rows[True] < rows[False], "fooled samples leave the forward passes"
+
+
+def test_apgd_early_stop_returns_the_same_points_with_fewer_passes(trained_model, probe):
+    x, y = probe
+    outputs, rows = {}, {}
+    for stop in (False, True):
+        seen, handle = count_forward_rows(trained_model)
+        try:
+            outputs[stop] = APGD(eps=2 / 255, steps=20, early_stop=stop, seed=0)(trained_model, x, y)
+        finally:
+            handle.remove()
+        rows[stop] = sum(seen)
+    assert torch.equal(outputs[True], outputs[False])
+    assert rows[True] < rows[False]
+
+
+def test_cw_stop_radius_keeps_robust_accuracy_at_that_radius(trained_model, probe):
+    x, y = probe
+    results, rows = {}, {}
+    for radius in (None, 0.5):
+        seen, handle = count_forward_rows(trained_model)
+        try:
+            results[radius] = CW(steps=30, binary_search_steps=3, stop_radius=radius).run(trained_model, x, y)
+        finally:
+            handle.remove()
+        rows[radius] = sum(seen)
+    broken = {r: int((res.success & (res.l2 <= 0.5)).sum()) for r, res in results.items()}
+    assert broken[None] > 0
+    # The unstopped search's loss-stall test sums over the whole batch, the stopped one's over the rest,
+    # so their trajectories may differ slightly: within one sample of 48.
+    assert broken[0.5] >= broken[None] - 1, broken
+    assert rows[0.5] < rows[None], "samples broken within the radius leave the search"
+
+
+def test_attack_settings_are_range_checked():
+    for make, word in (
+        (lambda: PGD(eps=-1), "eps"),
+        (lambda: PGD(steps=0), "steps"),
+        (lambda: APGD(rho=2), "rho"),
+        (lambda: CW(steps=0), "steps"),
+        (lambda: CW(stop_radius=-1), "stop_radius"),
+    ):
+        with pytest.raises(UserInputError, match=word):
+            make()
+
+
+def test_our_worst_case_is_no_weaker_than_autoattack_on_the_same_samples(trained_model, probe):
+    """AutoAttack's standard version and our default attacks on the same 32 images at a radius where
+    the standard test model keeps a few samples (AutoAttack's cost grows with the survivors): every
+    sample AutoAttack breaks, we break."""
+    x, y = probe[0][:32], probe[1][:32]
+    eps = 6 / 255
+    section = RobustnessSection(presets.autoattack_like(eps, 10, square_queries=300), "linf", eps, autoattack=True)
+    section.reset(x.device)
+    before = {k: v.clone() for k, v in trained_model.state_dict().items()}
+    batch = ProbeBatch.of(trained_model, x, y)
+    section.update(trained_model, batch, AttackRuns(trained_model, batch))
+    assert all(torch.equal(before[k], v) for k, v in trained_model.state_dict().items())
+    assert all(p.grad is None for p in trained_model.parameters()), "AutoAttack's FAB left no parameter gradients"
+    report = section.compute()
+    assert 0 < report["autoattack"]["count"] < report["clean"]["count"], "a radius where the comparison means something"
+    assert report["autoattack"]["broken_only_by_autoattack"] == 0
+    assert report["worst_case"]["count"] <= report["autoattack"]["count"]
+    block = report["robustbench"]
+    assert block["n_examples"] == 32 and block["threat_model"] == "Linf" and block["eps_text"] == "6/255"
+    assert block["autoattack_acc"] == pytest.approx(report["autoattack"]["count"] / 32)

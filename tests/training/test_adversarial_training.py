@@ -1,0 +1,196 @@
+"""Adversarial training mechanics: PGD-AT, fast AT, TRADES, PSE-AT, and the robust evaluation callback."""
+
+import copy
+import math
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from lightning_pse.attacks import PGD, TRADESAttack
+from lightning_pse.callbacks import RobustEvalCallback
+from lightning_pse.data import SyntheticDataModule
+from lightning_pse.errors import UserInputError
+from lightning_pse.training import FastATModule, PGDATModule, PSEATModule, TRADESModule
+
+
+def batch_norm_buffers(module):
+    return {k: v.clone() for k, v in module.state_dict().items() if "running" in k or "num_batches" in k}
+
+
+@pytest.fixture()
+def batch(synthetic_data):
+    items = [synthetic_data.split("train")[i] for i in range(32)]
+    return torch.stack([i["image"] for i in items]), torch.tensor([i["label"] for i in items])
+
+
+def module_like(cls, trained_module, **kwargs):
+    """``cls`` holding the trained weights, in train mode."""
+    h = trained_module.hparams
+    module = cls(model=h.model, num_classes=h.num_classes, mean=h.mean, std=h.std, **kwargs)
+    module.load_state_dict(trained_module.state_dict(), strict=False)
+    return module.train()
+
+
+def test_pgd_at_loss_is_cross_entropy_on_the_attack_output_in_train_mode(trained_module, batch):
+    x, y = batch
+    module = module_like(PGDATModule, trained_module, steps=3)
+    twin = copy.deepcopy(module)
+    modes = []
+    module.model.register_forward_pre_hook(lambda m, inputs: modes.append(m.training))
+    torch.manual_seed(0)
+    loss, logits = module.training_loss(x, y)
+    assert modes == [False] * 3 + [True], "attack steps in eval mode, the loss forward in train mode"
+    assert module.training and all(m.training for m in module.modules())
+    # The same attack by hand: it does not touch BatchNorm statistics ...
+    before = batch_norm_buffers(twin)
+    torch.manual_seed(0)
+    x_adv = twin.attack(twin.model, x, y)
+    assert all(torch.equal(before[k], v) for k, v in batch_norm_buffers(twin).items())
+    assert (x_adv - x).abs().max() <= 8 / 255 + 1e-6 and not torch.equal(x_adv, x)
+    # ... and the training forward on x_adv is the only update of the statistics.
+    expected = F.cross_entropy(twin(x_adv), y)
+    assert torch.equal(loss, expected)
+    after, twin_after = batch_norm_buffers(module), batch_norm_buffers(twin)
+    assert all(torch.equal(after[k], twin_after[k]) for k in after)
+    assert any(not torch.equal(after[k], before[k]) for k in after if "running_mean" in k)
+    with torch.no_grad():
+        clean_loss = F.cross_entropy(copy.deepcopy(twin).eval()(x), y)
+    assert loss > clean_loss, "the adversarial loss exceeds the clean one"
+    assert all(p.grad is None for p in module.parameters()), "the attack leaves parameter gradients alone"
+
+
+def test_fast_at_is_one_fgsm_step_from_a_random_start(trained_module):
+    attack = module_like(FastATModule, trained_module).attack
+    assert isinstance(attack, PGD) and attack.steps == 1 and attack.random_start
+    assert attack.step_size == pytest.approx(1.25 * attack.eps)
+
+
+def test_trades_loss_is_clean_cross_entropy_plus_beta_kl(trained_module, batch):
+    x, y = batch
+    module = module_like(TRADESModule, trained_module, beta=6.0, steps=3)
+    twin = copy.deepcopy(module)
+    torch.manual_seed(0)
+    loss, logits = module.training_loss(x, y)
+    torch.manual_seed(0)
+    x_adv = twin.attack(twin.model, x, y)
+    clean, adv = twin(x), twin(x_adv)
+    kl = F.kl_div(F.log_softmax(adv, 1), F.softmax(clean, 1), reduction="sum") / x.shape[0]
+    assert loss.item() == pytest.approx((F.cross_entropy(clean, y) + 6.0 * kl).item(), rel=1e-5)
+    assert torch.equal(logits.argmax(1), clean.argmax(1)), "train/acc is measured on the clean batch"
+
+
+def test_trades_attack_increases_the_kl_inside_the_ball(trained_module, batch):
+    x, y = batch
+    model = trained_module.model
+    x_adv = TRADESAttack(eps=8 / 255, steps=5, step_size=2 / 255, seed=0)(model, x, y)
+    with torch.no_grad():
+        p, q = F.log_softmax(model(x), 1), F.log_softmax(model(x_adv), 1)
+        kl = F.kl_div(q, p, log_target=True, reduction="none").sum(1)
+    assert (x_adv - x).abs().max() <= 8 / 255 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert kl.mean() > 1e-3
+
+
+def tiny_fit(module, data, epochs=1, callbacks=(), **trainer_kwargs):
+    pl.seed_everything(0)
+    trainer_kwargs.setdefault("enable_checkpointing", False)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+        **trainer_kwargs,
+    )
+    trainer.fit(module, datamodule=data)
+    return trainer
+
+
+TINY = dict(num_train=128, num_val=64, num_test=32, batch_size=64)
+ARCH = dict(model="small_cnn", num_classes=10, scheduler="none", lr=0.05, steps=2, step_size=4 / 255)
+
+
+def test_pse_at_with_zero_weights_is_pgd_at_exactly():
+    data = SyntheticDataModule(**TINY)
+    pl.seed_everything(0)
+    pse = PSEATModule(steer=0.0, unit_penalty=0.0, **ARCH)
+    pgd = PGDATModule(attack_loss="cw", **ARCH)
+    pgd.load_state_dict(pse.state_dict(), strict=False)
+    tiny_fit(pse, data)
+    tiny_fit(pgd, data)
+    for (name, a), b in zip(pse.model.state_dict().items(), pgd.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    start = PSEATModule(steer=0.0, unit_penalty=0.0, **ARCH)
+    changed = any(not torch.equal(a, b) for a, b in zip(start.parameters(), pse.parameters()))
+    assert changed, "the comparison is between trained models"
+
+
+def test_pse_at_steers_the_margin_and_ranks_units_each_epoch(tmp_path):
+    data = SyntheticDataModule(**TINY)
+    module = PSEATModule(steer=1.0, unit_penalty=0.1, probe_samples=32, probe_batch_size=16, **ARCH)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
+    pl.seed_everything(0)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        callbacks=[checkpoint],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=data)
+    weights = module.margin_weights
+    assert weights.sum().item() == pytest.approx(2.0) and not torch.equal(weights, torch.ones(2))
+    assert module.unit_mask.sum().item() == math.ceil(0.05 * module.unit_mask.numel())
+    state = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]
+    assert torch.equal(state["margin_weights"], weights) and torch.equal(state["unit_mask"], module.unit_mask)
+    resumed = PSEATModule.load_from_checkpoint(tmp_path / "last.ckpt", weights_only=True)
+    assert torch.equal(resumed.margin_weights, weights) and torch.equal(resumed.unit_mask, module.unit_mask)
+
+
+def test_pse_at_refuses_bad_knobs():
+    with pytest.raises(UserInputError, match="attack_loss must be 'cw'"):
+        PSEATModule(attack_loss="ce")
+    with pytest.raises(UserInputError, match="steer"):
+        PSEATModule(steer=2.0)
+
+
+def test_robust_eval_logs_accuracy_under_attack_and_drives_checkpointing(trained_module, synthetic_data, tmp_path):
+    attack = PGD(eps=8 / 255, steps=5, seed=0)
+    callback = RobustEvalCallback(attack=attack, num_samples=64, batch_size=64)
+    metrics = pl.Trainer(
+        accelerator="cpu", logger=False, callbacks=[callback], enable_progress_bar=False, enable_model_summary=False
+    ).validate(trained_module, datamodule=synthetic_data, verbose=False)[0]
+    probe = synthetic_data.probe_set(64)
+    x = torch.stack([probe[i]["image"] for i in range(64)])
+    y = torch.tensor([probe[i]["label"] for i in range(64)])
+    model = trained_module.model
+    with torch.no_grad():
+        correct = model(x).argmax(1) == y
+    fooled = attack.run(model, x[correct], y[correct]).success
+    assert metrics["val/probe_clean_acc"] == pytest.approx(correct.float().mean().item())
+    assert metrics["val/robust_acc"] == pytest.approx((~fooled).sum().item() / 64)
+    assert metrics["val/robust_acc"] < metrics["val/probe_clean_acc"]
+
+
+def test_checkpoint_selection_can_monitor_robust_accuracy(tmp_path):
+    data = SyntheticDataModule(**TINY)
+    module = PGDATModule(**ARCH)
+    best = ModelCheckpoint(dirpath=tmp_path, monitor="val/robust_acc", mode="max", save_top_k=1)
+    robust = RobustEvalCallback(attack=PGD(steps=2, seed=0), num_samples=32, batch_size=32)
+
+    class Record(pl.Callback):
+        values = []
+
+        def on_validation_end(self, trainer, pl_module):
+            if not trainer.sanity_checking:
+                self.values.append(trainer.callback_metrics["val/robust_acc"].item())
+
+    record = Record()
+    tiny_fit(module, data, epochs=3, callbacks=[robust, record, best], enable_checkpointing=True)
+    assert len(record.values) == 3
+    assert best.best_model_score.item() == pytest.approx(max(record.values))
+    assert f"epoch={record.values.index(max(record.values))}" in best.best_model_path
