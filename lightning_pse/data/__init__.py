@@ -12,7 +12,7 @@ from .datamodules import (
     SyntheticDataModule,
 )
 from .datasets import TensorImageDataset, unpack_batch
-from .probe import probe_indices, shard_batches, shard_loader
+from .probe import private_generator, probe_indices, shard_batches, shard_loader
 from .stats import DATASET_STATS
 from .synthetic import COLOR_NAMES, SHAPES, TEXTURES, SyntheticShapes, generate_shapes
 
@@ -33,6 +33,7 @@ __all__ = [
     "TEXTURES",
     "TensorImageDataset",
     "generate_shapes",
+    "private_generator",
     "probe_indices",
     "shard_batches",
     "shard_loader",

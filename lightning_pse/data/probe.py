@@ -49,9 +49,19 @@ def shard_batches(num_items: int, batch_size: int, rank: int, world_size: int) -
 def shard_loader(
     dataset: Dataset, batch_size: int, rank: int, world_size: int, num_workers: int = 0
 ) -> Iterator[tuple[list[int], object]]:
-    """``(positions, batch)`` for each of rank ``rank``'s batches of ``dataset`` (``shard_batches``)."""
+    """``(positions, batch)`` for each of rank ``rank``'s batches of ``dataset`` (``shard_batches``).
+    The loader draws its worker seed from a private generator (``private_generator``), so measuring
+    a probe set never moves the global random stream that training uses."""
     batches = shard_batches(len(dataset), batch_size, rank, world_size)
-    return zip(batches, DataLoader(dataset, batch_sampler=batches, num_workers=num_workers))
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, generator=private_generator())
+    return zip(batches, loader)
+
+
+def private_generator() -> torch.Generator:
+    """A fixed-seed CPU generator for loaders that must not draw from the global one (a DataLoader
+    iterator otherwise takes its base seed from ``torch``'s global generator, shifting the data
+    order and random starts of the training that follows)."""
+    return torch.Generator().manual_seed(0)
 
 
 class UnpaddedDistributedSampler(DistributedSampler):

@@ -256,6 +256,7 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                         "agreement_promotion_target",
                         "baseline_promotion_target",
                         "cam_shift",
+                        "asm_interpretability",
                     )
                 ),
             ]
@@ -275,6 +276,7 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                     "IS promotion vs target-class region",
                     "random region",
                     "CAM shift (IoU)",
+                    "IS of δ vs its ASM region (top 20 %)",
                 ],
                 rows,
             )

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..attacks import Attack, presets
-from ..data import shard_batches
+from ..data import private_generator, shard_batches
 from ..dissect import (
     MASK_FRACTIONS,
     DissectionResult,
@@ -89,17 +89,16 @@ class DissectionSection(Section):
     def update(self, model: nn.Module, batch: ProbeBatch, runs: AttackRuns) -> None:
         module = resolve_layer(model, self.layer)
         effects = unit_effects(model, module, batch.x, self.attack(model, batch.x, batch.y))
-        if self.sensitivity is None:
-            self.sensitivity = self.add_metric(UnitSensitivity(effects.clean.shape[0]).to(batch.x.device))
+        if self.sensitivity is None:  # sized by the layer's unit count, known at the first batch
+            self.sensitivity = UnitSensitivity(effects.clean.shape[0]).to(batch.x.device)
         self.sensitivity.update(effects)
 
     def compute(self, model: nn.Module, rank: int = 0, world_size: int = 1) -> dict:
         if self.sensitivity is None:
             raise ValueError("no probe batches to measure the unit sensitivity on")
         source = concept_source(self.concepts)
-        loader = DataLoader(
-            self.concepts, batch_sampler=shard_batches(len(self.concepts), self.batch_size, rank, world_size)
-        )
+        batches = shard_batches(len(self.concepts), self.batch_size, rank, world_size)
+        loader = DataLoader(self.concepts, batch_sampler=batches, generator=private_generator())
         self.result = dissect(
             model,
             self.layer,
@@ -111,7 +110,6 @@ class DissectionSection(Section):
             progress=self.progress,
         )
         self.unit_sensitivity = self.sensitivity.compute().cpu()
-        self._metrics.remove(self.sensitivity)  # sized by the layer: made again on the next pass
         summary = dissection_summary(self.result, self.unit_sensitivity, **self.comparison)
         return {
             "dissection": {

@@ -14,14 +14,14 @@ from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
 from lightning_pse.attacks import PGD
-from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback
-from lightning_pse.cam import cam_agreement, localization
+from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
+from lightning_pse.cam import cam_agreement, localization, saliency_agreement
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.dissect import SyntheticConcepts, attack_sensitivity, dissect, dissection_summary
 from lightning_pse.errors import UserInputError
 from lightning_pse.output.wandb_logger import WandbLogger
 from lightning_pse.pse import PSEShares, analyze_attack
-from lightning_pse.training import ClassifierModule
+from lightning_pse.training import ClassifierModule, PGDATModule
 
 from helpers import REPO
 
@@ -131,6 +131,8 @@ def test_cam_callback_logs_what_the_pure_functions_compute(trained_module, synth
         "cam_shift",
     ):
         assert metrics[f"cam/pgd/{key}"] == pytest.approx(getattr(scores, key).nanmean().item(), rel=1e-4), key
+    asm = saliency_agreement(model, x[won], attacked.x_adv[won], y[won], attacked.target[won])
+    assert metrics["cam/pgd/asm_interpretability"] == pytest.approx(asm.nanmean().item(), rel=1e-4)
     assert list((Path(logger.run_dir) / "files" / "media").glob("images/cam/cam_overlays_*.png"))
     logger.experiment.finish()
 
@@ -255,3 +257,27 @@ def test_callback_metrics_are_equal_on_one_and_two_processes(ddp_metrics, prefix
     assert any(single[k] == single[k] for k in keys), "some number measured (NaN: nothing was fooled)"
     for key in keys:
         assert double[key] == pytest.approx(single[key], rel=1e-5, abs=1e-6, nan_ok=True), key
+
+
+def test_callbacks_do_not_change_what_training_does():
+    """Two epochs with and without measuring callbacks end in the same weights: the probe and
+    concept loaders draw from private generators, so the global random stream that shuffles the
+    training data and starts PGD is the same (a DataLoader iterator draws its base seed from it)."""
+
+    def train(callbacks):
+        pl.seed_everything(0, verbose=False)
+        data = SyntheticDataModule(num_train=128, num_val=32, num_test=8, batch_size=32)
+        module = PGDATModule(
+            model="small_cnn", num_classes=data.num_classes, mean=data.mean, std=data.std, steps=1, scheduler="none"
+        )
+        quiet_trainer(max_epochs=2, callbacks=callbacks).fit(module, datamodule=data)
+        return module.state_dict()
+
+    plain = train([])
+    measured = train(
+        [
+            RobustEvalCallback(attack=PGD(steps=1, seed=0), num_samples=16, batch_size=8),
+            DissectionCallback(attack=PGD(steps=1, seed=0), num_concept_images=8, num_samples=8, every_n_epochs=1),
+        ]
+    )
+    assert all(torch.equal(plain[k], measured[k]) for k in plain)
