@@ -95,8 +95,9 @@ class APGD(Attack):
         self.n_target_classes = n_target_classes
         self.rho = rho
         self.early_stop = early_stop
-        self.threat = threat_model(norm, self.eps)
-        self.objective = objective(loss, targeted)
+        # Derived from the settings above (private: two attacks with equal settings are equal).
+        self._threat = threat_model(norm, self.eps)
+        self._loss_objective = objective(loss, targeted)
 
     def check_classes(self, num_classes: int) -> None:
         super().check_classes(num_classes)
@@ -127,7 +128,7 @@ class APGD(Attack):
                     return best_x
                 t_run = None if run_target is None else run_target[idx]
                 t_judge = None if judge_target is None else judge_target[idx]
-                f = lambda logits, rows, i=idx, t=t_run: self.objective(  # noqa: E731
+                f = lambda logits, rows, i=idx, t=t_run: self._loss_objective(  # noqa: E731
                     logits, y[i][rows], None if t is None else t[rows]
                 )
                 x_adv, score = self._single_run(
@@ -141,12 +142,12 @@ class APGD(Attack):
         return best_x
 
     def _step(self, x: Tensor, x_adv: Tensor, grad: Tensor, step_size: Tensor, mask: Tensor | None) -> Tensor:
-        delta = self.threat.step(x_adv - x, apply_mask(grad, mask), step_size)
-        return x + self.threat.constrain(x, delta, mask)
+        delta = self._threat.step(x_adv - x, apply_mask(grad, mask), step_size)
+        return x + self._threat.constrain(x, delta, mask)
 
     def _single_run(self, model, x, f, y, judge_target, mask, generator) -> tuple[Tensor, Tensor]:
         batch = x.shape[0]
-        x_adv = x + self.threat.constrain(x, self.threat.random_start(x, generator), mask)
+        x_adv = x + self._threat.constrain(x, self._threat.random_start(x, generator), mask)
         everyone = slice(None)
         grad, score, logits = input_gradient(model, x_adv, lambda z: f(z, everyone))
         best_x, best_score, best_grad = x_adv.clone(), score.clone(), grad.clone()
@@ -165,7 +166,7 @@ class APGD(Attack):
             z = self._step(x, x_adv, grad, step_size, mask)
             momentum = 0.75 if i > 0 else 1.0
             candidate = x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_prev)
-            candidate = x + self.threat.constrain(x, candidate - x, mask)
+            candidate = x + self._threat.constrain(x, candidate - x, mask)
             x_prev, x_adv = x_adv, candidate
             # Found points return their first success whatever happens next: no more passes for them.
             rows = (~found).nonzero().squeeze(1) if self.early_stop else everyone

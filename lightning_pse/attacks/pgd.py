@@ -69,8 +69,10 @@ class PGD(Attack):
         self.restarts = restarts
         self.loss = loss
         self.early_stop = early_stop
-        self.threat = threat_model(norm, self.eps)
-        self.objective = objective(loss, targeted)
+        # Derived from the settings above (private: two attacks with equal settings are equal).
+        self._threat = threat_model(norm, self.eps)
+        self._loss_objective = objective(loss, targeted)
+        self.objective_override = None  # a per-sample objective f(logits, y, target) replacing ``loss``
 
     def check_classes(self, num_classes: int) -> None:
         super().check_classes(num_classes)
@@ -79,7 +81,9 @@ class PGD(Attack):
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         generator = self.generator(x.device)
-        f = lambda logits, i=slice(None): self.objective(logits, y[i], None if target is None else target[i])  # noqa: E731
+        f = lambda logits, i=slice(None): (self.objective_override or self._loss_objective)(
+            logits, y[i], None if target is None else target[i]
+        )  # noqa: E731
         fooled = (
             (lambda logits, i: success(logits, y[i], None if target is None else target[i]))
             if self.early_stop
@@ -109,19 +113,19 @@ class PGD(Attack):
 
     def initial_delta(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         """Where a run starts: uniform in the ε-ball with ``random_start``, else at ``x``."""
-        return self.threat.random_start(x, generator) if self.random_start else torch.zeros_like(x)
+        return self._threat.random_start(x, generator) if self.random_start else torch.zeros_like(x)
 
     def _single_run(self, model, x, f, mask, generator, fooled=None) -> Tensor:
         """One run from ``initial_delta``: ``steps`` ascent steps on ``f(logits, rows)`` (``rows``
         index the batch). With ``fooled(logits, rows) -> [n]`` bool, a sample whose current point
         fools the model keeps that point and leaves the forward/backward passes."""
-        delta = self.threat.constrain(x, self.initial_delta(x, generator), mask)
+        delta = self._threat.constrain(x, self.initial_delta(x, generator), mask)
         rows = torch.arange(x.shape[0], device=x.device) if fooled else slice(None)
         for _ in range(self.steps):
             x_rows, mask_rows = x[rows], None if mask is None else mask[rows]
             grad, _, logits = input_gradient(model, x_rows + delta[rows], lambda z, r=rows: f(z, r))
-            stepped = self.threat.constrain(
-                x_rows, self.threat.step(delta[rows], apply_mask(grad, mask_rows), self.step_size), mask_rows
+            stepped = self._threat.constrain(
+                x_rows, self._threat.step(delta[rows], apply_mask(grad, mask_rows), self.step_size), mask_rows
             )
             if fooled is None:
                 delta = stepped

@@ -71,7 +71,7 @@ class PSEATModule(PGDATModule):
                 f"steer={steer}, unit_penalty={unit_penalty}, unit_fraction={unit_fraction}"
             )
         super().__init__(attack_loss="cw", **kwargs)
-        self.attack.objective = self.split_margin
+        self.attack.objective_override = self.split_margin
         self.register_buffer("margin_weights", torch.ones(2))  # (w_s, w_p)
         # 1 on the penalised units; sized in ``setup`` from the data's images, or by a loaded state dict.
         self.register_buffer("unit_mask", torch.zeros(0))

@@ -281,3 +281,26 @@ def test_callbacks_do_not_change_what_training_does():
         ]
     )
     assert all(torch.equal(plain[k], measured[k]) for k in plain)
+
+
+def test_pse_and_cam_callbacks_share_one_attack_run_per_probe_batch(trained_module, synthetic_data, monkeypatch):
+    """Equal attacks (same class and settings, seeded) on the same probe batches in one validation
+    run: each batch is attacked once for both callbacks, and a new validation run attacks again."""
+    runs = []
+    real_perturb = PGD.perturb
+    monkeypatch.setattr(PGD, "perturb", lambda self, *args: runs.append(1) or real_perturb(self, *args))
+
+    def attack():
+        return {"pgd": PGD(eps=16 / 255, steps=2, targeted=True, seed=0)}
+
+    probe = dict(num_samples=16, batch_size=8)
+    callbacks = [
+        PSECallback(attacks=attack(), estimator="gradient", **probe),
+        CAMCallback(attacks=attack(), estimator="gradient", **probe),
+    ]
+    trainer = quiet_trainer(callbacks=callbacks)
+    metrics = trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)[0]
+    assert len(runs) == 2, "two probe batches, one PGD run each"
+    assert metrics["pse/pgd/success_rate"] > 0 and metrics["cam/pgd/cam_shift"] == metrics["cam/pgd/cam_shift"]
+    trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)
+    assert len(runs) == 4, "the next validation run measures afresh"
