@@ -37,7 +37,9 @@ class RobustEvalCallback(ProbeCallback):
     def use_attack(self, attack: Attack) -> None:
         self.attack = attack
         norm, eps = (attack.norm, attack.eps) if attack.bounded else ("l2", presets.L2_EPS)
-        self.section = RobustnessSection({"attack": attack}, norm, eps, seed=self.seed, prefix=self.split)
+        self.section = RobustnessSection(
+            {"attack": attack}, norm, eps, seed=self.seed, prefix=self.split, check_gradients=False
+        )
 
     def use_threat_model(self, norm: str, eps: float) -> None:
         if self.default_attack:

@@ -11,7 +11,7 @@ from .iou import dissect
 from .masking import MASK_FRACTIONS, mask_units, masking_curve
 from .quantiles import ExactQuantile, SampledQuantile
 from .result import DissectionResult
-from .sensitivity import attack_sensitivity, compare_sensitivity, dissection_summary, spearman
+from .sensitivity import add_sensitivity, attack_sensitivity, compare_sensitivity, dissection_summary, spearman
 
 __all__ = [
     "BrodenDataset",
@@ -23,6 +23,7 @@ __all__ = [
     "concept_probe_set",
     "concept_source",
     "describe_concepts",
+    "add_sensitivity",
     "attack_sensitivity",
     "compare_sensitivity",
     "dissect",

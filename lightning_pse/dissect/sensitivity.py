@@ -21,22 +21,27 @@ from ..pse import UnitSensitivity, unit_effects
 from .result import DissectionResult
 
 
+def add_sensitivity(
+    model: nn.Module, module: nn.Module, attack: Attack, x: Tensor, y: Tensor, metric: UnitSensitivity | None
+) -> UnitSensitivity:
+    """Attack ``x`` and add its unit effects at ``module`` to ``metric`` (made, sized by the layer's
+    unit count, when None); returns the metric."""
+    effects = unit_effects(model, module, x, attack(model, x, y))
+    if metric is None:
+        metric = UnitSensitivity(effects.clean.shape[0]).to(x.device)
+    metric.update(effects)
+    return metric
+
+
 def attack_sensitivity(
-    model: nn.Module,
-    layer: nn.Module | str | None,
-    attack: Attack,
-    batches: Iterable[tuple[Tensor, Tensor]],
-    metric: UnitSensitivity | None = None,
+    model: nn.Module, layer: nn.Module | str | None, attack: Attack, batches: Iterable[tuple[Tensor, Tensor]]
 ) -> Tensor:
     """``s_k`` ``[K]`` of ``layer``'s units over ``(x, y)`` batches (on the model's device): every
-    image is attacked and ``|ā_k(x') − ā_k(x)|`` averaged over images, over the mean ``ā_k(x)``.
-    Pass ``metric`` to accumulate into it (its ``compute`` syncs DDP ranks)."""
+    image is attacked and ``|ā_k(x') − ā_k(x)|`` averaged over images, over the mean ``ā_k(x)``."""
     module = resolve_layer(model, layer)
+    metric = None
     for x, y in batches:
-        effects = unit_effects(model, module, x, attack(model, x, y))
-        if metric is None:
-            metric = UnitSensitivity(effects.clean.shape[0]).to(x.device)
-        metric.update(effects)
+        metric = add_sensitivity(model, module, attack, x, y, metric)
     if metric is None:
         raise ValueError("no batches to measure the unit sensitivity on")
     return metric.compute()

@@ -14,6 +14,7 @@ from ..data import private_generator, shard_batches
 from ..dissect import (
     MASK_FRACTIONS,
     DissectionResult,
+    add_sensitivity,
     attack_sensitivity,
     concept_source,
     describe_concepts,
@@ -23,7 +24,7 @@ from ..dissect import (
 )
 from ..models.capture import resolve_layer
 from ..output import figures
-from ..pse import UnitSensitivity, unit_effects
+from ..pse import UnitSensitivity
 from .base import AttackRuns, ProbeBatch, Section
 
 LOGGED = (
@@ -88,10 +89,7 @@ class DissectionSection(Section):
 
     def update(self, model: nn.Module, batch: ProbeBatch, runs: AttackRuns) -> None:
         module = resolve_layer(model, self.layer)
-        effects = unit_effects(model, module, batch.x, self.attack(model, batch.x, batch.y))
-        if self.sensitivity is None:  # sized by the layer's unit count, known at the first batch
-            self.sensitivity = UnitSensitivity(effects.clean.shape[0]).to(batch.x.device)
-        self.sensitivity.update(effects)
+        self.sensitivity = add_sensitivity(model, module, self.attack, batch.x, batch.y, self.sensitivity)
 
     def compute(self, model: nn.Module, rank: int = 0, world_size: int = 1) -> dict:
         if self.sensitivity is None:
