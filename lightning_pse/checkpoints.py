@@ -98,6 +98,17 @@ def project_class(class_path: str, base: type) -> type:
     return cls
 
 
+HPARAMS_KEYS = {"module": "hyper_parameters", "datamodule": "datamodule_hyper_parameters"}
+
+
+def recorded_class_path(checkpoint: dict, part: str) -> str | None:
+    """The class path of the checkpoint's ``module`` or ``datamodule``: the ``_class_path`` train.py's
+    CLI writes into the hyper-parameters, else the ``class_paths`` entry ``ClassifierModule`` adds to
+    every checkpoint (a plain ``Trainer`` records no class); None when neither is there."""
+    hparams = checkpoint.get(HPARAMS_KEYS[part]) or {}
+    return hparams.get("_class_path") or checkpoint.get("class_paths", {}).get(part)
+
+
 def _init_args(hparams: dict) -> dict:
     return {k: v for k, v in hparams.items() if not k.startswith("_")}
 
@@ -106,7 +117,8 @@ def load_module(checkpoint: dict) -> ClassifierModule:
     """The training module of ``checkpoint`` (class from its hyper-parameters), weights loaded, in
     eval mode on CPU."""
     hparams = checkpoint.get("hyper_parameters", {})
-    cls = project_class(hparams.get("_class_path", "lightning_pse.training.ClassifierModule"), ClassifierModule)
+    class_path = recorded_class_path(checkpoint, "module") or "lightning_pse.training.ClassifierModule"
+    cls = project_class(class_path, ClassifierModule)
     try:
         module = cls(**_init_args(hparams))
         module.load_state_dict(checkpoint["state_dict"])
@@ -118,9 +130,10 @@ def load_module(checkpoint: dict) -> ClassifierModule:
 def load_datamodule(checkpoint: dict, overrides: dict | None = None) -> ImageDataModule:
     """The data module the checkpoint was trained with, its arguments updated by ``overrides``."""
     hparams = checkpoint.get("datamodule_hyper_parameters")
-    if hparams is None:
+    class_path = recorded_class_path(checkpoint, "datamodule")
+    if hparams is None or class_path is None:
         raise UserInputError("the checkpoint records no data module: name the data explicitly")
-    cls = project_class(hparams["_class_path"], pl.LightningDataModule)
+    cls = project_class(class_path, pl.LightningDataModule)
     if not issubclass(cls, ImageDataModule):
         raise UserInputError(f"{cls.__name__} is not an ImageDataModule")
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoints import load_module, load_tensors, project_class, read_checkpoint
+from ..checkpoints import load_module, load_tensors, project_class, read_checkpoint, recorded_class_path
 from ..data import ImageDataModule
 from ..errors import UserInputError
 from ..models import build_model
@@ -72,10 +72,11 @@ def data_default(first) -> dict | None:
     """The data's ``{class_path, init_args}`` the model source implies (the options' first pass):
     the checkpoint's data module, or a RobustBench model's dataset; else None."""
     if first.ckpt is not None and first.model.name is None:
-        hparams = _checkpoint(first.ckpt).get("datamodule_hyper_parameters")
-        if hparams is None:
+        checkpoint = _checkpoint(first.ckpt)
+        hparams = checkpoint.get("datamodule_hyper_parameters")
+        class_path = recorded_class_path(checkpoint, "datamodule")
+        if hparams is None or class_path is None:
             return None
-        class_path = hparams["_class_path"]
         project_class(class_path, ImageDataModule)  # never import a class a file names outside the project
         return {"class_path": class_path, "init_args": {k: v for k, v in hparams.items() if not k.startswith("_")}}
     name = first.model.name or ""

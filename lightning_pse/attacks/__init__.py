@@ -11,6 +11,7 @@ from .ead import EAD
 from .evaluate import attack_correct, robust_correct
 from .pgd import FGSM, PGD
 from .square import Square
+from .steered import SteeredPGD, split_margin
 from .strattack import StrAttack
 from .targets import TARGET_RULES, select_targets
 from .trades import TRADESAttack
@@ -24,10 +25,12 @@ __all__ = [
     "FGSM",
     "PGD",
     "Square",
+    "SteeredPGD",
     "StrAttack",
     "TARGET_RULES",
     "TRADESAttack",
     "attack_correct",
     "robust_correct",
     "select_targets",
+    "split_margin",
 ]

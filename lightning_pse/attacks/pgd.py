@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -72,7 +74,6 @@ class PGD(Attack):
         # Derived from the settings above (private: two attacks with equal settings are equal).
         self._threat = threat_model(norm, self.eps)
         self._loss_objective = objective(loss, targeted)
-        self.objective_override = None  # a per-sample objective f(logits, y, target) replacing ``loss``
 
     def check_classes(self, num_classes: int) -> None:
         super().check_classes(num_classes)
@@ -81,7 +82,7 @@ class PGD(Attack):
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         generator = self.generator(x.device)
-        f = lambda logits, i=slice(None): (self.objective_override or self._loss_objective)(
+        f = lambda logits, i=slice(None), step=None: self.step_objective(step)(
             logits, y[i], None if target is None else target[i]
         )  # noqa: E731
         fooled = (
@@ -100,7 +101,7 @@ class PGD(Attack):
             idx = (~best_success).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            f_idx = lambda logits, i=slice(None), idx=idx: f(logits, idx[i])  # noqa: E731
+            f_idx = lambda logits, i=slice(None), step=None, idx=idx: f(logits, idx[i], step)  # noqa: E731
             fooled_idx = (lambda logits, i, idx=idx: fooled(logits, idx[i])) if fooled else None
             x_new = self._single_run(model, x[idx], f_idx, None if mask is None else mask[idx], generator, fooled_idx)
             with torch.no_grad():
@@ -111,19 +112,24 @@ class PGD(Attack):
             )
         return best_x
 
+    def step_objective(self, step: int | None) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:
+        """The per-sample objective ``f(logits, y, target) -> [B]`` that ascent step ``step`` (0-based)
+        maximises, and that judges restarts (``step=None``): ``loss`` throughout."""
+        return self._loss_objective
+
     def initial_delta(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         """Where a run starts: uniform in the ε-ball with ``random_start``, else at ``x``."""
         return self._threat.random_start(x, generator) if self.random_start else torch.zeros_like(x)
 
     def _single_run(self, model, x, f, mask, generator, fooled=None) -> Tensor:
-        """One run from ``initial_delta``: ``steps`` ascent steps on ``f(logits, rows)`` (``rows``
+        """One run from ``initial_delta``: ``steps`` ascent steps on ``f(logits, rows, step)`` (``rows``
         index the batch). With ``fooled(logits, rows) -> [n]`` bool, a sample whose current point
         fools the model keeps that point and leaves the forward/backward passes."""
         delta = self._threat.constrain(x, self.initial_delta(x, generator), mask)
         rows = torch.arange(x.shape[0], device=x.device) if fooled else slice(None)
-        for _ in range(self.steps):
+        for step in range(self.steps):
             x_rows, mask_rows = x[rows], None if mask is None else mask[rows]
-            grad, _, logits = input_gradient(model, x_rows + delta[rows], lambda z, r=rows: f(z, r))
+            grad, _, logits = input_gradient(model, x_rows + delta[rows], lambda z, r=rows, k=step: f(z, r, k))
             stepped = self._threat.constrain(
                 x_rows, self._threat.step(delta[rows], apply_mask(grad, mask_rows), self.step_size), mask_rows
             )

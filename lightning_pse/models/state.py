@@ -31,6 +31,27 @@ def eval_mode(model: nn.Module):
             module.training = flag
 
 
+@contextmanager
+def batchnorm_statistics_kept(model: nn.Module):
+    """Inside, train-mode forwards normalise with their batch's statistics as usual, but every
+    BatchNorm's running mean, variance and batch count are back to what they were on exit (also on
+    error): a forward that must not teach BatchNorm its batch (e.g. the clean reference of a penalty).
+    The forwards inside update copies, so the tensors an earlier forward saved for backward stay as
+    they were."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    names = ("running_mean", "running_var", "num_batches_tracked")
+    saved = [[getattr(m, name) for name in names] for m in norms]
+    for m in norms:
+        for name in names:
+            setattr(m, name, getattr(m, name).clone())
+    try:
+        yield model
+    finally:
+        for m, tensors in zip(norms, saved):
+            for name, tensor in zip(names, tensors):
+                setattr(m, name, tensor)
+
+
 def full_precision(device: torch.device):
     """A context with autocast off on ``device``'s type: inside a mixed-precision (``16-mixed``,
     ``bf16-mixed``) step, attacks and analyses still compute in the model's own float32."""

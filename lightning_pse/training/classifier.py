@@ -145,8 +145,15 @@ class ClassifierModule(pl.LightningModule):
             self._rng_states_to_restore = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Also save every process's random-generator states (see ``rng``)."""
+        """Also save every process's random-generator states (see ``rng``) and the classes of this
+        module and its data module (``checkpoints.recorded_class_path``: what analyze.py rebuilds)."""
         checkpoint["rng_states"] = gather_rng_states()
+        datamodule = getattr(self.trainer, "datamodule", None)
+        checkpoint["class_paths"] = {
+            part: f"{type(obj).__module__}.{type(obj).__qualname__}"
+            for part, obj in (("module", self), ("datamodule", datamodule))
+            if obj is not None
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Keep the checkpoint's random-generator states for ``on_train_start`` (when it has them)."""

@@ -7,40 +7,42 @@ import math
 import torch
 from torch import Tensor
 
-from ..attacks.losses import other_max
+from ..attacks import PGD, Attack, SteeredPGD
 from ..data import ImageDataModule, shard_loader, unpack_batch
 from ..errors import UserInputError
 from ..models.capture import capture, resolve_layer
-from ..models.state import full_precision
+from ..models.state import batchnorm_statistics_kept, full_precision
 from ..pse import PSEShares, UnitSensitivity, analyze_attack, unit_effects
 from ..pse.units import spatial_mean, spatial_mean_activations
 from .adversarial import PGDATModule
 
 
 class PSEATModule(PGDATModule):
-    """PGD-AT whose inner attack maximises the C&W margin split into its two mechanisms,
+    """PGD-AT on the C&W margin whose inner attack leans on one of the margin's two mechanisms, and
+    whose loss adds a penalty on the activation change of the most attack-sensitive units.
 
-        ``f(x') = w_s·(−Z_y(x')) + w_p·max_{j≠y} Z_j(x')``   (suppression term + promotion term),
+    Inner attack (``attacks.SteeredPGD``): the first PGD step ascends the split margin
+    ``w_s·(−Z_y(x')) + w_p·max_{j≠y} Z_j(x')`` (suppression term + promotion term), every later
+    step the margin ``max_{j≠y} Z_j − Z_y`` itself, so the budget the steered step costs is paid
+    once, not on every step (``SteeredPGD`` says why a weighted split cannot be free).
 
-    and whose loss adds a penalty on the activation change of the most attack-sensitive units,
-
-        ``L = CE(f(x'), y) + λ · mean_{k∈U} |ā_k(x') − ā_k(x)|``,
-
-    with ``U`` the top ``unit_fraction`` of units of ``unit_layer`` by sensitivity ``s_k``.
+    Loss: ``L = CE(f(x'), y) + λ · mean_{k∈U} |ā_k(x') − ā_k(x)|``, ``U`` the top ``unit_fraction``
+    of units of ``unit_layer`` by sensitivity ``s_k``. The adversarial forward is the one PGD-AT
+    makes (train mode, BatchNorm learns from ``x'`` only); the clean activations come from a second
+    train-mode forward whose batch BatchNorm's running statistics do not keep.
 
     At the start of every epoch the module measures, on a fixed probe subset of the *training*
-    split (sharded by rank, summed over ranks), the PSE energy shares ``E_s``, ``E_p`` of its own
-    inner attack's successful examples and the unit sensitivities, then sets
-    ``w = (1 − κ)·(1, 1) + κ·2·(E_s, E_p)/(E_s + E_p)`` (the inner attack leans on the mechanism
-    the attacks currently exploit most) and re-ranks ``U``. Weights and ranking are buffers: they
-    are saved in checkpoints and restored on resume. With ``steer=0`` and ``unit_penalty=0`` it is
-    exactly ``PGDATModule(attack_loss="cw")`` (no measurement is made).
+    split (sharded by rank, summed over ranks), the PSE energy shares ``E_s``, ``E_p`` and the unit
+    sensitivities of a fixed *reference* attack (the unsteered margin PGD of the same budget, so the
+    measurement does not feed on its own steering), then sets
+    ``w = (1 − κ)·(1, 1) + κ·2·(E_s, E_p)/(E_s + E_p)`` and re-ranks ``U``. It logs the reference
+    shares and, when steering, the shares of the steered attack too (``pse_at/*``). Weights and
+    ranking are buffers: saved in checkpoints and restored on resume. With ``steer=0`` and
+    ``unit_penalty=0`` it is exactly ``PGDATModule(attack_loss="cw")`` (no measurement is made).
 
     Args:
         steer: κ ∈ [0, 1], how far the margin weights follow the measured shares (default 0.5).
-        unit_penalty: λ ≥ 0, weight of the unit penalty (default 0.1). When positive, the clean
-            and adversarial batches go through one train-mode forward together, so BatchNorm
-            statistics see both.
+        unit_penalty: λ ≥ 0, weight of the unit penalty (default 0.1).
         unit_layer: dotted name of the layer whose units are ranked (default: the feature layer).
         unit_fraction: share of the layer's units penalised (default 0.05, at least one unit).
         probe_samples, probe_batch_size, probe_seed: the per-epoch measurement's training subset.
@@ -71,7 +73,6 @@ class PSEATModule(PGDATModule):
                 f"steer={steer}, unit_penalty={unit_penalty}, unit_fraction={unit_fraction}"
             )
         super().__init__(attack_loss="cw", **kwargs)
-        self.attack.objective_override = self.split_margin
         self.register_buffer("margin_weights", torch.ones(2))  # (w_s, w_p)
         # 1 on the penalised units; sized in ``setup`` from the data's images, or by a loaded state dict.
         self.register_buffer("unit_mask", torch.zeros(0))
@@ -94,58 +95,99 @@ class PSEATModule(PGDATModule):
         """The layer whose units are ranked and penalised (``unit_layer``, default the feature layer)."""
         return resolve_layer(self.model, self.hparams.unit_layer)
 
-    def split_margin(self, logits: Tensor, y: Tensor, target: Tensor | None = None) -> Tensor:
-        """The inner objective ``w_s·(−Z_y) + w_p·max_{j≠y} Z_j`` ``[B]``."""
-        w_s, w_p = self.margin_weights
-        return w_s * -logits.gather(1, y[:, None]).squeeze(1) + w_p * other_max(logits, y)
+    def build_attack(self) -> SteeredPGD:
+        h = self.hparams
+        return SteeredPGD(eps=h.eps, steps=h.steps, step_size=h.step_size, norm=h.norm, random_start=h.random_start)
+
+    def reference_attack(self) -> PGD:
+        """The unsteered margin PGD of the same budget, seeded: what the per-epoch shares are measured on."""
+        h = self.hparams
+        return PGD(
+            eps=h.eps,
+            steps=h.steps,
+            step_size=h.step_size,
+            norm=h.norm,
+            random_start=h.random_start,
+            loss="cw",
+            seed=h.probe_seed,
+        )
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        self.attack.margin_weights = self.margin_weights
         if self.hparams.unit_penalty == 0:
             return super().training_loss(x, y)
         x_adv = self.attack(self.model, x, y)
         with capture(self.unit_module) as outputs:
-            logits = self(torch.cat([x_adv, x]))
-        means = spatial_mean(outputs[0])
-        b = x.shape[0]
-        change = (means[:b] - means[b:]).abs()
-        penalty = (change * self.unit_mask).sum(dim=1).mean() / self.unit_mask.sum().clamp(min=1)
+            logits = self(x_adv)
+        with capture(self.unit_module) as clean_outputs, batchnorm_statistics_kept(self.model):
+            self(x)
+        penalty = unit_penalty(spatial_mean(outputs[0]), spatial_mean(clean_outputs[0]), self.unit_mask)
         self.log("train/unit_penalty", penalty)
-        return self.criterion(logits[:b], y) + self.hparams.unit_penalty * penalty, logits[:b]
+        return self.criterion(logits, y) + self.hparams.unit_penalty * penalty, logits
 
     def on_train_epoch_start(self) -> None:
         h = self.hparams
         if h.steer == 0 and h.unit_penalty == 0:
             return
+        self.attack.margin_weights = self.margin_weights
         with full_precision(self.device):
-            energy, units = self.measure_probe()
-        e_s, e_p = energy
-        if e_s + e_p > 0:
-            target = 2 * torch.stack([e_s, e_p]) / (e_s + e_p)
-            self.margin_weights.copy_((1 - h.steer) + h.steer * target)
-        num_units = self.unit_mask.numel()
-        top = torch.topk(units, max(1, math.ceil(h.unit_fraction * num_units))).indices
-        self.unit_mask.zero_()
-        self.unit_mask[top] = 1
-        self.log_dict(
-            {"pse_at/suppression_weight": self.margin_weights[0], "pse_at/promotion_weight": self.margin_weights[1]},
-            on_epoch=True,
-        )
+            energy, units = self.measure_probe(self.reference_attack(), units=True)
+            steered = self.measure_probe(self.attack)[0] if h.steer > 0 else None
+        self.margin_weights.copy_(steered_weights(energy, h.steer, self.margin_weights))
+        self.unit_mask.copy_(top_units_mask(units, h.unit_fraction))
+        logged = {
+            "pse_at/suppression_weight": self.margin_weights[0],
+            "pse_at/promotion_weight": self.margin_weights[1],
+            "pse_at/reference_suppression_share": suppression_share(energy),
+        }
+        if steered is not None:
+            logged["pse_at/steered_suppression_share"] = suppression_share(steered)
+        self.log_dict(logged, on_epoch=True)
 
-    def measure_probe(self) -> tuple[Tensor, Tensor]:
-        """``((E_s, E_p), s [K])`` on the training probe subset, summed over ranks."""
+    def measure_probe(self, attack: Attack, units: bool = False) -> tuple[Tensor, Tensor | None]:
+        """``((E_s, E_p), s [K] or None)`` of ``attack`` on the training probe subset, summed over
+        ranks; the unit sensitivities ``s`` only when ``units``."""
         h = self.hparams
         probe = self.trainer.datamodule.probe_set(h.probe_samples, "train", h.probe_seed)
         shares = PSEShares().to(self.device)
-        sensitivity = UnitSensitivity(self.unit_mask.numel()).to(self.device)
+        sensitivity = UnitSensitivity(self.unit_mask.numel()).to(self.device) if units else None
         for _, batch in shard_loader(probe, h.probe_batch_size, self.global_rank, self.trainer.world_size):
             x, y = (t.to(self.device) for t in unpack_batch(batch))
-            attacked, pse = analyze_attack(self.model, self.attack, x, y, estimator=h.estimator, group_size=None)
+            attacked, pse = analyze_attack(self.model, attack, x, y, estimator=h.estimator, group_size=None)
             if pse is not None:
                 shares.update(pse)
-            sensitivity.update(unit_effects(self.model, self.unit_module, x, attacked.x_adv))
+            if units:
+                sensitivity.update(unit_effects(self.model, self.unit_module, x, attacked.x_adv))
         values = shares.compute()
         energy = torch.stack([values["suppression_energy"], values["promotion_energy"]]).float()
-        return energy.to(self.device), sensitivity.compute()
+        return energy.to(self.device), None if sensitivity is None else sensitivity.compute()
+
+
+def steered_weights(energy: Tensor, steer: float, current: Tensor) -> Tensor:
+    """``(w_s, w_p) = (1 − κ)·(1, 1) + κ·2·(E_s, E_p)/(E_s + E_p)`` ``[2]`` from the energies
+    ``(E_s, E_p)``; ``current`` when no energy was measured (nothing fooled)."""
+    total = energy.sum()
+    if total <= 0:
+        return current
+    return (1 - steer) + steer * 2 * energy / total
+
+
+def suppression_share(energy: Tensor) -> Tensor:
+    """``E_s / (E_s + E_p)`` (NaN when both are 0)."""
+    return energy[0] / energy.sum()
+
+
+def top_units_mask(sensitivity: Tensor, fraction: float) -> Tensor:
+    """``[K]`` 0/1, 1 on the ``ceil(fraction·K)`` (at least one) most sensitive units."""
+    mask = torch.zeros_like(sensitivity)
+    mask[torch.topk(sensitivity, max(1, math.ceil(fraction * sensitivity.numel()))).indices] = 1
+    return mask
+
+
+def unit_penalty(adversarial: Tensor, clean: Tensor, mask: Tensor) -> Tensor:
+    """``mean_b Σ_k m_k·|ā_k(x'_b) − ā_k(x_b)| / Σ_k m_k`` from spatial means ``[B, K]`` and the
+    0/1 unit mask ``[K]`` (0 when no unit is masked)."""
+    return ((adversarial - clean).abs() * mask).sum(dim=1).mean() / mask.sum().clamp(min=1)
 
 
 def _size_unit_mask_like_state(module: PSEATModule, state_dict: dict, prefix: str, *args) -> None:

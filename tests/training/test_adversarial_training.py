@@ -13,7 +13,9 @@ from lightning_pse.attacks import PGD, TRADESAttack
 from lightning_pse.callbacks import RobustEvalCallback
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.errors import UserInputError
+from lightning_pse.pse import PSEShares, UnitSensitivity, analyze_attack, unit_effects
 from lightning_pse.training import FastATModule, PGDATModule, PSEATModule, TRADESModule
+from lightning_pse.training.pse_at import steered_weights, top_units_mask, unit_penalty
 
 
 def batch_norm_buffers(module):
@@ -128,11 +130,33 @@ def test_pse_at_with_zero_weights_is_pgd_at_exactly():
     assert changed, "the comparison is between trained models"
 
 
-def test_pse_at_steers_the_margin_and_ranks_units_each_epoch(tmp_path):
+def reference_measurement(model, data, samples=32, batch_size=16):
+    """What PSE-AT should measure at an epoch's start, computed here: the PSE energies ``(E_s, E_p)``
+    and unit sensitivities of the unsteered margin PGD (seed 0) on the training probe."""
+    probe = data.probe_set(samples, "train", 0)
+    x = torch.stack([probe[i]["image"] for i in range(samples)])
+    y = torch.tensor([int(probe[i]["label"]) for i in range(samples)])
+    reference = PGD(eps=8 / 255, steps=ARCH["steps"], step_size=ARCH["step_size"], loss="cw", seed=0)
+    shares, sensitivity = PSEShares(), None
+    for start in range(0, samples, batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        attacked, pse = analyze_attack(model, reference, xb, yb, estimator="gradient", group_size=None)
+        if pse is not None:
+            shares.update(pse)
+        effects = unit_effects(model, None, xb, attacked.x_adv)
+        sensitivity = sensitivity or UnitSensitivity(effects.clean.shape[0])
+        sensitivity.update(effects)
+    values = shares.compute()
+    return torch.stack([values["suppression_energy"], values["promotion_energy"]]).float(), sensitivity.compute()
+
+
+def test_pse_at_steers_by_the_reference_attack_and_ranks_its_units(tmp_path):
     data = SyntheticDataModule(**TINY)
-    module = PSEATModule(steer=1.0, unit_penalty=0.1, probe_samples=32, probe_batch_size=16, **ARCH)
-    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
+    data.setup()
     pl.seed_everything(0)
+    module = PSEATModule(steer=0.5, unit_penalty=0.1, probe_samples=32, probe_batch_size=16, **ARCH)
+    initial = copy.deepcopy(module.model)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
     trainer = pl.Trainer(
         max_epochs=1,
         accelerator="cpu",
@@ -142,13 +166,55 @@ def test_pse_at_steers_the_margin_and_ranks_units_each_epoch(tmp_path):
         enable_model_summary=False,
     )
     trainer.fit(module, datamodule=data)
-    weights = module.margin_weights
-    assert weights.sum().item() == pytest.approx(2.0) and not torch.equal(weights, torch.ones(2))
-    assert module.unit_mask.sum().item() == math.ceil(0.05 * module.unit_mask.numel())
+    energy, sensitivity = reference_measurement(initial, data)
+    expected = 0.5 + 0.5 * 2 * energy / energy.sum()
+    assert torch.allclose(module.margin_weights, expected, atol=1e-5), (module.margin_weights, expected)
+    k = math.ceil(0.05 * sensitivity.numel())
+    assert torch.equal(module.unit_mask.nonzero().squeeze(1).sort().values, sensitivity.topk(k).indices.sort().values)
+    logged = trainer.callback_metrics
+    assert logged["pse_at/reference_suppression_share"].item() == pytest.approx((energy[0] / energy.sum()).item())
+    assert 0 <= logged["pse_at/steered_suppression_share"].item() <= 1
     state = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]
-    assert torch.equal(state["margin_weights"], weights) and torch.equal(state["unit_mask"], module.unit_mask)
+    assert torch.equal(state["margin_weights"], module.margin_weights)
     resumed = PSEATModule.load_from_checkpoint(tmp_path / "last.ckpt", weights_only=True)
-    assert torch.equal(resumed.margin_weights, weights) and torch.equal(resumed.unit_mask, module.unit_mask)
+    assert torch.equal(resumed.margin_weights, module.margin_weights)
+    assert torch.equal(resumed.unit_mask, module.unit_mask)
+
+
+def test_different_shares_give_different_weights():
+    suppression_heavy = steered_weights(torch.tensor([3.0, 1.0]), 0.5, torch.ones(2))
+    promotion_heavy = steered_weights(torch.tensor([1.0, 3.0]), 0.5, torch.ones(2))
+    assert torch.allclose(suppression_heavy, torch.tensor([1.25, 0.75]))
+    assert torch.allclose(promotion_heavy, torch.tensor([0.75, 1.25]))
+    assert torch.equal(steered_weights(torch.zeros(2), 0.5, promotion_heavy), promotion_heavy)  # nothing fooled
+
+
+def test_unit_penalty_value_and_gradient_equal_a_direct_computation():
+    torch.manual_seed(0)
+    adversarial, clean = torch.randn(4, 6, requires_grad=True), torch.randn(4, 6)
+    mask = torch.tensor([1.0, 0, 1, 0, 0, 1])
+    value = unit_penalty(adversarial, clean, mask)
+    value.backward()
+    direct = sum(abs(adversarial[b, k] - clean[b, k]) for b in range(4) for k in (0, 2, 5)) / (4 * 3)
+    assert value.item() == pytest.approx(direct.item())
+    expected_grad = torch.sign(adversarial.detach() - clean) * mask / (4 * 3)
+    assert torch.allclose(adversarial.grad, expected_grad)
+    top = top_units_mask(torch.tensor([0.1, 0.9, 0.5, 0.7]), 0.5)
+    assert torch.equal(top, torch.tensor([0.0, 1, 0, 1]))
+
+
+def test_pse_at_batchnorm_learns_from_the_adversarial_batch_only():
+    """PSE-AT's clean reference forward leaves BatchNorm's running statistics alone: after one step
+    they equal PGD-AT (C&W)'s, whose only train-mode forward is the adversarial batch."""
+    data = SyntheticDataModule(**TINY)
+    pl.seed_everything(0)
+    pse = PSEATModule(steer=0.0, unit_penalty=0.1, probe_samples=16, probe_batch_size=16, **ARCH)
+    pgd = PGDATModule(attack_loss="cw", **ARCH)
+    pgd.load_state_dict(pse.state_dict(), strict=False)
+    tiny_fit(pse, data, max_steps=1, limit_val_batches=0)
+    tiny_fit(pgd, data, max_steps=1, limit_val_batches=0)
+    ours, theirs = batch_norm_buffers(pse), batch_norm_buffers(pgd)
+    assert ours and all(torch.equal(ours[k], theirs[k]) for k in theirs)
 
 
 def test_pse_at_refuses_bad_knobs():

@@ -1,0 +1,57 @@
+"""Statistics behind every comparison and verdict (``docs/method.md`` §7): paired differences over
+seeds, rank correlations with intervals, and the verdict rule. Plain floats in, plain floats out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from scipy import stats as scipy_stats
+
+Z95 = 1.959963984540054  # two-sided 95 % normal quantile
+VERDICTS = ("holds", "does not hold", "inconclusive")
+
+
+def verdict(low: float, high: float, claimed: str = "positive") -> str:
+    """The verdict rule: ``holds`` when the 95 % interval ``[low, high]`` of the effect lies entirely
+    on the ``claimed`` side of zero (``positive`` or ``negative``), ``does not hold`` when it lies
+    entirely on the other side, else ``inconclusive`` (also for a NaN bound)."""
+    if claimed not in ("positive", "negative"):
+        raise ValueError(f"claimed must be 'positive' or 'negative', got {claimed!r}")
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive"
+    above, below = low > 0, high < 0
+    if claimed == "negative":
+        above, below = below, above
+    return "holds" if above else "does not hold" if below else "inconclusive"
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (``n − 1``; NaN for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
+    return mean, sd
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict:
+    """``a − b`` paired by position (e.g. the same seed): ``{mean, sd, n, ci95}`` with the Student-t
+    95 % interval ``mean ± t_{0.975, n−1}·sd/√n`` (NaN bounds for fewer than two pairs)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
+    differences = [x - y for x, y in zip(a, b)]
+    mean, sd = mean_sd(differences)
+    n = len(differences)
+    half = scipy_stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) if n > 1 else float("nan")
+    return {"mean": mean, "sd": sd, "n": n, "ci95": [mean - half, mean + half]}
+
+
+def spearman_interval(rho: float, n: int) -> list[float]:
+    """95 % interval of a Spearman ρ from ``n`` pairs by Fisher's z with the Bonett–Wright standard
+    error ``sqrt((1 + ρ²/2)/(n − 3))``; ``[nan, nan]`` for ``n ≤ 3`` or a NaN ρ."""
+    if n <= 3 or math.isnan(rho):
+        return [float("nan"), float("nan")]
+    rho = max(min(rho, 1 - 1e-12), -1 + 1e-12)
+    z, se = math.atanh(rho), math.sqrt((1 + rho * rho / 2) / (n - 3))
+    return [math.tanh(z - Z95 * se), math.tanh(z + Z95 * se)]
