@@ -128,7 +128,9 @@ def evaluate(checkpoint: Path, x: torch.Tensor, y: torch.Tensor, args) -> dict[s
     attacks = {
         "pgd20": PGD(eps=eps, steps=20, step_size=eps / 4, seed=0),
         "apgd_ce": APGD(eps=eps, steps=args.apgd_steps, loss="ce", seed=0),
-        "apgd_t": APGD(eps=eps, steps=args.apgd_steps, loss="dlr", targeted=True, n_target_classes=3, seed=0),
+        "apgd_t": APGD(
+            eps=eps, steps=args.apgd_steps, loss="dlr", targeted=True, n_target_classes=args.apgd_targets, seed=0
+        ),
     }
     counts = {"clean": 0, "pgd20": 0, "worst_case": 0}
     for start in range(0, len(y), 250):
@@ -190,7 +192,8 @@ def main() -> None:
     parser.add_argument("--train-batches", type=int, default=None, help="batches per epoch (default: all)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--num-test", type=int, default=1000)
-    parser.add_argument("--apgd-steps", type=int, default=50)
+    parser.add_argument("--apgd-steps", type=int, default=50, help="APGD-CE and APGD-T iterations")
+    parser.add_argument("--apgd-targets", type=int, default=3, help="APGD-T's target classes (the top ones)")
     parser.add_argument("--autoattack", action="store_true", help="add AutoAttack (standard) to the cascade")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "pse_at_study")
     args = parser.parse_args()

@@ -1,6 +1,7 @@
 """``analyze.py``: evaluate a model and write ``report.json`` and ``report.html``.
 
     python analyze.py --ckpt RUN/checkpoints/last.ckpt
+    python analyze.py --ckpt A.ckpt B.ckpt C/report.json --out cmp/   (a comparison, ``compare.py``)
     python analyze.py --model.name resnet18_cifar --model.weights sd.pt --data lightning_pse.data.CIFAR10DataModule
     python analyze.py --model robustbench:Wong2020Fast --dataset cifar10 --threat_model Linf --model_dir models
 
@@ -13,15 +14,18 @@ atomically → optional W&B run → summary printed. Bad input is one ``error:``
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import time
 from pathlib import Path
 
 from ..data.stats import standard_eps
 from ..errors import UserInputError
-from ..output.folder import check_out, default_out, log_to_wandb, write_report
-from ..output.html import render
+from ..output.figures import correlation_figure, draw, trend_figure
+from ..output.folder import check_out, default_out, log_to_wandb, within, write_report
+from ..output.html import render, render_comparison
 from ..output.text import format_eps
+from .compare import INTERPRETATION, compare, series
 from .engine import Analysis, build_attacks, provenance
 from .options import parse, sections_of
 from .sources import ModelSource, load_source
@@ -157,9 +161,110 @@ def _rate(entry: dict) -> str:
     return f"{entry['value']:.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}] ({entry['count']}/{entry['n']})"
 
 
-def main(argv: list[str] | None = None) -> None:
+def split_ckpts(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``(checkpoints, other arguments)``: the values after ``--ckpt`` (one or several, up to the next
+    option) and the rest of ``argv``."""
+    ckpts, rest, i = [], [], 0
+    while i < len(argv):
+        if argv[i] == "--ckpt":
+            i += 1
+            while i < len(argv) and not argv[i].startswith("--"):
+                ckpts.append(argv[i])
+                i += 1
+            continue
+        if argv[i].startswith("--ckpt="):
+            ckpts.append(argv[i].split("=", 1)[1])
+        else:
+            rest.append(argv[i])
+        i += 1
+    return ckpts, rest
+
+
+def _pop_option(argv: list[str], name: str) -> tuple[str | None, list[str]]:
+    """``(value, argv without it)`` for ``--name VALUE`` or ``--name=VALUE``."""
+    for i, token in enumerate(argv):
+        if token == name and i + 1 < len(argv):
+            return argv[i + 1], argv[:i] + argv[i + 2 :]
+        if token.startswith(f"{name}="):
+            return token.split("=", 1)[1], argv[:i] + argv[i + 1 :]
+    return None, argv
+
+
+def read_report(path: Path) -> dict:
+    """A saved ``report.json`` of analyze.py, or a one-line error."""
     try:
-        out = run(argv)
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise UserInputError(
+            f"cannot read the report {path} ({type(err).__name__}): pass a report.json of analyze.py"
+        ) from None
+    if not isinstance(report, dict) or "source" not in report or report.get("kind") == "comparison":
+        raise UserInputError(f"{path} is not a single-checkpoint report.json of analyze.py")
+    return report
+
+
+def run_comparison(ckpts: list[str], argv: list[str]) -> Path:
+    """Analyse every checkpoint (each report where a single run would write it) or read its saved
+    ``report.json``, then write the comparison report to ``--out`` (default ``comparison``)."""
+    out_arg, argv = _pop_option(argv, "--out")
+    wandb_arg, _ = _pop_option(argv, "--wandb")
+    paths = [Path(c) for c in ckpts]
+    for path in paths:
+        if not path.is_file():
+            raise UserInputError(f"--ckpt {path} does not exist: pass checkpoints or report.json files")
+    out = check_out(Path(out_arg or "comparison"), paths)
+    report_outs = [default_out([p], p.stem).resolve() for p in paths if p.suffix != ".json"]
+    if len(set(report_outs)) < len(report_outs):
+        raise UserInputError("two checkpoints would write their reports to the same folder: give them distinct names")
+    for path, report_out in zip([p for p in paths if p.suffix != ".json"], report_outs):
+        if within(report_out, out):
+            raise UserInputError(f"--out {out} holds the report folder of {path}; name another folder")
+        check_out(report_out, [path])
+    reports = []
+    for path in paths:
+        if path.suffix == ".json":
+            reports.append((f"{path.parent.name}", read_report(path)))
+            continue
+        report_out = run([*argv, "--ckpt", str(path)])
+        reports.append((f"{path.parent.parent.name}/{path.stem}", read_report(report_out / "report.json")))
+    comparison = compare(reports)
+    write_report(out, comparison, comparison_figures(comparison), render_comparison)
+    if wandb_arg is not None and wandb_arg.lower() in ("true", "1", "yes"):
+        line = log_to_wandb(out, comparison, {}, {"checkpoints": [str(p) for p in paths]})
+        if line:
+            print(line)
+    return out
+
+
+def comparison_figures(comparison: dict) -> dict[str, bytes]:
+    """``trends`` (robust and clean accuracy and every interpretation metric against epoch, per run)
+    and ``correlations`` (each interpretation metric against robust accuracy); a figure that fails
+    becomes a line in ``comparison["figure_errors"]``."""
+    rows, figures, errors = comparison["rows"], {}, []
+    columns = {"robust": "robust accuracy", "clean": "clean accuracy", **INTERPRETATION}
+    trends = {title: series(rows, column) for column, title in columns.items()}
+    trends = {title: runs for title, runs in trends.items() if runs}
+    if trends:
+        draw(figures, errors, "trends", lambda: trend_figure(trends))
+    panels = {}
+    for column, entry in comparison["correlations"].items():
+        pairs = [(r[column], r["robust"]) for r in rows if r[column] is not None and r["robust"] is not None]
+        if len(pairs) >= 2:
+            low, high = entry["ci95"]
+            interval = "" if low != low else f" [{low:.2f}, {high:.2f}]"
+            subtitle = f"ρ = {entry['rho']:.2f}{interval}, n = {entry['n']}"
+            panels[INTERPRETATION[column]] = ([p[0] for p in pairs], [p[1] for p in pairs], subtitle)
+    if panels:
+        draw(figures, errors, "correlations", lambda: correlation_figure(panels))
+    comparison["figure_errors"] = errors
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        ckpts, rest = split_ckpts(argv)
+        out = run_comparison(ckpts, rest) if len(ckpts) > 1 else run(argv)
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

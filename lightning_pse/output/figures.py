@@ -105,3 +105,38 @@ def masking_curve(rows: list[dict]) -> bytes:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     return _png(figure)
+
+
+def trend_figure(panels: dict[str, dict[str, list[tuple[float, float]]]]) -> bytes:
+    """One panel per metric (``title → run → [(epoch, value), ...]``): each run's values against epoch."""
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows), squeeze=False)
+    for ax, (title, runs) in zip(axes.flat, panels.items()):
+        for run, points in runs.items():
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3, label=run)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="lower center", fontsize=7, ncol=2, bbox_to_anchor=(0.5, -0.02 * rows))
+    figure.tight_layout()
+    return _png(figure)
+
+
+def correlation_figure(panels: dict[str, tuple[list[float], list[float], str]]) -> bytes:
+    """One scatter per metric (``title → (metric values, robust accuracies, subtitle)``): the metric
+    against robust accuracy, the subtitle giving the rank correlation."""
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.1 * rows), squeeze=False)
+    for ax, (title, (xs, ys, subtitle)) in zip(axes.flat, panels.items()):
+        ax.scatter(xs, ys, s=14)
+        ax.set_title(f"{title}\n{subtitle}", fontsize=8)
+        ax.set_ylabel("robust accuracy", fontsize=8)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    figure.tight_layout()
+    return _png(figure)

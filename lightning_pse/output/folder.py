@@ -33,7 +33,7 @@ def default_out(source_files: list[Path], label: str) -> Path:
     return path.parent / "analysis" / path.stem
 
 
-def _within(inner: Path, outer: Path) -> bool:
+def within(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
@@ -42,12 +42,12 @@ def check_out(out: Path, protected: list[Path]) -> Path:
     not create (see the module docstring). ``protected``: the model files."""
     out = out.expanduser().resolve()
     for name, place in (("the current directory", Path.cwd().resolve()), ("the home directory", Path.home().resolve())):
-        if _within(place, out):
+        if within(place, out):
             raise UserInputError(
                 f"--out {out} is or contains {name}; name a new folder for the report, e.g. --out {out / 'report'}"
             )
     for path in protected:
-        if _within(path.resolve(), out):
+        if within(path.resolve(), out):
             raise UserInputError(f"--out {out} contains the model file {path}; name another folder for the report")
     if out.exists() or out.is_symlink():
         if not out.is_dir() or out.is_symlink():
@@ -132,13 +132,13 @@ def log_to_wandb(out: Path, report: dict, figures: dict[str, bytes], settings: d
             job_type="eval",
             name=f"analyze-{out.name}",
             dir=str(out.parent),
-            config={**settings, "model": report["model"]},
+            config={**settings, "model": report.get("model", "comparison")},
             mode="offline" if offline else None,
             reinit="create_new",
         )
         try:
             scalars: dict = {}
-            _flatten("", {k: v for k, v in report.items() if k not in ("model", "provenance")}, scalars)
+            _flatten("", {k: v for k, v in report.items() if k not in ("model", "provenance", "correlations")}, scalars)
             run.summary.update(scalars)
             run.log({f"figures/{name}": wandb.Image(str(out / "figures" / figure_file(name))) for name in figures})
             for name, (columns, rows) in report_tables(report).items():
@@ -153,8 +153,11 @@ def log_to_wandb(out: Path, report: dict, figures: dict[str, bytes], settings: d
 
 
 def report_tables(report: dict) -> dict[str, tuple[list[str], list[list]]]:
-    """``name → (columns, rows)`` of the report's tables: attacks, PSE, units."""
+    """``name → (columns, rows)`` of the report's tables: attacks, PSE, units; a comparison's rows."""
     tables = {}
+    if report.get("kind") == "comparison":
+        columns = [c for c in report["rows"][0] if not c.endswith("_ci95")] if report["rows"] else []
+        tables["comparison"] = (columns, [[row[c] for c in columns] for row in report["rows"]])
     if "attacks" in report:
         columns = ["attack", "norm", "eps", "robust_accuracy", "robust", "n", "ci_low", "ci_high", "success_rate"]
         tables["attacks"] = (

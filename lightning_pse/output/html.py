@@ -182,7 +182,9 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                 r["num_analyzed"],
                 *r["image_type_shares"].values(),
                 *r["group_energy_shares"].values(),
-                r["mean_psr"],
+                r.get("promotion_fraction"),
+                r.get("median_psr"),
+                r.get("clamped_images"),
             ]
             for name, r in pse.items()
             if name != "ground_truth"
@@ -200,10 +202,17 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                     "suppression energy",
                     "promotion energy",
                     "balanced energy",
-                    "mean PSR",
+                    "P⁺/(P⁺+S⁺)",
+                    "median PSR (unclamped)",
+                    "clamped PSR",
                 ],
                 rows,
             )
+        )
+        parts.append(
+            '<p class="small">Whole-image PSR = log2(P/S) is clamped at ε = 1e-12 where one effect is ≤ 0 '
+            "(±40 there), so its mean says little: the table gives the bounded promotion fraction "
+            "P⁺/(P⁺+S⁺) (½ balanced), the median PSR over unclamped images and the share of clamped ones.</p>"
         )
         for key in ("psr_histogram", "category_shares"):
             if key in figures:
@@ -345,12 +354,91 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
         + html.escape(json.dumps(report, indent=2))
         + "</pre></details>"
     )
+    return _page("lightning_pse report", parts)
+
+
+def _page(title: str, parts: list[str]) -> str:
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}.warn{color:#a40}img{max-width:100%}"
         ".small{color:#555;font-size:90%}"
     )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>lightning_pse report</title><style>{style}</style>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"
         f"</head><body>{''.join(parts)}</body></html>"
     )
+
+
+def _interval(ci: list[float]) -> str:
+    """``[a, b]``, or ``—`` for an interval that could not be computed (NaN bounds)."""
+    return "—" if any(bound != bound for bound in ci) else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _rate_ci(value, ci) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
+
+
+COMPARISON_COLUMNS = (
+    ("pse_suppression_share", "PSE supp. images"),
+    ("pse_promotion_share", "PSE prom. images"),
+    ("pse_balanced_share", "PSE bal. images"),
+    ("pse_suppression_energy", "supp. energy"),
+    ("pse_promotion_energy", "prom. energy"),
+    ("pse_promotion_fraction", "P⁺/(P⁺+S⁺)"),
+    ("cam_suppression_gain", "CAM supp. − baseline"),
+    ("cam_promotion_gain", "CAM prom. − baseline"),
+    ("cam_shift", "CAM shift"),
+    ("interpretable_units", "interpretable units"),
+    ("spearman_sensitivity_iou", "ρ(sensitivity, IoU)"),
+)
+
+
+def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
+    """The page of ``analysis.compare.compare``'s dict: the table of checkpoints, the trend and
+    correlation figures, the rank correlations with robust accuracy."""
+    rows = comparison["rows"]
+    parts = [
+        "<h1>lightning_pse comparison</h1>",
+        f"<p>{len(rows)} checkpoints; radius {html.escape(', '.join(comparison['threat_models']))}; probe sizes "
+        f"{html.escape(', '.join(str(n) for n in comparison['probe_sizes']))}. Robust accuracy is the worst case "
+        "over the report's attacks, with its 95 % Wilson interval.</p>",
+    ]
+    parts.extend(f'<p class="warn">⚠ {html.escape(w)}</p>' for w in comparison["warnings"])
+    parts.append(
+        _table(
+            ["checkpoint", "method", "epoch", "clean", "robust", *(title for _, title in COMPARISON_COLUMNS)],
+            [
+                [
+                    r["label"],
+                    r["method"],
+                    r["epoch"],
+                    _rate_ci(r["clean"], r["clean_ci95"]),
+                    _rate_ci(r["robust"], r["robust_ci95"]),
+                    *(r[key] for key, _ in COMPARISON_COLUMNS),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    if "trends" in figures:
+        parts.append("<h2>Against epoch</h2>" + _img(figures["trends"], "trends"))
+    parts.append("<h2>Against robust accuracy</h2>")
+    parts.append(
+        _table(
+            ["metric", "Spearman ρ with robust accuracy", "95 % interval", "checkpoints"],
+            [[c["meaning"], c["rho"], _interval(c["ci95"]), c["n"]] for c in comparison["correlations"].values()],
+        )
+    )
+    parts.append(
+        '<p class="small">Intervals by Fisher\'s z (Bonett–Wright standard error); none below 4 checkpoints.</p>'
+    )
+    if "correlations" in figures:
+        parts.append(_img(figures["correlations"], "correlations"))
+    parts.append(
+        "<details><summary>comparison (every number)</summary><pre>"
+        + html.escape(json.dumps(comparison, indent=2))
+        + "</pre></details>"
+    )
+    return _page("lightning_pse comparison", parts)

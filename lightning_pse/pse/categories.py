@@ -26,6 +26,20 @@ def psr(promotion: Tensor, suppression: Tensor, eps: float = 1e-12) -> Tensor:
     return torch.log2(promotion.clamp(min=eps)) - torch.log2(suppression.clamp(min=eps))
 
 
+def promotion_fraction(promotion: Tensor, suppression: Tensor) -> Tensor:
+    """``P⁺ / (P⁺ + S⁺)`` elementwise, ``x⁺ = max(x, 0)``: a bounded PSR (0 all suppression, 1/2
+    balanced, 1 all promotion); NaN where neither effect is positive. Unlike ``psr`` it has no clamp,
+    so one effect at or below 0 gives 0 or 1, not ±40."""
+    p, s = promotion.clamp(min=0), suppression.clamp(min=0)
+    total = p + s
+    return torch.where(total > 0, p / total.clamp(min=torch.finfo(total.dtype).tiny), torch.nan)
+
+
+def clamped(promotion: Tensor, suppression: Tensor, eps: float = 1e-12) -> Tensor:
+    """Bool: ``psr`` hit its clamp (``P ≤ ε`` or ``S ≤ ε``), so its value says only which side won."""
+    return (promotion <= eps) | (suppression <= eps)
+
+
 def categorize(
     promotion: Tensor, suppression: Tensor, energy: Tensor, tau: float = 1.0, rho: float = 0.05, eps: float = 1e-12
 ) -> Tensor:

@@ -12,6 +12,7 @@ from ..groups import check_group_layout
 from ..output import figures
 from ..output.images import as_rgb, category_overlay
 from ..pse import Category, PSEShares, analyze
+from ..pse.categories import clamped
 from ..pse.ground_truth import concentration_of_counts
 from .base import AttackRuns, ProbeBatch, Section, nan_if_none
 from .records import Records
@@ -28,6 +29,8 @@ RECORD_COLUMNS = (
     "target",
     "image_type",
     "image_psr",
+    "image_promotion",
+    "image_suppression",
     "suppression_energy",
     "promotion_energy",
     "balanced_energy",
@@ -119,6 +122,8 @@ class PSESection(Section):
                 target=attacked.aim[won],
                 image_type=pse.image_type,
                 image_psr=pse.image_psr,
+                image_promotion=pse.image_promotion,
+                image_suppression=pse.image_suppression,
                 suppression_energy=pse.shares[:, Category.SUPPRESSION],
                 promotion_energy=pse.shares[:, Category.PROMOTION],
                 balanced_energy=pse.shares[:, Category.BALANCED],
@@ -157,6 +162,7 @@ class PSESection(Section):
         for name, attack in self.attacks.items():
             attacked, fooled = int(self.attacked[name].compute()), int(self.fooled[name].compute())
             values = self.shares[name].compute() if fooled else None
+            records = {key: value.tolist() for key, value in self.records[name].compute().items()}
             out[name] = {
                 "attack": type(attack).__name__,
                 "targeted": bool(attack.targeted),
@@ -168,7 +174,10 @@ class PSESection(Section):
                 "image_type_shares": {c: _item(values, f"{c}_share") for c in CATEGORIES},
                 "group_energy_shares": {c: _item(values, f"{c}_energy") for c in CATEGORIES},
                 "mean_psr": _item(values, "mean_psr"),
-                "records": {key: value.tolist() for key, value in self.records[name].compute().items()},
+                "promotion_fraction": _item(values, "promotion_fraction"),
+                "median_psr": unclamped_median_psr(records),
+                "clamped_images": _item(values, "clamped_share"),
+                "records": records,
             }
         truth = {key: float(metric.compute()) for key, metric in self.truth.items()}
         if truth["images"]:
@@ -193,6 +202,7 @@ class PSESection(Section):
                 out[f"pse/{name}/{c}_share"] = nan_if_none(entry["image_type_shares"][c])
                 out[f"pse/{name}/{c}_energy"] = nan_if_none(entry["group_energy_shares"][c])
             out[f"pse/{name}/mean_psr"] = nan_if_none(entry["mean_psr"])
+            out[f"pse/{name}/promotion_fraction"] = nan_if_none(entry["promotion_fraction"])
             out[f"pse/{name}/success_rate"] = entry["success_rate"] if entry["num_attacked"] else float("nan")
         return out
 
@@ -220,6 +230,14 @@ class PSESection(Section):
             if rows:
                 out[f"{name}/images"] = (["probe_index", *RECORD_COLUMNS], rows)
         return out
+
+
+def unclamped_median_psr(records: dict[str, list]) -> float | None:
+    """Median whole-image PSR over the images where neither effect hit the clamp (``P, S > ε``);
+    None when there is none."""
+    psr = torch.tensor(records["image_psr"], dtype=torch.float64)
+    keep = ~clamped(torch.tensor(records["image_promotion"]), torch.tensor(records["image_suppression"]))
+    return float(psr[keep].quantile(0.5)) if keep.any() else None
 
 
 def _item(values: dict | None, key: str) -> float | None:

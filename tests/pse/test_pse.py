@@ -1,5 +1,7 @@
 """Pixel-level PSE: closed-form cases, estimator agreement, categories, ground truth."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -19,6 +21,8 @@ from lightning_pse.pse import (
     psr,
     unit_effects,
 )
+from lightning_pse.pse.categories import clamped, promotion_fraction
+from lightning_pse.sections.pse import unclamped_median_psr
 
 
 class Linear(nn.Module):
@@ -153,24 +157,42 @@ def test_zero_perturbation_gives_no_nan_and_no_active_group(trained_model, synth
 
 
 def test_shares_metric_accumulates_over_batches():
-    def fake(types, shares, psrs):
-        return type(
-            "R",
-            (),
-            {"image_type": torch.tensor(types), "shares": torch.tensor(shares), "image_psr": torch.tensor(psrs)},
-        )()
+    def fake(types, shares, psrs, p, s):
+        fields = {
+            "image_type": types,
+            "shares": shares,
+            "image_psr": psrs,
+            "image_promotion": p,
+            "image_suppression": s,
+        }
+        return type("R", (), {k: torch.tensor(v) for k, v in fields.items()})()
 
     metric = PSEShares()
-    metric.update(fake([1, 2], [[0, 0.7, 0.2, 0.1], [0, 0.1, 0.8, 0.1]], [-2.0, 3.0]))
+    metric.update(fake([1, 2], [[0, 0.7, 0.2, 0.1], [0, 0.1, 0.8, 0.1]], [-2.0, 3.0], [1.0, -0.5], [3.0, 2.0]))
     metric.update(
-        fake([1, 3], [[0, 0.9, 0.0, 0.1], [0, 0.3, 0.3, 0.4]], [-1.0, 0.0]), include=torch.tensor([True, False])
+        fake([1, 3], [[0, 0.9, 0.0, 0.1], [0, 0.3, 0.3, 0.4]], [-1.0, 0.0], [2.0, 9.0], [2.0, 9.0]),
+        include=torch.tensor([True, False]),
     )
     out = metric.compute()
+    # P⁺/(P⁺+S⁺) per included image: 1/4, 0 (P ≤ 0, clamped), 1/2
+    assert out["promotion_fraction"].item() == pytest.approx((0.25 + 0 + 0.5) / 3)
+    assert out["clamped_share"].item() == pytest.approx(1 / 3)
     assert out["num_images"] == 3
     assert out["suppression_share"].item() == pytest.approx(2 / 3)
     assert out["promotion_share"].item() == pytest.approx(1 / 3)
     assert out["suppression_energy"].item() == pytest.approx((0.7 + 0.1 + 0.9) / 3)
     assert out["mean_psr"].item() == pytest.approx(0.0)
+
+
+def test_promotion_fraction_is_bounded_where_psr_is_clamped():
+    p, s = torch.tensor([3.0, 0.0, -1.0, 1.0, -1.0]), torch.tensor([1.0, 2.0, 1.0, 0.0, -1.0])
+    fraction = promotion_fraction(p, s)
+    assert torch.allclose(fraction[:4], torch.tensor([0.75, 0.0, 0.0, 1.0])) and fraction[4].isnan()
+    assert clamped(p, s).tolist() == [False, True, True, True, True]
+    assert psr(p, s)[1].item() < -30, "the clamp the bounded statistic avoids"
+    records = {"image_psr": [psr(p, s)[i].item() for i in range(5)], "image_promotion": p.tolist()}
+    records["image_suppression"] = s.tolist()
+    assert unclamped_median_psr(records) == pytest.approx(math.log2(3.0))
 
 
 def test_unit_effects(trained_model, synthetic_data):
