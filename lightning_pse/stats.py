@@ -55,3 +55,21 @@ def spearman_interval(rho: float, n: int) -> list[float]:
     rho = max(min(rho, 1 - 1e-12), -1 + 1e-12)
     z, se = math.atanh(rho), math.sqrt((1 + rho * rho / 2) / (n - 3))
     return [math.tanh(z - Z95 * se), math.tanh(z + Z95 * se)]
+
+
+def bootstrap_interval(statistic, columns: dict, resamples: int = 2000, seed: int = 0) -> list[float]:
+    """95 % percentile-bootstrap interval of ``statistic(columns)`` over rows: ``columns`` maps names
+    to equal-length 1-D tensors (one row per image, pairs kept together), resampled with replacement
+    ``resamples`` times with a seeded generator; ``[nan, nan]`` for fewer than two rows."""
+    import torch
+
+    n = len(next(iter(columns.values())))
+    if n < 2:
+        return [float("nan"), float("nan")]
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.randint(0, n, (resamples, n), generator=generator)
+    values = torch.tensor([statistic({k: v[r] for k, v in columns.items()}) for r in rows], dtype=torch.float64)
+    values = values[~values.isnan()]
+    if not len(values):
+        return [float("nan"), float("nan")]
+    return [float(values.quantile(0.025)), float(values.quantile(0.975))]

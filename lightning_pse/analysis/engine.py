@@ -41,6 +41,7 @@ from ..sections import (
     Section,
 )
 from ..sections.autoattack import check_autoattack
+from .findings import findings
 from .options import DEFAULT_SAMPLES, SECTIONS
 
 
@@ -296,6 +297,7 @@ class Analysis:
             report.update(entries)
             for name, draw in section.figures(entries).items():
                 figures.draw(figs, report["figure_errors"], name, draw)
+        report["findings"] = findings(report)
         return report, figs
 
 

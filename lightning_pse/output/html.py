@@ -168,9 +168,38 @@ def _robustness(report: dict) -> list[str]:
     return parts
 
 
+def _findings(findings: dict) -> list[str]:
+    """The findings block: one row per claim with its effect, interval, sample size and verdict."""
+    rows = []
+    for attack, entry in findings.get("perturbation_types", {}).items():
+        shares = ", ".join(
+            f"{label} {_fmt(s['value'])} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"
+            for label, s in entry["shares"].items()
+        )
+        rows.append([f"(i) {entry['claim']} ({attack})", shares, "—", entry["n"], entry["verdict"]])
+    for attack, entry in findings.get("cam_regions", {}).items():
+        for finding in entry.values():
+            rows.append(_finding_row(f"(ii) {finding['claim']} ({attack})", finding))
+    for finding in findings.get("sensitive_units", {}).values():
+        rows.append(_finding_row(f"(iii) {finding['claim']}", finding))
+    for finding in findings.get("ground_truth_specificity", {}).values():
+        rows.append(_finding_row(f"ground truth: {finding['claim']} (ratio; 1 = none)", finding))
+    if not rows:
+        return []
+    return [
+        "<h2>Findings</h2><p class='small'>Verdicts computed from the 95 % intervals: <b>holds</b> when the "
+        "interval lies on the claimed side, <b>does not hold</b> when on the other, else <b>inconclusive</b>.</p>",
+        _table(["claim", "effect", "95 % interval", "n", "verdict"], rows),
+    ]
+
+
+def _finding_row(claim: str, finding: dict) -> list:
+    return [claim, finding["effect"], _interval(finding["ci95"]), finding["n"], finding["verdict"]]
+
+
 def render(report: dict, figures: dict[str, bytes]) -> str:
     """The page for ``report`` (the report.json dict) and ``figures`` (name → PNG bytes)."""
-    parts = [_header(report)]
+    parts = [_header(report), *_findings(report.get("findings", {}))]
     if "attacks" in report:
         parts.extend(_robustness(report))
     if "pse" in report:

@@ -12,7 +12,9 @@ from ..cam import cam_agreement, cam_guided_attack, cam_method, localization, sa
 from ..groups import check_group_layout
 from ..output import figures
 from ..output.images import heat_overlay
+from ..stats import bootstrap_interval
 from .base import AttackRuns, ProbeBatch, Section, item_or_none, nan_if_none
+from .records import Records
 
 AGREEMENT_KEYS = (
     "agreement_suppression_true",
@@ -23,6 +25,29 @@ AGREEMENT_KEYS = (
     "asm_interpretability",
 )
 GUIDED_KEYS = tuple(f"{run}_{key}" for run in ("full", "guided") for key in ("success", "l0", "l2", "linf"))
+
+
+def agreement_summary(rows: dict[str, Tensor], seed: int = 0) -> dict:
+    """The report entry of one attack from its per-image scores ``rows`` (``AGREEMENT_KEYS`` columns
+    ``[N]``, NaN where undefined): each key's mean over the images where it is defined, and for
+    suppression on the true class and promotion on the target class the gain over the random
+    baseline, ``{mean, ci95, n}`` (paired bootstrap over images, 2000 resamples, seeded)."""
+    out: dict = {key: nan_mean(rows[key]) for key in AGREEMENT_KEYS}
+    for kind, region in (("suppression", "true"), ("promotion", "target")):
+        agreement, baseline = rows[f"agreement_{kind}_{region}"], rows[f"baseline_{kind}_{region}"]
+        gain = (agreement - baseline)[~(agreement.isnan() | baseline.isnan())]
+        out[f"gain_{kind}_{region}"] = {
+            "mean": float(gain.mean()) if len(gain) else None,
+            "ci95": bootstrap_interval(lambda c: float(c["gain"].mean()), {"gain": gain}, seed=seed),
+            "n": len(gain),
+        }
+    return out
+
+
+def nan_mean(values: Tensor) -> float | None:
+    """Mean over the non-NaN entries; None when there is none."""
+    kept = values[~values.isnan()]
+    return float(kept.mean()) if len(kept) else None
 
 
 class CAMSection(Section):
@@ -69,10 +94,8 @@ class CAMSection(Section):
         self.cam = {"method": method, "layer": layer, "threshold": threshold}
         self.draws, self.guided, self.num_examples, self.seed = draws, guided, num_examples, seed
         self.settings = {"group_size": None, **(settings or {})}
-        self.scores = {
-            name: {key: self.add_metric(MeanMetric(nan_strategy="ignore")) for key in AGREEMENT_KEYS}
-            for name in self.attacks
-        }
+        # Per fooled image (NaN where a score is undefined, e.g. no suppression-dominated part).
+        self.scores = {name: self.add_metric(Records(AGREEMENT_KEYS)) for name in self.attacks}
         self.guided_scores = (
             {
                 name: {key: self.add_metric(MeanMetric(nan_strategy="ignore")) for key in GUIDED_KEYS}
@@ -113,12 +136,11 @@ class CAMSection(Section):
             won = attacked.success
             x, x_adv, y, aim = correct.x[won], attacked.x_adv[won], correct.y[won], attacked.aim[won]
             scores = cam_agreement(model, x, x_adv, y, aim, pse, **self.cam, draws=self.draws, seed=self.seed)
-            for key, metric in self.scores[name].items():
-                metric.update(
-                    saliency_agreement(model, x, x_adv, y, aim)
-                    if key == "asm_interpretability"
-                    else getattr(scores, key)
-                )
+            self.scores[name].update(
+                correct.index[won],
+                asm_interpretability=saliency_agreement(model, x, x_adv, y, aim),
+                **{key: getattr(scores, key) for key in AGREEMENT_KEYS if key != "asm_interpretability"},
+            )
             room = self.num_examples - len(self.examples)
             if self.keep_examples and position == 0 and room > 0:
                 method = cam_method(self.cam["method"])
@@ -137,10 +159,7 @@ class CAMSection(Section):
                 self.guided_scores[name][f"{run}_{key}"].update(torch.where(result.success, values, torch.nan))
 
     def compute(self, model: nn.Module | None = None, rank: int = 0, world_size: int = 1) -> dict:
-        out: dict = {
-            name: {key: item_or_none(metric.compute()) for key, metric in per_attack.items()}
-            for name, per_attack in self.scores.items()
-        }
+        out: dict = {name: agreement_summary(records.compute()) for name, records in self.scores.items()}
         for name, per_attack in self.guided_scores.items():
             out[name]["cam_guided"] = {key: item_or_none(metric.compute()) for key, metric in per_attack.items()}
         if float(self.localized.compute()) > 0:

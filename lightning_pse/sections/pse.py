@@ -14,6 +14,7 @@ from ..output.images import as_rgb, category_overlay
 from ..pse import Category, PSEShares, analyze
 from ..pse.categories import clamped
 from ..pse.ground_truth import concentration_of_counts
+from ..stats import bootstrap_interval
 from .base import AttackRuns, ProbeBatch, Section, nan_if_none
 from .records import Records
 
@@ -35,12 +36,20 @@ RECORD_COLUMNS = (
     "promotion_energy",
     "balanced_energy",
 )
-# Ground truth: pixel counts pooled over images, for ``concentration`` = (|m ∩ r| / |m|) / (|r| / |image|).
+# Ground truth: pixel counts per image, pooled in the report for ``concentration`` = (|m ∩ r| / |m|) / (|r| / |image|).
 TRUTH_PAIRS = (
     ("suppression", "object"),
     ("promotion", "distractor"),
     ("promotion", "object"),
     ("suppression", "distractor"),
+)
+TRUTH_COLUMNS = (
+    "pixels",
+    "object",
+    "distractor",
+    "suppression",
+    "promotion",
+    *(f"{mask}_on_{region}" for mask, region in TRUTH_PAIRS),
 )
 
 
@@ -83,18 +92,7 @@ class PSESection(Section):
         self.attacked = {name: self.add_metric(SumMetric()) for name in self.attacks}
         self.fooled = {name: self.add_metric(SumMetric()) for name in self.attacks}
         self.records = {name: self.add_metric(Records(RECORD_COLUMNS)) for name in self.attacks}
-        self.truth = {
-            key: self.add_metric(SumMetric())
-            for key in (
-                "images",
-                "pixels",
-                "object",
-                "distractor",
-                "suppression",
-                "promotion",
-                *(f"{mask}_on_{region}" for mask, region in TRUTH_PAIRS),
-            )
-        }
+        self.truth = self.add_metric(Records(TRUTH_COLUMNS))  # pixel counts per fooled image
         self.examples: dict[str, list[Tensor]] = {}
 
     def check(self, x: Tensor) -> None:
@@ -150,12 +148,13 @@ class PSESection(Section):
             "object": batch.extras["object_mask"][won].bool(),
             "distractor": batch.extras["distractor_mask"][won].bool(),
         }
-        self.truth["images"].update(float(won.sum()))
-        self.truth["pixels"].update(float(masks["object"].numel()))
-        for key, mask in masks.items():
-            self.truth[key].update(mask.sum().double())
-        for mask, region in TRUTH_PAIRS:
-            self.truth[f"{mask}_on_{region}"].update((masks[mask] & masks[region]).sum().double())
+        per_image = lambda mask: mask.flatten(1).sum(dim=1).double()  # noqa: E731
+        self.truth.update(
+            batch.index[won],
+            pixels=per_image(torch.ones_like(masks["object"])),
+            **{key: per_image(mask) for key, mask in masks.items()},
+            **{f"{mask}_on_{region}": per_image(masks[mask] & masks[region]) for mask, region in TRUTH_PAIRS},
+        )
 
     def compute(self, model: nn.Module | None = None, rank: int = 0, world_size: int = 1) -> dict:
         out = {}
@@ -179,18 +178,25 @@ class PSESection(Section):
                 "clamped_images": _item(values, "clamped_share"),
                 "records": records,
             }
-        truth = {key: float(metric.compute()) for key, metric in self.truth.items()}
-        if truth["images"]:
+        truth = self.truth.compute()
+        if len(truth["index"]):
+            totals = {key: float(values.sum()) for key, values in truth.items()}
             out["ground_truth"] = {
                 "attack": f"{self.truth_attack.describe()}, target = the distractor's class",
-                "num_images": int(truth["images"]),
+                "num_images": len(truth["index"]),
                 **{
                     f"{mask}_on_{region}": concentration_of_counts(
-                        truth[f"{mask}_on_{region}"], truth[mask], truth[region], truth["pixels"]
+                        totals[f"{mask}_on_{region}"], totals[mask], totals[region], totals["pixels"]
                     )
                     for mask, region in TRUTH_PAIRS
                 },
                 "meaning": "share of a category's pixels inside the region over the region's area share (1 = chance)",
+                "specificity": {
+                    "suppression_object_over_distractor": specificity(truth, "suppression", "object", "distractor"),
+                    "promotion_distractor_over_object": specificity(truth, "promotion", "distractor", "object"),
+                    "meaning": "concentration on the region the mechanism should prefer over that on the other "
+                    "(1 = no preference); 95 % paired bootstrap over images",
+                },
             }
         return {"pse": out}
 
@@ -230,6 +236,28 @@ class PSESection(Section):
             if rows:
                 out[f"{name}/images"] = (["probe_index", *RECORD_COLUMNS], rows)
         return out
+
+
+def specificity(truth: dict[str, Tensor], mask: str, preferred: str, other: str, seed: int = 0) -> dict:
+    """How much more a PSE category sits on one region than on the other, from per-image pixel
+    counts ``truth`` (``TRUTH_COLUMNS``): ``(Σ|m ∩ a| / Σ|a|) / (Σ|m ∩ b| / Σ|b|)`` (the ratio of
+    the two concentrations; the category's and the image's sizes cancel), ``{value, ci95, n}`` with
+    a 95 % bootstrap interval over images (2000 resamples, seeded); value None when the category
+    never touches ``other``."""
+
+    def ratio(c: dict[str, Tensor]) -> float:
+        inside_other = c[f"{mask}_on_{other}"].sum() / c[other].sum()
+        if inside_other <= 0:
+            return float("nan")
+        return float((c[f"{mask}_on_{preferred}"].sum() / c[preferred].sum()) / inside_other)
+
+    columns = {k: truth[k] for k in (f"{mask}_on_{preferred}", f"{mask}_on_{other}", preferred, other)}
+    value = ratio(columns)
+    return {
+        "value": None if value != value else value,
+        "ci95": bootstrap_interval(ratio, columns, seed=seed),
+        "n": len(truth["index"]),
+    }
 
 
 def unclamped_median_psr(records: dict[str, list]) -> float | None:

@@ -13,6 +13,7 @@ import torch
 import yaml
 from PIL import Image
 
+from lightning_pse.analysis.findings import findings, ground_truth_specificity
 from lightning_pse.attacks import APGD, CW, PGD, Square, presets
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.checkpoints import check_fits, load_datamodule, load_module, read_checkpoint
@@ -69,6 +70,10 @@ def analyzed(fitted_run, light_config, tmp_path_factory):
 
 def test_report_has_the_documented_schema(analyzed):
     out, result, report = analyzed
+    expected = {"perturbation_types", "cam_regions", "sensitive_units"}
+    expected |= {"ground_truth_specificity"} if "ground_truth" in report["pse"] else set()
+    assert set(report["findings"]) == expected
+    assert "<h2>Findings</h2>" in (out / "report.html").read_text()
     assert f"report: {out / 'report.html'}" in result.stdout
     assert "robustness:" in result.stderr and "pse:" in result.stderr, "a progress bar per section"
     for key in (
@@ -284,10 +289,16 @@ def test_ground_truth_section_on_the_trained_model(trained_model, synthetic_data
     for section in (pse_section, cam_section):
         section.reset(torch.device("cpu"))
         section.update(trained_model, probe_batch, runs)
-    truth = pse_section.compute()["pse"]["ground_truth"]
+    pse = pse_section.compute()["pse"]
+    truth = pse["ground_truth"]
     assert truth["num_images"] >= 10
     assert truth["suppression_on_object"] > 1.5 and truth["promotion_on_distractor"] > 1.5
+    specific = ground_truth_specificity(truth)
+    assert {f["verdict"] for f in specific.values()} == {"holds"}, specific  # each ratio's interval above 1
     cam = cam_section.compute()["cam"]
+    gain = cam["cw"]["gain_suppression_true"]
+    assert gain["n"] >= 10 and gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1]
+    assert findings({"pse": pse, "cam": cam})["cam_regions"]["cw"]["suppression_on_true_region"]["n"] == gain["n"]
     assert cam["localization_iou"] > 0.1 and cam["pointing_game"] > 0.4
     assert cam["cw"]["agreement_suppression_true"] is not None
     guided = cam["cw"]["cam_guided"]
