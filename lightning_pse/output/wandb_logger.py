@@ -14,7 +14,12 @@ def wandb_configured() -> bool:
     """True when the user has W&B credentials: ``WANDB_API_KEY`` or an ``api.wandb.ai`` entry in
     ``~/.netrc`` (what ``wandb login`` writes), or when ``WANDB_MODE`` asks for a mode explicitly.
     """
-    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE"):
+    return bool(os.environ.get("WANDB_MODE")) or wandb_credentials()
+
+
+def wandb_credentials() -> bool:
+    """True when ``WANDB_API_KEY`` is set or ``~/.netrc`` has an ``api.wandb.ai`` entry."""
+    if os.environ.get("WANDB_API_KEY"):
         return True
     path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
     try:

@@ -135,6 +135,12 @@ class ClassifierModule(pl.LightningModule):
     def test_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_acc)
 
+    def on_fit_start(self) -> None:
+        """Name the training method in the logger's config (``method``: the class), which the W&B
+        dashboard groups runs by (``lightning_pse.dashboard``)."""
+        for logger in self.loggers:
+            logger.log_hyperparams({"method": type(self).__name__})
+
     def on_train_start(self) -> None:
         """On resume: continue the data order and the random sequences where the checkpoint left
         them (see ``resume`` and ``rng``). The generators are restored here, after Lightning's setup
