@@ -44,14 +44,14 @@ class PGDATModule(ClassifierModule):
         self.attack = self.build_attack()
 
     def build_attack(self) -> Attack:
+        return self.inner_pgd(loss=self.hparams.attack_loss or "ce")
+
+    def inner_pgd(self, **settings) -> PGD:
+        """A PGD with the module's inner budget (``eps``, ``steps``, ``step_size``, ``norm``,
+        ``random_start``) and ``settings`` (loss, seed, ...)."""
         h = self.hparams
         return PGD(
-            eps=h.eps,
-            steps=h.steps,
-            step_size=h.step_size,
-            norm=h.norm,
-            random_start=h.random_start,
-            loss=h.attack_loss or "ce",
+            eps=h.eps, steps=h.steps, step_size=h.step_size, norm=h.norm, random_start=h.random_start, **settings
         )
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:

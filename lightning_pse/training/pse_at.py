@@ -101,16 +101,7 @@ class PSEATModule(PGDATModule):
 
     def reference_attack(self) -> PGD:
         """The unsteered margin PGD of the same budget, seeded: what the per-epoch shares are measured on."""
-        h = self.hparams
-        return PGD(
-            eps=h.eps,
-            steps=h.steps,
-            step_size=h.step_size,
-            norm=h.norm,
-            random_start=h.random_start,
-            loss="cw",
-            seed=h.probe_seed,
-        )
+        return self.inner_pgd(loss="cw", seed=self.hparams.probe_seed)
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         self.attack.margin_weights = self.margin_weights
