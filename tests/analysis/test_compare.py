@@ -99,3 +99,15 @@ def test_correlations_follow_the_rows():
     assert falling["interpretable_units"]["rho"] == pytest.approx(-1.0)
     assert falling["pse_promotion_share"]["n"] == 0 and math.isnan(falling["pse_promotion_share"]["rho"])
     assert set(result["correlations"]) == set(INTERPRETATION)
+
+
+def test_comparison_table_goes_to_wandb(comparison, tmp_path):
+    epochs, _ = comparison
+    reports = [str(p.parent.parent / "analysis" / p.stem / "report.json") for p in epochs]
+    out = tmp_path / "reports" / "cmp"
+    result = call_analyze("--ckpt", *reports, "--out", str(out), "--wandb", "true", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    tables = list((tmp_path / "reports" / "wandb").glob("offline-run-*/files/media/table/tables/comparison_*.json"))
+    assert tables, "the comparison rows as a wandb.Table"
+    table = json.loads(tables[0].read_text())
+    assert len(table["data"]) == 2 and "robust" in table["columns"] and "method" in table["columns"]
