@@ -80,6 +80,8 @@ def call_cli(main, args, cwd, env_extra=None) -> Completed:
     stdout and stderr captured). For tests of input the tools refuse before any work: it saves the
     interpreter and import start-up (~6 s) a subprocess costs. A crash is an exception, not code 1."""
     out, err = io.StringIO(), io.StringIO()
+    if "wandb" in sys.modules:  # a fresh process has no W&B session yet: drop the one earlier tests left
+        sys.modules["wandb"].teardown()
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     os.environ.clear()
     os.environ.update(clean_env(cwd, env_extra))
