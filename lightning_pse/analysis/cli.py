@@ -24,8 +24,8 @@ from ..errors import UserInputError
 from ..output.figures import correlation_figure, draw, trend_figure
 from ..output.folder import check_out, default_out, log_to_wandb, within, write_report
 from ..output.html import render, render_comparison
-from ..output.text import format_eps
-from .compare import INTERPRETATION, compare, series
+from ..output.text import format_eps, format_interval
+from .compare import INTERPRETATION, compare, robust_pairs, series
 from .engine import Analysis, build_attacks, provenance
 from .options import parse, sections_of
 from .sources import ModelSource, load_source
@@ -248,11 +248,9 @@ def comparison_figures(comparison: dict) -> dict[str, bytes]:
         draw(figures, errors, "trends", lambda: trend_figure(trends))
     panels = {}
     for column, entry in comparison["correlations"].items():
-        pairs = [(r[column], r["robust"]) for r in rows if r[column] is not None and r["robust"] is not None]
+        pairs = robust_pairs(rows, column)
         if len(pairs) >= 2:
-            low, high = entry["ci95"]
-            interval = "" if low != low else f" [{low:.2f}, {high:.2f}]"
-            subtitle = f"ρ = {entry['rho']:.2f}{interval}, n = {entry['n']}"
+            subtitle = f"ρ = {entry['rho']:.2f} {format_interval(entry['ci95'])}, n = {entry['n']}"
             panels[INTERPRETATION[column]] = ([p[0] for p in pairs], [p[1] for p in pairs], subtitle)
     if panels:
         draw(figures, errors, "correlations", lambda: correlation_figure(panels))

@@ -106,12 +106,17 @@ def _finite(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
+def robust_pairs(rows: list[dict], column: str) -> list[tuple[float, float]]:
+    """``[(value of column, robust accuracy), ...]`` over the rows where both are finite numbers."""
+    return [(r[column], r["robust"]) for r in rows if _finite(r[column]) and _finite(r["robust"])]
+
+
 def correlations(rows: list[dict]) -> dict[str, dict]:
     """Per ``INTERPRETATION`` column: Spearman ρ with robust accuracy over the rows that have both,
     its 95 % interval (Fisher z; NaN below 4 rows) and ``n``."""
     out = {}
     for column, meaning in INTERPRETATION.items():
-        pairs = [(r[column], r["robust"]) for r in rows if _finite(r[column]) and _finite(r["robust"])]
+        pairs = robust_pairs(rows, column)
         rho = spearman(torch.tensor([p[0] for p in pairs]), torch.tensor([p[1] for p in pairs])) if pairs else math.nan
         out[column] = {"rho": rho, "ci95": spearman_interval(rho, len(pairs)), "n": len(pairs), "meaning": meaning}
     return out

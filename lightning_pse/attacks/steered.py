@@ -50,8 +50,9 @@ class SteeredPGD(PGD):
         seed: int | None = None,
         margin_weights: Tensor | None = None,
     ) -> None:
-        super().__init__(eps=eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start, loss="cw")
-        self.seed = seed
+        super().__init__(
+            eps=eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start, loss="cw", seed=seed
+        )
         self.margin_weights = torch.ones(2) if margin_weights is None else margin_weights
 
     def step_objective(self, step: int | None) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:

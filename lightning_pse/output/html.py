@@ -6,7 +6,7 @@ import base64
 import html
 import json
 
-from .text import format_eps
+from .text import format_eps, format_interval
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -194,7 +194,7 @@ def _findings(findings: dict) -> list[str]:
 
 
 def _finding_row(claim: str, finding: dict) -> list:
-    return [claim, finding["effect"], _interval(finding["ci95"]), finding["n"], finding["verdict"]]
+    return [claim, finding["effect"], format_interval(finding["ci95"]), finding["n"], finding["verdict"]]
 
 
 def render(report: dict, figures: dict[str, bytes]) -> str:
@@ -398,11 +398,6 @@ def _page(title: str, parts: list[str]) -> str:
     )
 
 
-def _interval(ci: list[float]) -> str:
-    """``[a, b]``, or ``—`` for an interval that could not be computed (NaN bounds)."""
-    return "—" if any(bound != bound for bound in ci) else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
-
-
 def _rate_ci(value, ci) -> str:
     if value is None:
         return "—"
@@ -457,7 +452,7 @@ def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
     parts.append(
         _table(
             ["metric", "Spearman ρ with robust accuracy", "95 % interval", "checkpoints"],
-            [[c["meaning"], c["rho"], _interval(c["ci95"]), c["n"]] for c in comparison["correlations"].values()],
+            [[c["meaning"], c["rho"], format_interval(c["ci95"]), c["n"]] for c in comparison["correlations"].values()],
         )
     )
     parts.append(

@@ -9,3 +9,8 @@ def format_eps(eps: float) -> str:
     if eps > 0 and abs(steps / 255 - eps) < 1e-9 and steps / 255 != round(eps, 3):
         return f"{steps}/255"
     return f"{eps:g}"
+
+
+def format_interval(ci: list[float]) -> str:
+    """``[a, b]`` to two decimals, or ``—`` for an interval that could not be computed (NaN bounds)."""
+    return "—" if any(bound != bound for bound in ci) else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
