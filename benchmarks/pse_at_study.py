@@ -1,7 +1,8 @@
 """Does PSE-AT beat PGD-AT? Six training methods that differ only in the factor under test, several
 seeds each, evaluated on the same test images; paired differences against PGD-AT (C&W margin).
 
-    python benchmarks/pse_at_study.py [--benchmark synthetic|mnist] [--seeds 0 1 2] [--num-test 1000]
+    python benchmarks/pse_at_study.py [--benchmark synthetic|mnist] [--data-dir DIR] [--methods ...]
+        [--seeds 0 1 2] [--num-test 1000] [--train-batches N]
         [--num-train 4000] [--epochs 3] [--out runs/pse_at_study]
 
 Methods (the same model, data, optimiser, schedule, epochs, ε and inner budget — ``steps`` PGD
@@ -23,8 +24,11 @@ which is slow on a CPU. The table gives mean ± sd over seeds and, per method, t
 difference to ``pgd_at_cw`` with its Student-t 95 % interval over seeds and the verdict
 (``lightning_pse.stats.verdict``: "better" holds when the interval lies above 0).
 
-Trained checkpoints and ``results.json`` stay under ``--out``; a rerun skips finished runs (delete
-the folder to start over), and the checkpoints can be compared with
+Each run keeps ``last.ckpt`` and ``metrics.json`` in ``<out>/<benchmark>/<method>/seed<seed>/``; a
+rerun skips finished runs and re-evaluates (without retraining) runs measured with other evaluation
+settings (delete the folder to start over). Runs are independent, so two processes with disjoint
+``--methods`` can share ``--out`` (the one without ``pgd_at_cw`` prints no table); a last call with
+all methods gathers ``results.json`` and prints the table. The checkpoints can be compared with
 ``python analyze.py --ckpt <out>/<benchmark>/*/seed0/last.ckpt --out cmp/``.
 """
 
@@ -58,6 +62,8 @@ METHODS = {
 # Per benchmark: ε and inner steps (configs/default.yaml and configs/mnist_pgd_at.yaml).
 BENCHMARKS = {"synthetic": {"eps": 8 / 255, "steps": 3}, "mnist": {"eps": 0.3, "steps": 10}}
 METRICS = ("clean", "pgd20", "worst_case")
+# A run's saved metrics are reused only when measured with these same settings.
+EVALUATION_SETTINGS = ("num_test", "apgd_steps", "apgd_targets", "autoattack")
 
 
 def datamodule(args) -> pl.LightningDataModule:
@@ -197,29 +203,47 @@ def main() -> None:
     parser.add_argument("--autoattack", action="store_true", help="add AutoAttack (standard) to the cascade")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "pse_at_study")
     args = parser.parse_args()
-    if BASELINE not in args.methods:
-        parser.error(f"the paired differences need the baseline {BASELINE} among --methods")
     if len(args.seeds) < 3:
         print("warning: fewer than 3 seeds; the intervals say little", flush=True)
     root = args.out / args.benchmark
-    results_path = root / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    evaluation = {key: getattr(args, key) for key in EVALUATION_SETTINGS}
     x, y = test_images(args)
+    results: dict[str, dict[str, dict]] = {}
     for seed in args.seeds:
         for method in args.methods:
-            if str(seed) in results.get(method, {}):
-                continue
-            start = time.perf_counter()
-            checkpoint = train(method, seed, args, root / method / f"seed{seed}")
-            trained = time.perf_counter()
-            metrics = evaluate(checkpoint, x, y, args)
-            metrics["train_s"], metrics["eval_s"] = trained - start, time.perf_counter() - trained
+            folder = root / method / f"seed{seed}"
+            metrics = read_metrics(folder, evaluation)
+            if metrics is None:
+                start = time.perf_counter()
+                checkpoint = train(method, seed, args, folder)
+                trained = time.perf_counter()
+                metrics = evaluate(checkpoint, x, y, args)
+                metrics["train_s"], metrics["eval_s"] = trained - start, time.perf_counter() - trained
+                write_metrics(folder, metrics, evaluation)
+                print(f"{method} seed {seed}: {metrics}", flush=True)
             results.setdefault(method, {})[str(seed)] = metrics
-            root.mkdir(parents=True, exist_ok=True)
-            results_path.write_text(json.dumps(results, indent=1))
-            print(f"{method} seed {seed}: {metrics}", flush=True)
+    (root / "results.json").write_text(json.dumps({"evaluation": evaluation, "runs": results}, indent=1))
     print(f"\n{args.benchmark}: {len(y)} test images, seeds {args.seeds}, settings {vars(args)}\n")
-    print(table(results, args.methods, args.seeds))
+    if BASELINE in args.methods:
+        print(table(results, args.methods, args.seeds))
+    else:
+        print(f"no table: the paired differences need {BASELINE}; run again with all methods once they finished")
+
+
+def read_metrics(folder: Path, evaluation: dict) -> dict | None:
+    """A finished run's metrics, or None when it has none or they were measured another way."""
+    path = folder / "metrics.json"
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    return saved["metrics"] if saved["evaluation"] == evaluation else None
+
+
+def write_metrics(folder: Path, metrics: dict, evaluation: dict) -> None:
+    """Beside the run's checkpoint, so that processes with disjoint ``--methods`` can share ``--out``."""
+    partial = folder / "metrics.json.partial"
+    partial.write_text(json.dumps({"evaluation": evaluation, "metrics": metrics}, indent=1))
+    partial.replace(folder / "metrics.json")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,17 @@
 """Helpers shared by the tests that run the command-line tools in subprocesses."""
 
 import contextlib
-import gzip
 import io
 import os
 import pickle
-import struct
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from lightning_pse.data.readers import write_idx
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = [
@@ -134,17 +134,6 @@ def write_cifar(root: Path, n_per_file: int, num_classes: int, cifar100: bool = 
             pickle.dump(entry, f, protocol=2)
         written[name] = (data, lab)
     return written
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool = False):
-    """``array`` (uint8) as an IDX file (MNIST's format), gzipped to ``path.gz`` if ``compress``."""
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    payload = header + array.astype(np.uint8).tobytes()
-    if compress:
-        with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
-            f.write(payload)
-    else:
-        path.write_bytes(payload)
 
 
 def write_mnist(root: Path, folder: str, n_train: int, n_test: int, compress: bool = False, learnable: bool = False):

@@ -74,6 +74,18 @@ def read_idx(path: Path) -> Tensor:
     return torch.from_numpy(data.reshape(tuple(dims)).copy())
 
 
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
+    """``array`` (uint8, any shape) as an IDX file, the inverse of :func:`read_idx`; gzipped to
+    ``path.gz`` when ``compress``. The tests and ``benchmarks/mnist_test_split.py`` write with it."""
+    header = bytes((0, 0, 0x08, array.ndim)) + np.asarray(array.shape, dtype=">u4").tobytes()
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    if compress:
+        with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
 def idx_exists(path: Path) -> bool:
     return path.exists() or path.with_name(path.name + ".gz").exists()
 

@@ -17,10 +17,10 @@ from lightning_pse.data import (
     SVHNDataModule,
     SyntheticDataModule,
 )
-from lightning_pse.data.readers import read_idx
+from lightning_pse.data.readers import read_idx, write_idx
 from lightning_pse.errors import DatasetNotFoundError, UserInputError
 
-from helpers import REPO, write_cifar, write_idx, write_mnist
+from helpers import REPO, write_cifar, write_mnist
 
 SHARED_MNIST = REPO.parent / "shared" / "data" / "MNIST" / "raw"
 
