@@ -16,8 +16,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[dev]"
 	touch $(STAMP)
 
+# The demo replaces $(DEMO_DIR) only when an earlier `make demo` wrote it (it carries DEMO_MARKER).
+DEMO_MARKER := .lightning_pse-demo
 demo: $(STAMP)
+	@if [ -e "$(DEMO_DIR)" ] && [ ! -f "$(DEMO_DIR)/$(DEMO_MARKER)" ] && [ -n "$$(ls -A "$(DEMO_DIR)")" ]; then \
+		echo "error: $(DEMO_DIR) exists and was not written by make demo (no $(DEMO_MARKER)); move it away or run make demo DEMO_DIR=another/folder" >&2; \
+		exit 2; \
+	fi
 	rm -rf $(DEMO_DIR)
+	mkdir -p $(DEMO_DIR)
+	echo "written by make demo; the next make demo replaces this folder" > $(DEMO_DIR)/$(DEMO_MARKER)
 	$(PY) train.py fit --config configs/default.yaml --trainer.default_root_dir $(DEMO_DIR)
 	$(PY) analyze.py --ckpt $(DEMO_DIR)/checkpoints/last.ckpt
 
