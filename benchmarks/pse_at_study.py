@@ -188,6 +188,19 @@ def table(results: dict, methods: list[str], seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
+def per_seed_table(results: dict, methods: list[str], seeds: list[int]) -> str:
+    """Markdown: each run's clean / PGD-20 / worst-case accuracy in %, one column per seed."""
+    lines = [
+        "| method | " + " | ".join(f"seed {seed} clean / PGD-20 / worst" for seed in seeds) + " |",
+        "|---|" + "---|" * len(seeds),
+    ]
+    for method in methods:
+        runs = [results[method][str(seed)] for seed in seeds]
+        cells = [" / ".join(f"{100 * run[metric]:.1f}" for metric in METRICS) for run in runs]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmark", choices=tuple(BENCHMARKS), default="synthetic")
@@ -228,6 +241,7 @@ def main() -> None:
         print(table(results, args.methods, args.seeds))
     else:
         print(f"no table: the paired differences need {BASELINE}; run again with all methods once they finished")
+    print(f"\nPer seed (clean / PGD-20 / worst case, %):\n\n{per_seed_table(results, args.methods, args.seeds)}")
 
 
 def read_metrics(folder: Path, evaluation: dict) -> dict | None:
