@@ -36,7 +36,8 @@ class PSEATModule(PGDATModule):
     sensitivities of a fixed *reference* attack (the unsteered margin PGD of the same budget, so the
     measurement does not feed on its own steering), then sets
     ``w = (1 − κ)·(1, 1) + κ·2·(E_s, E_p)/(E_s + E_p)`` and re-ranks ``U``. It logs the reference
-    shares and, when steering, the shares of the steered attack too (``pse_at/*``). Weights and
+    shares and, when steering, the shares of the steered attack with the weights of the epoch that
+    ended, seeded like the reference (``pse_at/*``). Weights and
     ranking are buffers: saved in checkpoints and restored on resume. With ``steer=0`` and
     ``unit_penalty=0`` it is exactly ``PGDATModule(attack_loss="cw")`` (no measurement is made).
 
@@ -95,9 +96,19 @@ class PSEATModule(PGDATModule):
         """The layer whose units are ranked and penalised (``unit_layer``, default the feature layer)."""
         return resolve_layer(self.model, self.hparams.unit_layer)
 
-    def build_attack(self) -> SteeredPGD:
+    def build_attack(self, seed: int | None = None) -> SteeredPGD:
+        """The training attack (unseeded); with ``seed``, its seeded twin that the per-epoch
+        measurement runs, so that measuring draws nothing from the global generator."""
         h = self.hparams
-        return SteeredPGD(eps=h.eps, steps=h.steps, step_size=h.step_size, norm=h.norm, random_start=h.random_start)
+        return SteeredPGD(
+            eps=h.eps,
+            steps=h.steps,
+            step_size=h.step_size,
+            norm=h.norm,
+            random_start=h.random_start,
+            seed=seed,
+            margin_weights=self.margin_weights if seed is not None else None,
+        )
 
     def reference_attack(self) -> PGD:
         """The unsteered margin PGD of the same budget, seeded: what the per-epoch shares are measured on."""
@@ -123,7 +134,7 @@ class PSEATModule(PGDATModule):
         self.attack.margin_weights = self.margin_weights
         with full_precision(self.device):
             energy, units = self.measure_probe(self.reference_attack(), units=True)
-            steered = self.measure_probe(self.attack)[0] if h.steer > 0 else None
+            steered = self.measure_probe(self.build_attack(seed=h.probe_seed))[0] if h.steer > 0 else None
         self.margin_weights.copy_(steered_weights(energy, h.steer, self.margin_weights))
         self.unit_mask.copy_(top_units_mask(units, h.unit_fraction))
         logged = {
