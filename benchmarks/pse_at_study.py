@@ -25,10 +25,12 @@ difference to ``pgd_at_cw`` with its Student-t 95 % interval over seeds and the 
 (``lightning_pse.stats.verdict``: "better" holds when the interval lies above 0).
 
 Each run keeps ``last.ckpt`` and ``metrics.json`` in ``<out>/<benchmark>/<method>/seed<seed>/``; a
-rerun skips finished runs and re-evaluates (without retraining) runs measured with other evaluation
-settings (delete the folder to start over). Runs are independent, so two processes with disjoint
-``--methods`` can share ``--out`` (the one without ``pgd_at_cw`` prints no table); a last call with
-all methods gathers ``results.json`` and prints the table. The checkpoints can be compared with
+rerun skips finished runs, and measures a run again (without retraining) under evaluation settings
+it was not measured with, keeping its earlier measurements (delete the folder to start over). Runs
+are independent, so two processes with disjoint ``--methods`` can share ``--out`` (the one without
+``pgd_at_cw`` prints no table); a last call with all methods gathers ``results.json`` and prints
+the tables. With ``--autoattack`` the runs' metrics add ``cascade``, the worst case before
+AutoAttack. The checkpoints can be compared with
 ``python analyze.py --ckpt <out>/<benchmark>/*/seed0/last.ckpt --out cmp/``.
 """
 
@@ -128,7 +130,8 @@ def test_images(args) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def evaluate(checkpoint: Path, x: torch.Tensor, y: torch.Tensor, args) -> dict[str, float]:
-    """Clean, PGD-20 and cascade (PGD-20 → APGD-CE → APGD-T [→ AutoAttack]) accuracies."""
+    """Clean, PGD-20 and worst-case (PGD-20 → APGD-CE → APGD-T [→ AutoAttack]) accuracies; with
+    AutoAttack also ``cascade``, the worst case before it (what AutoAttack adds is the difference)."""
     model = load_model(checkpoint)
     eps = BENCHMARKS[args.benchmark]["eps"]
     attacks = {
@@ -138,7 +141,7 @@ def evaluate(checkpoint: Path, x: torch.Tensor, y: torch.Tensor, args) -> dict[s
             eps=eps, steps=args.apgd_steps, loss="dlr", targeted=True, n_target_classes=args.apgd_targets, seed=0
         ),
     }
-    counts = {"clean": 0, "pgd20": 0, "worst_case": 0}
+    counts = {"clean": 0, "pgd20": 0, "worst_case": 0, **({"cascade": 0} if args.autoattack else {})}
     for start in range(0, len(y), 250):
         xb, yb = x[start : start + 250], y[start : start + 250]
         with torch.no_grad():
@@ -149,6 +152,7 @@ def evaluate(checkpoint: Path, x: torch.Tensor, y: torch.Tensor, args) -> dict[s
             if name == "pgd20":
                 counts["pgd20"] += int(robust.sum())
         if args.autoattack:
+            counts["cascade"] += int(robust.sum())
             idx = robust.nonzero().squeeze(1)
             if idx.numel():
                 robust[idx] = autoattack_robust(model, xb[idx], yb[idx], eps, "linf")
@@ -245,19 +249,25 @@ def main() -> None:
 
 
 def read_metrics(folder: Path, evaluation: dict) -> dict | None:
-    """A finished run's metrics, or None when it has none or they were measured another way."""
-    path = folder / "metrics.json"
-    if not path.exists():
-        return None
-    saved = json.loads(path.read_text())
-    return saved["metrics"] if saved["evaluation"] == evaluation else None
+    """A finished run's metrics measured with ``evaluation``'s settings, or None."""
+    for saved in saved_evaluations(folder):
+        if saved["evaluation"] == evaluation:
+            return saved["metrics"]
+    return None
 
 
 def write_metrics(folder: Path, metrics: dict, evaluation: dict) -> None:
-    """Beside the run's checkpoint, so that processes with disjoint ``--methods`` can share ``--out``."""
+    """Beside the run's checkpoint (so that processes with disjoint ``--methods`` can share
+    ``--out``), keeping what the run measured with other settings."""
+    kept = [saved for saved in saved_evaluations(folder) if saved["evaluation"] != evaluation]
     partial = folder / "metrics.json.partial"
-    partial.write_text(json.dumps({"evaluation": evaluation, "metrics": metrics}, indent=1))
+    partial.write_text(json.dumps({"evaluations": [*kept, {"evaluation": evaluation, "metrics": metrics}]}, indent=1))
     partial.replace(folder / "metrics.json")
+
+
+def saved_evaluations(folder: Path) -> list[dict]:
+    path = folder / "metrics.json"
+    return json.loads(path.read_text())["evaluations"] if path.exists() else []
 
 
 if __name__ == "__main__":

@@ -23,8 +23,15 @@ def test_saved_metrics_are_reused_only_under_the_same_evaluation(tmp_path):
     assert pse_at_study.read_metrics(folder, EVALUATION) is None
     pse_at_study.write_metrics(folder, run(0.9, 0.4, 0.3), EVALUATION)
     assert pse_at_study.read_metrics(folder, EVALUATION) == run(0.9, 0.4, 0.3)
-    assert pse_at_study.read_metrics(folder, {**EVALUATION, "autoattack": True}) is None
+    with_autoattack = {**EVALUATION, "autoattack": True}
+    assert pse_at_study.read_metrics(folder, with_autoattack) is None
     assert pse_at_study.read_metrics(folder, {**EVALUATION, "num_test": 500}) is None
+    # A second evaluation of the same run is kept beside the first; measuring again replaces it.
+    pse_at_study.write_metrics(folder, {**run(0.9, 0.4, 0.25), "cascade": 0.3}, with_autoattack)
+    pse_at_study.write_metrics(folder, run(0.9, 0.41, 0.31), EVALUATION)
+    assert pse_at_study.read_metrics(folder, EVALUATION) == run(0.9, 0.41, 0.31)
+    assert pse_at_study.read_metrics(folder, with_autoattack) == {**run(0.9, 0.4, 0.25), "cascade": 0.3}
+    assert len(pse_at_study.saved_evaluations(folder)) == 2
     assert [p.name for p in folder.iterdir()] == ["metrics.json"]
 
 
