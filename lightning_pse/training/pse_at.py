@@ -96,9 +96,14 @@ class PSEATModule(PGDATModule):
         """The layer whose units are ranked and penalised (``unit_layer``, default the feature layer)."""
         return resolve_layer(self.model, self.hparams.unit_layer)
 
-    def build_attack(self, seed: int | None = None) -> SteeredPGD:
-        """The training attack (unseeded); with ``seed``, its seeded twin that the per-epoch
-        measurement runs, so that measuring draws nothing from the global generator."""
+    def build_attack(self) -> SteeredPGD:
+        """The training attack, unseeded. It is built before the ``margin_weights`` buffer exists;
+        ``training_loss`` points it at the buffer."""
+        return self.steered_pgd()
+
+    def steered_pgd(self, seed: int | None = None, margin_weights: Tensor | None = None) -> SteeredPGD:
+        """``SteeredPGD`` with the module's inner budget; seeded for the per-epoch measurement, so
+        that measuring draws nothing from the global generator."""
         h = self.hparams
         return SteeredPGD(
             eps=h.eps,
@@ -107,7 +112,7 @@ class PSEATModule(PGDATModule):
             norm=h.norm,
             random_start=h.random_start,
             seed=seed,
-            margin_weights=self.margin_weights if seed is not None else None,
+            margin_weights=margin_weights,
         )
 
     def reference_attack(self) -> PGD:
@@ -134,7 +139,8 @@ class PSEATModule(PGDATModule):
         self.attack.margin_weights = self.margin_weights
         with full_precision(self.device):
             energy, units = self.measure_probe(self.reference_attack(), units=True)
-            steered = self.measure_probe(self.build_attack(seed=h.probe_seed))[0] if h.steer > 0 else None
+            seeded_twin = self.steered_pgd(h.probe_seed, self.margin_weights)
+            steered = self.measure_probe(seeded_twin)[0] if h.steer > 0 else None
         self.margin_weights.copy_(steered_weights(energy, h.steer, self.margin_weights))
         self.unit_mask.copy_(top_units_mask(units, h.unit_fraction))
         logged = {
