@@ -28,8 +28,8 @@ Each run keeps ``last.ckpt`` and ``metrics.json`` in ``<out>/<benchmark>/<method
 rerun skips finished runs, and measures a run again (without retraining) under evaluation settings
 it was not measured with, keeping its earlier measurements (delete the folder to start over). Runs
 are independent, so two processes with disjoint ``--methods`` can share ``--out`` (the one without
-``pgd_at_cw`` prints no table); a last call with all methods gathers ``results.json`` and prints
-the tables. With ``--autoattack`` the runs' metrics add ``cascade``, the worst case before
+``pgd_at_cw`` prints no table); a last call with all methods reads the runs' metrics and prints the
+tables. With ``--autoattack`` the runs' metrics add ``cascade``, the worst case before
 AutoAttack. The checkpoints can be compared with
 ``python analyze.py --ckpt <out>/<benchmark>/*/seed0/last.ckpt --out cmp/``.
 """
@@ -239,7 +239,6 @@ def main() -> None:
                 write_metrics(folder, metrics, evaluation)
                 print(f"{method} seed {seed}: {metrics}", flush=True)
             results.setdefault(method, {})[str(seed)] = metrics
-    (root / "results.json").write_text(json.dumps({"evaluation": evaluation, "runs": results}, indent=1))
     print(f"\n{args.benchmark}: {len(y)} test images, seeds {args.seeds}, settings {vars(args)}\n")
     if BASELINE in args.methods:
         print(table(results, args.methods, args.seeds))
