@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from scipy import stats as scipy_stats
 
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
-VERDICTS = ("holds", "does not hold", "inconclusive")
+INSUFFICIENT = "insufficient data"
+VERDICTS = ("holds", "does not hold", "inconclusive", INSUFFICIENT)
 
 
 def verdict(low: float, high: float, claimed: str = "positive") -> str:
@@ -25,6 +26,25 @@ def verdict(low: float, high: float, claimed: str = "positive") -> str:
     if claimed == "negative":
         above, below = below, above
     return "holds" if above else "does not hold" if below else "inconclusive"
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a binomial rate ``successes / n``:
+    ``(p̂ + z²/2n ± z·sqrt(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n)``; ``(0, 1)`` when ``n = 0``.
+
+    Exact at the edges: 0 of n starts at exactly 0 and n of n ends at exactly 1 (the closed form's
+    ``centre − half`` leaves about 1e-17 there by cancellation)."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, n], got {successes} of {n}")
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:
@@ -49,12 +69,14 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict:
 
 def spearman_interval(rho: float, n: int) -> list[float]:
     """95 % interval of a Spearman ρ from ``n`` pairs by Fisher's z with the Bonett–Wright standard
-    error ``sqrt((1 + ρ²/2)/(n − 3))``; ``[nan, nan]`` for ``n ≤ 3`` or a NaN ρ."""
+    error ``sqrt((1 + ρ²/2)/(n − 3))``; ``[nan, nan]`` for ``n ≤ 3`` or a NaN ρ. The bounds stay in
+    [−1, 1], and ρ = ±1 keeps its own bound exactly (``atanh`` is infinite there)."""
     if n <= 3 or math.isnan(rho):
         return [float("nan"), float("nan")]
-    rho = max(min(rho, 1 - 1e-12), -1 + 1e-12)
-    z, se = math.atanh(rho), math.sqrt((1 + rho * rho / 2) / (n - 3))
-    return [math.tanh(z - Z95 * se), math.tanh(z + Z95 * se)]
+    clipped = max(min(rho, 1 - 1e-12), -1 + 1e-12)
+    z, se = math.atanh(clipped), math.sqrt((1 + clipped * clipped / 2) / (n - 3))
+    low, high = math.tanh(z - Z95 * se), math.tanh(z + Z95 * se)
+    return [-1.0 if rho <= -1 else max(-1.0, low), 1.0 if rho >= 1 else min(1.0, high)]
 
 
 def bootstrap_interval(statistic, columns: dict, resamples: int = 2000, seed: int = 0) -> list[float]:

@@ -22,6 +22,8 @@ CACHE = REPO / ".cache" / "tests"
 # Tests never talk to a W&B server.
 os.environ.pop("WANDB_API_KEY", None)
 os.environ.setdefault("WANDB_SILENT", "true")
+# Every report a test writes (in-process or through a subprocess) is validated against the shipped schema.
+os.environ["LIGHTNING_PSE_VALIDATE_REPORTS"] = "1"
 
 TRAINED_DATA = dict(num_train=10000, num_val=1000, num_test=500, batch_size=128)
 TRAINED_EPOCHS = 3

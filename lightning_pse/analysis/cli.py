@@ -23,8 +23,9 @@ from ..data.stats import standard_eps
 from ..errors import UserInputError
 from ..output.figures import correlation_figure, draw, trend_figure
 from ..output.folder import check_out, default_out, log_to_wandb, within, write_report
-from ..output.html import render, render_comparison
+from ..output.html import finding_rows, render, render_comparison
 from ..output.text import format_eps, format_interval
+from ..schemas import REPORT_SCHEMA_VERSION, check_report
 from .compare import INTERPRETATION, compare, robust_pairs, series
 from .engine import Analysis, build_attacks, provenance
 from .options import parse, sections_of
@@ -117,6 +118,7 @@ def run(argv: list[str] | None = None) -> Path:
         "provenance": provenance(analysis.seed, analysis.device),
     }
     report["elapsed_seconds"] = time.perf_counter() - started
+    check_report(report)
     write_report(out, report, figures, render)
     if options.wandb:
         line = log_to_wandb(out, report, figures, analysis.settings())
@@ -135,7 +137,7 @@ def summary(report: dict) -> str:
         for name, attack in report["attacks"].items():
             lines.append(
                 f"  {name:<10} robust accuracy {attack['robust_accuracy']:.3f} "
-                f"[{attack['robust_accuracy_ci95'][0]:.3f}, {attack['robust_accuracy_ci95'][1]:.3f}] "
+                f"[{attack['ci95'][0]:.3f}, {attack['ci95'][1]:.3f}] "
                 f"({attack['robust']}/{attack['n']}; {attack['norm']} ε = {attack['eps_text']})"
             )
         lines.append(
@@ -144,8 +146,8 @@ def summary(report: dict) -> str:
         if "autoattack" in report:
             lines.append(f"AutoAttack (standard) {_rate(report['autoattack'])}")
         lines.extend(f"warning: {w}" for w in report.get("warnings", []) + report.get("sanity", []))
-    for name, pse in report.get("pse", {}).items():
-        if name != "ground_truth" and pse["image_type_shares"]["suppression"] is not None:
+    for name, pse in report.get("pse", {}).get("attacks", {}).items():
+        if pse["image_type_shares"]["suppression"] is not None:
             shares = ", ".join(f"{k} {v:.2f}" for k, v in pse["image_type_shares"].items())
             lines.append(f"PSE {name}: {pse['num_analyzed']} fooled images; {shares}")
     if "dissection" in report:
@@ -154,6 +156,11 @@ def summary(report: dict) -> str:
             f"dissection {d['layer']}: {d['interpretable_units']}/{d['num_units']} interpretable units, "
             f"Spearman(sensitivity, IoU) = {d['spearman_sensitivity_iou']:.3f}"
         )
+    findings = report.get("findings", {})
+    lines.extend(findings.get("notes", []))
+    for claim, effect, interval, n, _, verdict in finding_rows(findings):
+        shown = effect if isinstance(effect, str) else "—" if effect is None else f"{effect:.3f}"
+        lines.append(f"finding: {claim}: {shown} {interval} (n = {n}): {verdict}")
     return "\n".join(lines)
 
 
@@ -200,6 +207,11 @@ def read_report(path: Path) -> dict:
         ) from None
     if not isinstance(report, dict) or "source" not in report or report.get("kind") == "comparison":
         raise UserInputError(f"{path} is not a single-checkpoint report.json of analyze.py")
+    if report.get("schema_version") != REPORT_SCHEMA_VERSION:
+        raise UserInputError(
+            f"{path} was written by another version of analyze.py (report schema {report.get('schema_version', 1)}, "
+            f"this one reads {REPORT_SCHEMA_VERSION}): analyse its checkpoint again"
+        )
     return report
 
 

@@ -56,17 +56,13 @@ def _value(entry: dict | None) -> float | None:
 
 
 def _gain(cam: dict, kind: str, region: str) -> float | None:
-    agreement, baseline = cam.get(f"agreement_{kind}_{region}"), cam.get(f"baseline_{kind}_{region}")
-    return None if agreement is None or baseline is None else agreement - baseline
+    """The CAM section's gain over the random baseline (the number its table and finding show)."""
+    return (cam.get(f"gain_{kind}_{region}") or {}).get("mean")
 
 
 def first_attack(section: dict | None) -> tuple[str | None, dict]:
-    """The first attack entry of a ``pse`` or ``cam`` block (its other keys are summaries)."""
-    for name, entry in (section or {}).items():
-        is_attack = isinstance(entry, dict) and ("image_type_shares" in entry or "cam_shift" in entry)
-        if is_attack and name != "ground_truth":
-            return name, entry
-    return None, {}
+    """The first entry of a ``pse`` or ``cam`` block's ``attacks``."""
+    return next(iter((section or {}).get("attacks", {}).items()), (None, {}))
 
 
 def comparison_row(report: dict, label: str) -> dict:

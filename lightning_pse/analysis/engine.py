@@ -25,11 +25,13 @@ from ..checkpoints import project_class
 from ..data import ImageDataModule, unpack_batch
 from ..data.datasets import check_images
 from ..data.stats import standard_eps
-from ..dissect import concept_probe_set
+from ..dissect import DissectionSettings, concept_probe_set
 from ..errors import UserInputError
 from ..models.capture import last_conv_layer, resolve_layer
 from ..models.state import check_takes_images
 from ..output import figures
+from ..pse import PSESettings
+from ..schemas import REPORT_SCHEMA_VERSION, check_report
 from ..sections import (
     AttackRuns,
     CAMSection,
@@ -138,7 +140,7 @@ class Analysis:
         if "robustness" in self.sections and robustness == "autoattack":
             check_autoattack(self.num_classes)
         self.layer = self._resolve_layer(layer)
-        self.pse_settings = {"group_size": None, **{k: v for k, v in (pse or {}).items() if v is not None}}
+        self.pse_settings = PSESettings.of(pse)
         self.cam_settings = self._cam_settings(dict(cam or {}))
         self.dissection_settings = dict(dissection or {})
         self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
@@ -210,7 +212,7 @@ class Analysis:
             "robustness": self.robustness,
             "layer": self.layer,
             "cam": self.cam_settings,
-            "pse": self.pse_settings,
+            "pse": self.pse_settings.kwargs(),
             "dissection": self.dissection_settings,
             "device": str(self.device),
         }
@@ -254,10 +256,9 @@ class Analysis:
                     self.concepts,
                     self.dissection_layer,
                     self.sensitivity_attack,
-                    settings.get("quantile", 0.005),
-                    settings.get("iou_threshold", 0.04),
-                    settings.get("top_fraction", 0.1),
-                    settings.get("random_draws", 100),
+                    DissectionSettings(
+                        **{k: settings[k] for k in ("quantile", "iou_threshold", "top_fraction") if k in settings}
+                    ),
                     progress=True,
                 )
             )
@@ -280,6 +281,7 @@ class Analysis:
         batches = self.batches()
         runs = [AttackRuns(self.model, batch) for batch in batches]  # shared by the sections, per batch
         report: dict = {
+            "schema_version": REPORT_SCHEMA_VERSION,
             "num_samples": len(self.probe),
             "split": self.split,
             "eps": self.eps,
@@ -313,6 +315,7 @@ def evaluate(model: nn.Module, data: ImageDataModule, sections=SECTIONS, layer: 
         for module, flag in training:
             module.training = flag
     report["provenance"] = provenance(analysis.seed, analysis.device)
+    check_report(report)
     return report
 
 

@@ -1,96 +1,135 @@
 """The paper's three findings, and the ground truth's specificity, as verdicts computed from a report
-(``docs/method.md`` §7): each with its effect, 95 % interval, sample size and verdict
-(``stats.verdict``: holds / does not hold / inconclusive), never written by hand."""
+(``docs/method.md`` §7): each with its effect, 95 % interval, sample size, the minimum sample size it
+needs and its verdict (``stats.verdict``: holds / does not hold / inconclusive; below the minimum,
+``insufficient data`` with the reason), never written by hand.
+
+Every effect is computed from numbers the report's section tables show: the image-type counts, the
+CAM gains over the random baseline, the dissection's Spearman ρ and top-k detector share against the
+``randomk`` detector share (the expected share of k random units: the layer's detector share).
+"""
 
 from __future__ import annotations
 
 import math
 
 from ..pse import Category
-from ..sections.intervals import wilson_interval
-from ..stats import spearman_interval, verdict
+from ..stats import INSUFFICIENT, spearman_interval, verdict, wilson_interval
 
 TYPES = {"suppression": Category.SUPPRESSION, "promotion": Category.PROMOTION, "balanced": Category.BALANCED}
 
+# Minimum sample sizes (docs/method.md §7 gives the reasons).
+MIN_FOOLED_IMAGES = 20  # image-type shares, CAM gains, ground-truth specificity
+MIN_UNITS = 10  # a rank correlation over units
+MIN_PROBE_IMAGES = 32  # the probe images each unit's attack sensitivity is averaged over
+MIN_TOP_K = 5  # units in the top-k set
 
-def _finding(claim: str, effect: float | None, ci95: list[float], n: int, claimed: str = "positive") -> dict:
-    low, high = ci95
-    return {
-        "claim": claim,
-        "effect": effect,
-        "ci95": ci95,
-        "n": n,
-        "verdict": verdict(low, high, claimed) if effect is not None else "inconclusive",
-    }
+
+def requirement(have: int, need: int, what: str) -> tuple[int, int, str]:
+    """One sample-size requirement of a finding: ``have`` of ``what``, at least ``need``."""
+    return have, need, what
+
+
+def _finding(
+    claim: str,
+    effect: float | None,
+    ci95: list[float],
+    n: int,
+    requirements: list[tuple[int, int, str]],
+    claimed: str = "positive",
+) -> dict:
+    """A finding's entry: ``claim, effect, ci95, n, min_n, verdict`` and, when a requirement is unmet
+    (or the effect is undefined), ``reason`` with the verdict ``insufficient data``."""
+    entry = {"claim": claim, "effect": effect, "ci95": ci95, "n": n, "min_n": requirements[0][1]}
+    unmet = [f"{have} {what} (needs ≥ {need})" for have, need, what in requirements if have < need]
+    if unmet:
+        entry.update(verdict=INSUFFICIENT, reason="rests on " + " and ".join(unmet))
+    elif effect is None:
+        entry.update(verdict=INSUFFICIENT, reason="the effect is undefined (a ranking is constant)")
+    else:
+        entry["verdict"] = verdict(ci95[0], ci95[1], claimed)
+    return entry
 
 
 def perturbation_types(pse: dict) -> dict:
     """(i) Per attack: the share of suppression-, promotion-dominated and balanced images with Wilson
-    intervals; holds when at least two types have a share whose interval excludes 0 (an interval
-    never shows a share to be exactly 0, so the finding cannot be refuted, only left inconclusive)."""
+    intervals (counted over the fooled images). A type is present when its count is above 0 (its
+    Wilson interval then excludes 0); the finding holds when at least two types are present, on at
+    least ``MIN_FOOLED_IMAGES`` images. Absence of a type cannot show it to be impossible, so fewer
+    than two types leaves it inconclusive."""
     out = {}
-    for name, entry in pse.items():
-        if name == "ground_truth":
-            continue
+    for name, entry in pse["attacks"].items():
         types = [int(t) for t in entry["records"]["image_type"]]
         n = len(types)
         shares = {}
         for label, code in TYPES.items():
             count = sum(t == code for t in types)
             shares[label] = {"value": count / n if n else None, "count": count, "ci95": list(wilson_interval(count, n))}
-        present = sum(n > 0 and s["ci95"][0] > 0 for s in shares.values())
-        out[name] = {
+        present = sum(s["count"] > 0 for s in shares.values())
+        finding = {
             "claim": "perturbations split into suppression-, promotion-dominated and balanced types",
             "shares": shares,
             "n": n,
+            "min_n": MIN_FOOLED_IMAGES,
             "types_present": present,
             "verdict": "holds" if present >= 2 else "inconclusive",
         }
+        if n < MIN_FOOLED_IMAGES:
+            finding.update(verdict=INSUFFICIENT, reason=f"rests on {n} fooled images (needs ≥ {MIN_FOOLED_IMAGES})")
+        out[name] = finding
     return out
 
 
 def cam_regions(cam: dict) -> dict:
     """(ii) Per attack: suppression's agreement with the true class's CAM region and promotion's with
-    the target's, each minus its random-region baseline (paired bootstrap interval over images)."""
+    the target's, each minus its random-region baseline (the CAM table's gain: mean over the images
+    where both are defined, paired bootstrap interval)."""
     out = {}
-    for name, entry in cam.items():
-        if not isinstance(entry, dict) or "gain_suppression_true" not in entry:
-            continue
-        out[name] = {
-            f"{kind}_on_{region}_region": _finding(
+    for name, entry in cam.get("attacks", {}).items():
+        out[name] = {}
+        for kind, region in (("suppression", "true"), ("promotion", "target")):
+            gain = entry[f"gain_{kind}_{region}"]
+            out[name][f"{kind}_on_{region}_region"] = _finding(
                 f"the {kind}-dominated part of δ sits on the {region} class's CAM region more than on a random one",
-                entry[f"gain_{kind}_{where}"]["mean"],
-                entry[f"gain_{kind}_{where}"]["ci95"],
-                entry[f"gain_{kind}_{where}"]["n"],
+                gain["mean"],
+                gain["ci95"],
+                gain["n"],
+                [requirement(gain["n"], MIN_FOOLED_IMAGES, f"images with a {kind}-dominated part")],
             )
-            for kind, region, where in (("suppression", "true", "true"), ("promotion", "target", "target"))
-        }
     return out
 
 
 def sensitive_units(dissection: dict) -> dict:
     """(iii) The most attack-sensitive units are interpretable: Spearman ρ of sensitivity with best
     IoU (Fisher interval over units), and the detector share of the top-k sensitive units minus the
-    layer's overall share (the expectation for k random units; Wilson interval of the top-k count)."""
-    units = dissection["num_units"]
+    ``randomk`` share (the expectation for k random units, the layer's detector share; Wilson
+    interval of the top-k count shifted by it). Both rest on the probe images the sensitivity is
+    averaged over; the top-k comparison needs detectors in the layer."""
+    units, k = dissection["num_units"], dissection["k"]
+    probe = requirement(dissection["num_probe_images"], MIN_PROBE_IMAGES, "probe images for the sensitivity")
     rho = dissection["spearman_sensitivity_iou"]
-    overall = dissection["interpretable_units"] / units
-    k = dissection["k"]
+    baseline = dissection["randomk_detector_share"]
     detectors = round(dissection["topk_detector_share"] * k)
     low, high = wilson_interval(detectors, k)
+    top = _finding(
+        f"the top-{k} attack-sensitive units are detectors more often than units at random",
+        detectors / k - baseline,
+        [low - baseline, high - baseline],
+        k,
+        [
+            requirement(k, MIN_TOP_K, "top-k units"),
+            probe,
+            requirement(dissection["interpretable_units"], 1, "detector units in the layer"),
+        ],
+    )
     return {
         "sensitivity_iou_correlation": _finding(
             "unit sensitivity correlates positively with the unit's best IoU",
             None if math.isnan(rho) else rho,
             spearman_interval(rho, units),
             units,
+            [requirement(units, MIN_UNITS, "units"), probe],
         ),
-        "top_sensitive_are_detectors": _finding(
-            f"the top-{k} attack-sensitive units are detectors more often than units at random",
-            detectors / k - overall,
-            [low - overall, high - overall],
-            k,
-        ),
+        "top_sensitive_are_detectors": top,
     }
 
 
@@ -104,14 +143,39 @@ def ground_truth_specificity(truth: dict) -> dict:
     ):
         entry = truth["specificity"][key]
         log = lambda v: math.log(v) if v is not None and v > 0 else float("nan")  # noqa: E731
-        finding = _finding(claim, entry["value"], [log(b) for b in entry["ci95"]], entry["n"])
+        finding = _finding(
+            claim,
+            entry["value"],
+            [log(b) for b in entry["ci95"]],
+            entry["n"],
+            [requirement(entry["n"], MIN_FOOLED_IMAGES, "fooled images")],
+        )
         finding["ci95"] = entry["ci95"]  # reported as the ratio (1 = no preference)
         out[key] = finding
     return out
 
 
+def notes(report: dict) -> list[str]:
+    """Plain sentences for findings that have nothing to rest on (an attack that fooled nothing)."""
+    attacks = report.get("pse", {}).get("attacks", {})
+    if not attacks:
+        return []
+    idle = [name for name, entry in attacks.items() if entry["num_analyzed"] == 0]
+    attacked = max(entry["num_attacked"] for entry in attacks.values())
+    if len(idle) == len(attacks):
+        return [
+            f"No attack fooled any of the {attacked} correctly classified probe samples: the model held on every "
+            "one, so the PSE and CAM findings have nothing to analyse."
+        ]
+    return [
+        f"{name} fooled none of the {attacks[name]['num_attacked']} correctly classified probe samples: its PSE "
+        "and CAM findings have nothing to analyse."
+        for name in idle
+    ]
+
+
 def findings(report: dict) -> dict:
-    """The ``findings`` block of a report: whichever of the findings its sections allow."""
+    """The ``findings`` block of a report: whichever of the findings its sections allow, and ``notes``."""
     out = {}
     if "pse" in report:
         out["perturbation_types"] = perturbation_types(report["pse"])
@@ -121,4 +185,5 @@ def findings(report: dict) -> dict:
         out["cam_regions"] = cam_regions(report["cam"])
     if "dissection" in report:
         out["sensitive_units"] = sensitive_units(report["dissection"])
+    out["notes"] = notes(report)
     return out

@@ -22,7 +22,9 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from ..argparsing import check_config_files, one_line
 from ..data import ImageDataModule
+from ..dissect import DISSECTION, DissectionSettings
 from ..errors import UserInputError
+from ..pse import PSE, PSESettings
 
 SECTIONS = ("robustness", "pse", "cam", "dissection", "masking")
 DEFAULT_SAMPLES = 64  # every section on the demo checkpoint in a few minutes on a 2-core CPU
@@ -57,13 +59,13 @@ class ModelOptions:
 
 @dataclass
 class PSEOptions:
-    """``pse.analyze`` settings (``docs/method.md`` §1): estimator, group size, τ, ρ. ``None`` keeps
-    ``pse.analyze``'s own default (so the report and the callbacks never disagree)."""
+    """The PSE analysis (``docs/method.md`` §1): estimator, group size (None: by image size), τ, ρ;
+    defaults from ``pse.PSESettings``, the ones the callbacks use."""
 
-    estimator: Optional[Literal["ablation", "gradient"]] = None
-    group_size: Optional[int] = None
-    tau: Optional[float] = None
-    rho: Optional[float] = None
+    estimator: Literal["ablation", "gradient"] = PSE.estimator
+    group_size: Optional[int] = PSE.group_size
+    tau: float = PSE.tau
+    rho: float = PSE.rho
 
 
 @dataclass
@@ -82,10 +84,9 @@ class DissectionOptions:
 
     layer: Optional[str] = None
     num_concept_images: int = 256
-    quantile: float = 0.005
-    iou_threshold: float = 0.04
-    top_fraction: float = 0.1
-    random_draws: int = 100
+    quantile: float = DISSECTION.quantile
+    iou_threshold: float = DISSECTION.iou_threshold
+    top_fraction: float = DISSECTION.top_fraction
     broden_dir: Optional[str] = None
     broden_categories: Optional[list[str]] = None
     fractions: Optional[list[float]] = None
@@ -259,13 +260,18 @@ def check_ranges(options: Namespace) -> None:
     if options.batch_size < 1:
         raise UserInputError(f"--batch_size must be at least 1, got {options.batch_size}")
     d = options.dissection
-    if d.num_concept_images < 1 or not 0 < d.quantile < 1 or not 0 < d.top_fraction <= 1 or d.random_draws < 1:
-        raise UserInputError(
-            "dissection settings out of range: need num_concept_images ≥ 1, 0 < quantile < 1, "
-            "0 < top_fraction ≤ 1, random_draws ≥ 1"
-        )
+    if d.num_concept_images < 1:
+        raise UserInputError(f"dissection.num_concept_images must be at least 1, got {d.num_concept_images}")
+    try:
+        DissectionSettings(d.quantile, d.iou_threshold, d.top_fraction)
+    except ValueError as err:
+        raise UserInputError(str(err)) from None
     if d.fractions is not None and any(not 0 <= f < 1 for f in d.fractions):
         raise UserInputError(f"dissection.fractions must lie in [0, 1), got {d.fractions}")
+    try:
+        PSESettings.of(dict(vars(options.pse)))
+    except ValueError as err:
+        raise UserInputError(f"pse: {err}") from None
     if not 0 <= options.cam.threshold <= 1:
         raise UserInputError(f"cam.threshold must lie in [0, 1], got {options.cam.threshold}")
 

@@ -6,6 +6,7 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
+from ..pse import PSE, PSESettings
 from ..sections import CAMSection, Section
 from .schedule import ProbeCallback
 
@@ -39,12 +40,12 @@ class CAMCallback(ProbeCallback):
         layer: str | None = None,
         threshold: float = 0.2,
         draws: int = 5,
-        estimator: str = "ablation",
-        group_size: int | None = None,
-        stride: int | None = None,
-        tau: float = 1.0,
-        rho: float = 0.05,
-        max_batch: int = 1024,
+        estimator: str = PSE.estimator,
+        group_size: int | None = PSE.group_size,
+        stride: int | None = PSE.stride,
+        tau: float = PSE.tau,
+        rho: float = PSE.rho,
+        max_batch: int = PSE.max_batch,
         num_media: int = 8,
         every_n_epochs: int = 1,
         num_samples: int | None = 64,
@@ -55,9 +56,7 @@ class CAMCallback(ProbeCallback):
         super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
         self.default_attacks = attacks is None
         attacks = attacks if attacks is not None else presets.cam_attacks(seed=seed)
-        settings = dict(
-            estimator=estimator, group_size=group_size, stride=stride, tau=tau, rho=rho, max_batch=max_batch
-        )
+        settings = PSESettings(estimator, group_size, stride, tau, rho, max_batch=max_batch)
         self.section = CAMSection(attacks, method, layer, threshold, draws, settings, num_examples=num_media, seed=seed)
 
     def sections(self) -> list[Section]:

@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
-from ..dissect import concept_probe_set
+from ..dissect import DISSECTION, DissectionSettings, concept_probe_set
 from ..models.capture import resolve_layer
 from ..sections import DissectionSection, Section
 from .schedule import ProbeCallback
@@ -36,8 +36,7 @@ class DissectionCallback(ProbeCallback):
             image size and channel count, whatever the dataset (``concept_probe_set``).
         broden_categories: Broden categories to read (default all).
         num_concept_images: size of the concept probe subset.
-        quantile, iou_threshold: dissection settings (0.005 and 0.04).
-        top_fraction, random_draws: the top-k comparison (``compare_sensitivity``).
+        quantile, iou_threshold, top_fraction: ``dissect.DissectionSettings``.
         every_n_epochs, num_samples, split, seed, batch_size: see ``ProbeCallback`` (the
             sensitivity is measured on ``num_samples`` images of ``split``).
     """
@@ -49,10 +48,9 @@ class DissectionCallback(ProbeCallback):
         broden_dir: str | None = None,
         broden_categories: list[str] | None = None,
         num_concept_images: int = 256,
-        quantile: float = 0.005,
-        iou_threshold: float = 0.04,
-        top_fraction: float = 0.1,
-        random_draws: int = 100,
+        quantile: float = DISSECTION.quantile,
+        iou_threshold: float = DISSECTION.iou_threshold,
+        top_fraction: float = DISSECTION.top_fraction,
         every_n_epochs: int = 5,
         num_samples: int | None = 256,
         split: str = "val",
@@ -65,14 +63,7 @@ class DissectionCallback(ProbeCallback):
         self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
         self.broden_dir, self.broden_categories = broden_dir, broden_categories
         self.num_concept_images = num_concept_images
-        self.settings = dict(
-            quantile=quantile,
-            iou_threshold=iou_threshold,
-            top_fraction=top_fraction,
-            random_draws=random_draws,
-            batch_size=batch_size,
-            seed=seed,
-        )
+        self.settings = DissectionSettings(quantile, iou_threshold, top_fraction)
         self._sections: list[DissectionSection] = []  # one per layer, built in ``setup`` with the concept set
 
     def use_threat_model(self, norm: str, eps: float) -> None:
@@ -99,4 +90,7 @@ class DissectionCallback(ProbeCallback):
             x.shape[1],
             self.seed,
         )
-        self._sections = [DissectionSection(concepts, layer, self.attack, **self.settings) for layer in self.layers]
+        self._sections = [
+            DissectionSection(concepts, layer, self.attack, self.settings, self.batch_size, self.seed)
+            for layer in self.layers
+        ]

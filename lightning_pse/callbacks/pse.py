@@ -6,6 +6,7 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
+from ..pse import PSE, PSESettings
 from ..sections import PSESection, Section
 from .schedule import ProbeCallback
 
@@ -37,12 +38,12 @@ class PSECallback(ProbeCallback):
         self,
         attacks: dict[str, Attack] | None = None,
         target_rule: str = "random",
-        estimator: str = "ablation",
-        group_size: int | None = None,
-        stride: int | None = None,
-        tau: float = 1.0,
-        rho: float = 0.05,
-        max_batch: int = 1024,
+        estimator: str = PSE.estimator,
+        group_size: int | None = PSE.group_size,
+        stride: int | None = PSE.stride,
+        tau: float = PSE.tau,
+        rho: float = PSE.rho,
+        max_batch: int = PSE.max_batch,
         num_media: int = 8,
         every_n_epochs: int = 1,
         num_samples: int | None = 64,
@@ -53,9 +54,7 @@ class PSECallback(ProbeCallback):
         super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
         self.target_rule, self.default_attacks = target_rule, attacks is None
         attacks = attacks if attacks is not None else presets.pse_attacks(target_rule=target_rule, seed=seed)
-        settings = dict(
-            estimator=estimator, group_size=group_size, stride=stride, tau=tau, rho=rho, max_batch=max_batch
-        )
+        settings = PSESettings(estimator, group_size, stride, tau, rho, max_batch=max_batch)
         self.section = PSESection(attacks, settings, ground_truth=False, num_examples=num_media, seed=seed)
 
     def sections(self) -> list[Section]:

@@ -12,10 +12,13 @@ from .masking import MASK_FRACTIONS, mask_units, masking_curve
 from .quantiles import ExactQuantile, SampledQuantile
 from .result import DissectionResult
 from .sensitivity import add_sensitivity, attack_sensitivity, compare_sensitivity, dissection_summary, spearman
+from .settings import DISSECTION, DissectionSettings
 
 __all__ = [
     "BrodenDataset",
+    "DISSECTION",
     "DissectionResult",
+    "DissectionSettings",
     "ExactQuantile",
     "MASK_FRACTIONS",
     "SampledQuantile",

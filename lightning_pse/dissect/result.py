@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from .settings import DISSECTION
+
 
 @dataclass
 class DissectionResult:
@@ -17,8 +19,8 @@ class DissectionResult:
     iou: Tensor
     concept_names: list[str]
     concept_categories: list[str]
-    quantile: float = 0.005
-    iou_threshold: float = 0.04
+    quantile: float = DISSECTION.quantile
+    iou_threshold: float = DISSECTION.iou_threshold
     num_images: int = 0
 
     @property

@@ -4,8 +4,10 @@ ones that detect concepts?
 ``s_k`` is the unit-level PSE sensitivity (``pse.UnitSensitivity``) under a configurable attack;
 it is compared with each unit's best IoU from ``dissect``: the Spearman rank correlation, and the
 detector share and mean best IoU of the ``k`` most sensitive units against the ``k`` least
-sensitive and against random ``k``-unit sets (``k = max(1, round(top_fraction·K))``;
-``top_fraction = 0.1`` and the mean over ``random_draws = 100`` seeded draws are our choices).
+sensitive and against ``k`` random units (``k = max(1, round(top_fraction·K))``; ``top_fraction =
+0.1`` is our choice). The random ``k`` are taken at their exact expectation, the layer's detector
+share and mean best IoU (any ``k``-subset drawn uniformly has these means), so the table and the
+finding compare with one baseline and no sampling noise.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..attacks import Attack
 from ..models.capture import resolve_layer
 from ..pse import UnitSensitivity, unit_effects
 from .result import DissectionResult
+from .settings import DISSECTION
 
 
 def add_sensitivity(
@@ -65,11 +68,12 @@ def spearman(a: Tensor, b: Tensor) -> float:
 
 
 def compare_sensitivity(
-    sensitivity: Tensor, result: DissectionResult, top_fraction: float = 0.1, random_draws: int = 100, seed: int = 0
+    sensitivity: Tensor, result: DissectionResult, top_fraction: float = DISSECTION.top_fraction
 ) -> dict:
     """The report's sensitivity–interpretability numbers for ``sensitivity`` ``[K]`` and ``result``:
     ``spearman_sensitivity_iou``, ``{topk,bottomk,randomk}_detector_share``,
-    ``{topk,bottomk,randomk}_mean_iou`` and ``k``."""
+    ``{topk,bottomk,randomk}_mean_iou`` (``randomk``: the expectation over uniform k-subsets, i.e.
+    the mean over all K units) and ``k``."""
     sensitivity = sensitivity.detach().cpu().double()
     best_iou, detectors = result.best_iou.double(), result.detectors.double()
     if sensitivity.shape != best_iou.shape:
@@ -77,17 +81,15 @@ def compare_sensitivity(
     num_units = best_iou.shape[0]
     k = max(1, round(top_fraction * num_units))
     order = torch.argsort(sensitivity, descending=True, stable=True)
-    generator = torch.Generator().manual_seed(seed)
-    draws = torch.stack([torch.randperm(num_units, generator=generator)[:k] for _ in range(random_draws)])
     out = {"k": k, "num_units": num_units, "spearman_sensitivity_iou": spearman(sensitivity, best_iou)}
-    for name, units in (("topk", order[:k]), ("bottomk", order[-k:]), ("randomk", draws)):
+    for name, units in (("topk", order[:k]), ("bottomk", order[-k:]), ("randomk", order)):
         out[f"{name}_detector_share"] = float(detectors[units].mean())
         out[f"{name}_mean_iou"] = float(best_iou[units].mean())
     return out
 
 
 def dissection_summary(
-    result: DissectionResult, sensitivity: Tensor, top_fraction: float = 0.1, random_draws: int = 100, seed: int = 0
+    result: DissectionResult, sensitivity: Tensor, top_fraction: float = DISSECTION.top_fraction
 ) -> dict:
     """What the dissection callback logs and ``analyze.py`` reports for one layer: ``layer``,
     ``num_units``, ``interpretable_units``, ``detectors_per_category`` (units and unique concepts),
@@ -98,5 +100,5 @@ def dissection_summary(
         "interpretable_units": result.interpretable_units,
         "num_images": result.num_images,
         "detectors_per_category": result.category_counts(),
-        **compare_sensitivity(sensitivity, result, top_fraction, random_draws, seed),
+        **compare_sensitivity(sensitivity, result, top_fraction),
     }

@@ -40,13 +40,16 @@ def psr_histogram(psrs: dict[str, Tensor]) -> bytes:
     ax.axvline(1, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("whole-image PSR = log2(P / S)  (< -τ suppression, > τ promotion)")
     ax.set_ylabel("images")
-    ax.legend()
+    if any(values.numel() for values in psrs.values()):
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no fooled image", ha="center", va="center", transform=ax.transAxes)
     return _png(figure)
 
 
-def category_shares(report: dict) -> bytes:
-    """Stacked bars: image-type shares per attack."""
-    names = [n for n, r in report.items() if isinstance(r, dict) and "image_type_shares" in r]
+def category_shares(attacks: dict) -> bytes:
+    """Stacked bars: image-type shares per attack (``attacks``: a ``pse`` block's ``attacks``)."""
+    report, names = attacks, list(attacks)
     figure, ax = plt.subplots(figsize=(6, 0.6 + 0.5 * max(len(names), 1)))
     colours = {"suppression": "#2659ff", "promotion": "#ff2626", "balanced": "#999999"}
     for row, name in enumerate(names):

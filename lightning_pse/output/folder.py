@@ -170,7 +170,7 @@ def report_tables(report: dict) -> dict[str, tuple[list[str], list[list]]]:
                     a["robust_accuracy"],
                     a["robust"],
                     a["n"],
-                    *a["robust_accuracy_ci95"],
+                    *a["ci95"],
                     a["success_rate"],
                 ]
                 for name, a in report["attacks"].items()
@@ -182,8 +182,7 @@ def report_tables(report: dict) -> dict[str, tuple[list[str], list[list]]]:
             columns,
             [
                 [name, r["success_rate"], r["num_analyzed"], *r["image_type_shares"].values()]
-                for name, r in report["pse"].items()
-                if name != "ground_truth"
+                for name, r in report["pse"]["attacks"].items()
             ],
         )
     if "dissection" in report and report["dissection"].get("units"):

@@ -40,7 +40,8 @@ def _dissection(d: dict, figures: dict[str, bytes]) -> list[str]:
         f"of {d['num_units']} units are detectors (best concept IoU above the threshold) on {d['num_images']} "
         f"concept images ({html.escape(d.get('concept_probe', 'concept probe set'))}). "
         f"Spearman correlation of attack sensitivity s<sub>k</sub> "
-        f"({html.escape(d['sensitivity_attack'])}) with the best IoU: ρ = {_fmt(rho)} ({sign}).</p>"
+        f"({html.escape(d['sensitivity_attack'])}, averaged over {d['num_probe_images']} probe images) with the "
+        f"best IoU: ρ = {_fmt(rho)} ({sign}).</p>"
     ]
     parts.append(
         _table(
@@ -53,7 +54,7 @@ def _dissection(d: dict, figures: dict[str, bytes]) -> list[str]:
             [f"units (k = {d['k']})", "detector share", "mean best IoU"],
             [
                 [
-                    f"{name} k by sensitivity" if name != "random" else "random k (mean of draws)",
+                    f"{name} k by sensitivity" if name != "random" else "random k (expected: the whole layer)",
                     d[f"{key}_detector_share"],
                     d[f"{key}_mean_iou"],
                 ]
@@ -67,7 +68,7 @@ def _dissection(d: dict, figures: dict[str, bytes]) -> list[str]:
 
 
 def _ci(entry: dict) -> str:
-    low, high = entry["ci95"] if "ci95" in entry else entry["robust_accuracy_ci95"]
+    low, high = entry["ci95"]
     return f"[{low:.3f}, {high:.3f}]"
 
 
@@ -79,10 +80,10 @@ def _settings(settings: dict) -> str:
 def _header(report: dict) -> str:
     source = report.get("source", {})
     prov = report.get("provenance", {})
-    where = [
-        f"checkpoint <code>{html.escape(str(report['checkpoint']))}</code>",
-        f"model <code>{html.escape(str(report['model']))}</code> ({html.escape(str(source.get('kind', '')))})",
-        f"data <code>{html.escape(str(report['dataset']))}</code>",
+    where = [  # evaluate()'s reports name no checkpoint, model or data
+        f"checkpoint <code>{html.escape(str(report.get('checkpoint', '—')))}</code>",
+        f"model <code>{html.escape(str(report.get('model', '—')))}</code> ({html.escape(str(source.get('kind', '')))})",
+        f"data <code>{html.escape(str(report.get('dataset', '—')))}</code>",
         f"{report['num_samples']} probe samples of the {html.escape(str(report.get('split', 'test')))} split",
     ]
     if source.get("epoch") is not None:
@@ -168,33 +169,50 @@ def _robustness(report: dict) -> list[str]:
     return parts
 
 
-def _findings(findings: dict) -> list[str]:
-    """The findings block: one row per claim with its effect, interval, sample size and verdict."""
+def finding_rows(findings: dict) -> list[list]:
+    """The findings as ``[claim, effect, interval, n, minimum n, verdict]`` rows, leaving out those
+    with no sample at all (``findings["notes"]`` says why in a sentence); shared by the page and the
+    terminal."""
     rows = []
     for attack, entry in findings.get("perturbation_types", {}).items():
-        shares = ", ".join(
-            f"{label} {_fmt(s['value'])} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"
-            for label, s in entry["shares"].items()
-        )
-        rows.append([f"(i) {entry['claim']} ({attack})", shares, "—", entry["n"], entry["verdict"]])
+        if entry["n"]:
+            shares = ", ".join(
+                f"{label} {_fmt(s['value'])} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]"
+                for label, s in entry["shares"].items()
+            )
+            rows.append([f"(i) {entry['claim']} ({attack})", shares, "—", entry["n"], entry["min_n"], _verdict(entry)])
     for attack, entry in findings.get("cam_regions", {}).items():
-        for finding in entry.values():
-            rows.append(_finding_row(f"(ii) {finding['claim']} ({attack})", finding))
-    for finding in findings.get("sensitive_units", {}).values():
-        rows.append(_finding_row(f"(iii) {finding['claim']}", finding))
-    for finding in findings.get("ground_truth_specificity", {}).values():
-        rows.append(_finding_row(f"ground truth: {finding['claim']} (ratio; 1 = none)", finding))
-    if not rows:
+        rows.extend(_finding_row(f"(ii) {f['claim']} ({attack})", f) for f in entry.values() if f["n"])
+    rows.extend(_finding_row(f"(iii) {f['claim']}", f) for f in findings.get("sensitive_units", {}).values())
+    rows.extend(
+        _finding_row(f"ground truth: {f['claim']} (ratio; 1 = none)", f)
+        for f in findings.get("ground_truth_specificity", {}).values()
+    )
+    return rows
+
+
+def _findings(findings: dict) -> list[str]:
+    """The findings block: one row per claim with its effect, interval, sample size and verdict."""
+    rows = finding_rows(findings)
+    notes = [f"<p>{html.escape(note)}</p>" for note in findings.get("notes", [])]
+    if not rows and not notes:
         return []
     return [
         "<h2>Findings</h2><p class='small'>Verdicts computed from the 95 % intervals: <b>holds</b> when the "
-        "interval lies on the claimed side, <b>does not hold</b> when on the other, else <b>inconclusive</b>.</p>",
-        _table(["claim", "effect", "95 % interval", "n", "verdict"], rows),
+        "interval lies on the claimed side, <b>does not hold</b> when on the other, else <b>inconclusive</b>; "
+        "<b>insufficient data</b> below a finding's minimum sample size (docs/method.md).</p>",
+        *notes,
+        _table(["claim", "effect", "95 % interval", "n", "minimum n", "verdict"], rows) if rows else "",
     ]
 
 
+def _verdict(finding: dict) -> str:
+    return f"{finding['verdict']}: {finding['reason']}" if "reason" in finding else finding["verdict"]
+
+
 def _finding_row(claim: str, finding: dict) -> list:
-    return [claim, finding["effect"], format_interval(finding["ci95"]), finding["n"], finding["verdict"]]
+    interval = format_interval(finding["ci95"])
+    return [claim, finding["effect"], interval, finding["n"], finding["min_n"], _verdict(finding)]
 
 
 def render(report: dict, figures: dict[str, bytes]) -> str:
@@ -215,8 +233,7 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                 r.get("median_psr"),
                 r.get("clamped_images"),
             ]
-            for name, r in pse.items()
-            if name != "ground_truth"
+            for name, r in pse["attacks"].items()
         ]
         parts.append("<h2>Promotion and suppression (PSE)</h2>")
         parts.append(
@@ -297,9 +314,9 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                         "asm_interpretability",
                     )
                 ),
+                *(_gain(r[f"gain_{kind}"]) for kind in ("suppression_true", "promotion_target")),
             ]
-            for name, r in cam.items()
-            if isinstance(r, dict)
+            for name, r in cam["attacks"].items()
         ]
         parts.append(
             f"<h2>Where the perturbation acts (CAM)</h2><p>Regions from {html.escape(str(cam.get('method')))}"
@@ -315,9 +332,16 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                     "random region",
                     "CAM shift (IoU)",
                     "IS of δ vs its ASM region (top 20 %)",
+                    "suppression gain over random [95 %] (n)",
+                    "promotion gain over random [95 %] (n)",
                 ],
                 rows,
             )
+        )
+        parts.append(
+            '<p class="small">Each column is a mean over the fooled images where it is defined; a gain is the '
+            "mean of agreement − random region over the images where both are defined, with a paired bootstrap "
+            "interval.</p>"
         )
         rows = [
             [
@@ -331,8 +355,8 @@ def render(report: dict, figures: dict[str, bytes]) -> str:
                 r["cam_guided"]["full_linf"],
                 r["cam_guided"]["guided_linf"],
             ]
-            for name, r in cam.items()
-            if isinstance(r, dict) and "cam_guided" in r
+            for name, r in cam["attacks"].items()
+            if "cam_guided" in r
         ]
         parts.append("<h3>CAM-guided attacks (support = true- ∪ target-class region)</h3>")
         parts.append(
@@ -396,6 +420,12 @@ def _page(title: str, parts: list[str]) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"
         f"</head><body>{''.join(parts)}</body></html>"
     )
+
+
+def _gain(gain: dict) -> str:
+    if gain["mean"] is None:
+        return f"— (n = {gain['n']})"
+    return f"{gain['mean']:.3f} {format_interval(gain['ci95'])} (n = {gain['n']})"
 
 
 def _rate_ci(value, ci) -> str:

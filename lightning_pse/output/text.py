@@ -12,5 +12,6 @@ def format_eps(eps: float) -> str:
 
 
 def format_interval(ci: list[float]) -> str:
-    """``[a, b]`` to two decimals, or ``—`` for an interval that could not be computed (NaN bounds)."""
-    return "—" if any(bound != bound for bound in ci) else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+    """``[a, b]`` to three decimals (as the report prints its numbers), or ``—`` for an interval that
+    could not be computed (NaN bounds)."""
+    return "—" if any(bound != bound for bound in ci) else f"[{ci[0]:.3f}, {ci[1]:.3f}]"

@@ -1,7 +1,7 @@
 """Pixel-level promotion–suppression analysis (``docs/method.md`` §1).
 
-``analyze(model, x, x_adv, y, target, group_size=2, stride=None, estimator="ablation", tau=1.0,
-rho=0.05) -> PSEResult``.
+``analyze(model, x, x_adv, y, target, **PSESettings(...).kwargs()) -> PSEResult`` (``PSESettings``
+holds every setting and its default).
 """
 
 from ..groups import GroupGrid, check_group_layout, default_group_size
@@ -9,12 +9,15 @@ from .categories import Category, categorize, energy_shares, image_type, psr
 from .ground_truth import concentration
 from .metrics import PSEShares
 from .pipeline import PSEResult, analyze, analyze_attack
+from .settings import PSE, PSESettings
 from .units import UnitEffects, UnitSensitivity, unit_effects
 
 __all__ = [
     "Category",
     "GroupGrid",
+    "PSE",
     "PSEResult",
+    "PSESettings",
     "PSEShares",
     "UnitEffects",
     "UnitSensitivity",

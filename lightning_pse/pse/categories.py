@@ -8,6 +8,8 @@ from enum import IntEnum
 import torch
 from torch import Tensor
 
+from .settings import PSE
+
 
 class Category(IntEnum):
     """What a group of the perturbation (or an image) is dominated by."""
@@ -41,7 +43,12 @@ def clamped(promotion: Tensor, suppression: Tensor, eps: float = 1e-12) -> Tenso
 
 
 def categorize(
-    promotion: Tensor, suppression: Tensor, energy: Tensor, tau: float = 1.0, rho: float = 0.05, eps: float = 1e-12
+    promotion: Tensor,
+    suppression: Tensor,
+    energy: Tensor,
+    tau: float = PSE.tau,
+    rho: float = PSE.rho,
+    eps: float = PSE.eps,
 ) -> Tensor:
     """Category codes ``[B, G]`` from ``P``, ``S`` and ``‖δ_G‖²``, each ``[B, G]``.
 

@@ -13,6 +13,7 @@ from ..groups import GroupGrid, default_group_size
 from ..models.state import eval_mode
 from .categories import Category, categorize, energy_shares, image_type, psr
 from .effects import ESTIMATORS, ablation_effects, gradient_effects, group_energy, whole_image_effects
+from .settings import PSE
 
 
 @dataclass
@@ -52,13 +53,13 @@ def analyze(
     x_adv: Tensor,
     y: Tensor,
     target: Tensor,
-    group_size: int | None = 2,
-    stride: int | None = None,
-    estimator: str = "ablation",
-    tau: float = 1.0,
-    rho: float = 0.05,
-    eps: float = 1e-12,
-    max_batch: int = 1024,
+    group_size: int | None = PSE.group_size,
+    stride: int | None = PSE.stride,
+    estimator: str = PSE.estimator,
+    tau: float = PSE.tau,
+    rho: float = PSE.rho,
+    eps: float = PSE.eps,
+    max_batch: int = PSE.max_batch,
 ) -> PSEResult:
     """Promotion, suppression, PSR and categories of every ``group_size``² group (stride
     ``stride``, default ``group_size``) of ``δ = x_adv − x``.
@@ -70,7 +71,8 @@ def analyze(
             the label predicted on ``x_adv``).
         group_size: window side; ``None`` picks ``default_group_size`` of the image (2 up to 64 px, else 13).
         estimator: ``ablation`` (exact) or ``gradient`` (first order).
-        tau, rho, eps: category threshold τ, inactivity fraction ρ, PSR floor ε.
+        tau, rho, eps: category threshold τ, inactivity fraction ρ, PSR floor ε (``PSESettings``
+            documents every default; ``analyze(..., **settings.kwargs())`` passes them all).
         max_batch: largest forward pass of the ablation estimator (its memory budget).
     """
     if estimator not in ESTIMATORS:

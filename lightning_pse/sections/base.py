@@ -25,7 +25,7 @@ from torchmetrics import Metric
 
 from ..attacks import Attack, AttackResult
 from ..models.state import eval_mode
-from ..pse import PSEResult, analyze
+from ..pse import PSEResult, PSESettings, analyze
 
 
 @dataclass
@@ -75,7 +75,7 @@ class AttackRuns:
     """The attacks run on one probe batch's correctly classified samples, each at most once.
 
     Sections ask ``attacked(attack)`` (``AttackResult`` over ``batch.select(batch.correct)``) and
-    ``pse(attack, **settings)`` (``(AttackResult, PSEResult of the successful samples or None)``);
+    ``pse(attack, settings)`` (``(AttackResult, PSEResult of the successful samples or None)``);
     an attack asked for twice, by the same object or by an equal one (same class and settings,
     ``repr``; attacks are deterministic for a fixed ``seed``), is run once, and so is a PSE
     analysis with equal settings. Attacks without a seed are shared only by identity.
@@ -97,15 +97,20 @@ class AttackRuns:
             self._results[key] = attack.run(self.model, self.batch.x, self.batch.y)
         return self._results[key]
 
-    def pse(self, attack: Attack, **settings) -> tuple[AttackResult, PSEResult | None]:
-        """``pse.analyze_attack`` on the correct samples, shared (``settings`` go to ``pse.analyze``)."""
+    def pse(self, attack: Attack, settings: PSESettings) -> tuple[AttackResult, PSEResult | None]:
+        """``pse.analyze_attack`` on the correct samples with ``settings``, shared."""
         result = self.attacked(attack)
-        key = (self.key(attack), tuple(sorted(settings.items())))
+        key = (self.key(attack), settings)
         if key not in self._pse:
             won = result.success
             self._pse[key] = (
                 analyze(
-                    self.model, self.batch.x[won], result.x_adv[won], self.batch.y[won], result.aim[won], **settings
+                    self.model,
+                    self.batch.x[won],
+                    result.x_adv[won],
+                    self.batch.y[won],
+                    result.aim[won],
+                    **settings.kwargs(),
                 )
                 if won.any()
                 else None

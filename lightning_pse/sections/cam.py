@@ -12,6 +12,7 @@ from ..cam import cam_agreement, cam_guided_attack, cam_method, localization, sa
 from ..groups import check_group_layout
 from ..output import figures
 from ..output.images import heat_overlay
+from ..pse import PSESettings
 from ..stats import bootstrap_interval
 from .base import AttackRuns, ProbeBatch, Section, item_or_none, nan_if_none
 from .records import Records
@@ -54,9 +55,9 @@ class CAMSection(Section):
     """Per attack ``name``, on the correctly classified probe samples it fools: the means of
     ``cam.cam_agreement``'s scores and of ``asm_interpretability`` (``cam.saliency_agreement``:
     StrAttack's interpretability score of δ against its adversarial saliency map's top 20 %) over
-    the images where they are defined (report ``cam.<name>``, logged ``cam/<name>/<score>``); with
+    the images where they are defined (report ``cam.attacks.<name>``, logged ``cam/<name>/<score>``); with
     ``guided``, the attack restricted to the union of the true- and target-class regions beside the
-    full one (``cam.<name>.cam_guided``: success rates and the mean ℓ0/ℓ2/ℓ∞ of the successful
+    full one (``cam.attacks.<name>.cam_guided``: success rates and the mean ℓ0/ℓ2/ℓ∞ of the successful
     examples). When the data carry ``object_mask``:
     ``cam.localization_iou`` and ``cam.pointing_game`` of the true-class map on the clean samples
     (logged ``cam/localization_iou``, ``cam/pointing_game``).
@@ -67,7 +68,7 @@ class CAMSection(Section):
         method, layer, threshold: the CAM method, its layer (None: the feature layer) and the
             region threshold (region = map ≥ threshold·max).
         draws: random regions per baseline.
-        settings: the PSE analysis behind the categories (``pse.analyze`` settings).
+        settings: the PSE analysis behind the categories (``PSESettings``, or a dict of some of them).
         guided: also run the CAM-guided attack (one more attack run per batch and attack).
         num_examples: image pairs kept for the figure (clean with the true-class map, adversarial
             with the target-class map, for the first attack).
@@ -83,7 +84,7 @@ class CAMSection(Section):
         layer: str | None = None,
         threshold: float = 0.2,
         draws: int = 5,
-        settings: dict | None = None,
+        settings: PSESettings | dict | None = None,
         guided: bool = False,
         num_examples: int = 8,
         seed: int = 0,
@@ -93,7 +94,7 @@ class CAMSection(Section):
         self.attacks = attacks if attacks is not None else presets.cam_attacks(seed=seed)
         self.cam = {"method": method, "layer": layer, "threshold": threshold}
         self.draws, self.guided, self.num_examples, self.seed = draws, guided, num_examples, seed
-        self.settings = {"group_size": None, **(settings or {})}
+        self.settings = PSESettings.of(settings)
         # Per fooled image (NaN where a score is undefined, e.g. no suppression-dominated part).
         self.scores = {name: self.add_metric(Records(AGREEMENT_KEYS)) for name in self.attacks}
         self.guided_scores = (
@@ -113,7 +114,7 @@ class CAMSection(Section):
     def check(self, model: nn.Module, x: Tensor) -> None:
         """The CAM method takes the model at its layer (one map), and the PSE groups fit the images."""
         cam_method(self.cam["method"])(model, x, torch.zeros(1, dtype=torch.long, device=x.device), self.cam["layer"])
-        check_group_layout(x, self.settings.get("group_size"), self.settings.get("stride"))
+        check_group_layout(x, self.settings.group_size, self.settings.stride)
 
     def clear_examples(self) -> None:
         self.examples = []
@@ -128,7 +129,7 @@ class CAMSection(Section):
             self.localization["pointing_game"].update(hit.float())
             self.localized.update(float(len(correct)))
         for position, (name, attack) in enumerate(self.attacks.items()):
-            attacked, pse = runs.pse(attack, **self.settings)
+            attacked, pse = runs.pse(attack, self.settings)
             if self.guided:
                 self._guided(name, attack, model, correct, attacked)
             if pse is None:
@@ -159,9 +160,10 @@ class CAMSection(Section):
                 self.guided_scores[name][f"{run}_{key}"].update(torch.where(result.success, values, torch.nan))
 
     def compute(self, model: nn.Module | None = None, rank: int = 0, world_size: int = 1) -> dict:
-        out: dict = {name: agreement_summary(records.compute()) for name, records in self.scores.items()}
+        attacks = {name: agreement_summary(records.table()) for name, records in self.scores.items()}
         for name, per_attack in self.guided_scores.items():
-            out[name]["cam_guided"] = {key: item_or_none(metric.compute()) for key, metric in per_attack.items()}
+            attacks[name]["cam_guided"] = {key: item_or_none(metric.compute()) for key, metric in per_attack.items()}
+        out: dict = {"attacks": attacks}
         if float(self.localized.compute()) > 0:
             out.update({key: item_or_none(metric.compute()) for key, metric in self.localization.items()})
         out.update({"method": self.cam["method"], "layer": self.cam["layer"] or "feature layer"})
@@ -171,7 +173,7 @@ class CAMSection(Section):
         cam = report["cam"]
         out = {f"cam/{key}": nan_if_none(cam[key]) for key in ("localization_iou", "pointing_game") if key in cam}
         for name in self.attacks:
-            out.update({f"cam/{name}/{key}": nan_if_none(cam[name][key]) for key in AGREEMENT_KEYS})
+            out.update({f"cam/{name}/{key}": nan_if_none(cam["attacks"][name][key]) for key in AGREEMENT_KEYS})
         return out
 
     def figures(self, report: dict) -> dict[str, object]:

@@ -8,12 +8,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+from torchmetrics import SumMetric
 
 from ..attacks import Attack, presets
 from ..data import private_generator, shard_batches
 from ..dissect import (
+    DISSECTION,
     MASK_FRACTIONS,
     DissectionResult,
+    DissectionSettings,
     add_sensitivity,
     attack_sensitivity,
     concept_source,
@@ -45,7 +48,8 @@ class DissectionSection(Section):
 
     Report ``dissection`` (one layer) or ``dissections.<layer>``: ``dissect.dissection_summary``
     (interpretable units, detectors per category, Spearman ρ of ``s_k`` with the best IoU, top-k /
-    bottom-k / random-k detector shares), the concept probe, the attack and one row per unit.
+    bottom-k / random-k detector shares), ``num_probe_images`` (the images ``s_k`` is averaged over),
+    the concept probe, the attack and one row per unit.
     Logged per epoch: ``dissect/<layer>/<summary key>`` and ``dissect/<layer>/<category>_detectors``.
     Under DDP each rank passes its shard of the concept set and of the probe set; quantiles are taken
     over the gathered activations and IoU and sensitivity sums are added over ranks.
@@ -54,7 +58,7 @@ class DissectionSection(Section):
         concepts: the concept probe set (``dissect.concept_probe_set``).
         layer: dotted layer name (None: the model's feature layer).
         attack: gives ``s_k`` (default ``presets.sensitivity()``).
-        quantile, iou_threshold: dissection settings; top_fraction, random_draws: the top-k comparison.
+        settings: quantile, IoU threshold and the top-k comparison's fraction (``DissectionSettings``).
         batch_size: concept images per batch.
     """
 
@@ -65,10 +69,7 @@ class DissectionSection(Section):
         concepts: Dataset,
         layer: str | None = None,
         attack: Attack | None = None,
-        quantile: float = 0.005,
-        iou_threshold: float = 0.04,
-        top_fraction: float = 0.1,
-        random_draws: int = 100,
+        settings: DissectionSettings = DISSECTION,
         batch_size: int = 64,
         seed: int = 0,
         progress: bool = False,
@@ -76,9 +77,9 @@ class DissectionSection(Section):
         super().__init__()
         self.concepts, self.layer = concepts, layer
         self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
-        self.settings = {"quantile": quantile, "iou_threshold": iou_threshold}
-        self.comparison = {"top_fraction": top_fraction, "random_draws": random_draws, "seed": seed}
+        self.settings = settings
         self.batch_size, self.progress = batch_size, progress
+        self.probe_images = self.add_metric(SumMetric())  # the images s_k is averaged over
         self.sensitivity: UnitSensitivity | None = None
         self.result: DissectionResult | None = None  # the last dissection
         self.unit_sensitivity: Tensor | None = None  # ``[K]`` of the last compute
@@ -90,6 +91,7 @@ class DissectionSection(Section):
     def update(self, model: nn.Module, batch: ProbeBatch, runs: AttackRuns) -> None:
         module = resolve_layer(model, self.layer)
         self.sensitivity = add_sensitivity(model, module, self.attack, batch.x, batch.y, self.sensitivity)
+        self.probe_images.update(float(len(batch)))
 
     def compute(self, model: nn.Module, rank: int = 0, world_size: int = 1) -> dict:
         if self.sensitivity is None:
@@ -101,17 +103,19 @@ class DissectionSection(Section):
             model,
             self.layer,
             loader,
-            **self.settings,
+            quantile=self.settings.quantile,
+            iou_threshold=self.settings.iou_threshold,
             concept_names=source.concept_names,
             concept_categories=source.concept_categories,
             sync_ranks=world_size > 1,
             progress=self.progress,
         )
         self.unit_sensitivity = self.sensitivity.compute().cpu()
-        summary = dissection_summary(self.result, self.unit_sensitivity, **self.comparison)
+        summary = dissection_summary(self.result, self.unit_sensitivity, self.settings.top_fraction)
         return {
             "dissection": {
                 **summary,
+                "num_probe_images": int(self.probe_images.compute()),
                 "concept_probe": describe_concepts(self.concepts),
                 "sensitivity_attack": self.attack.describe(),
                 "units": self.result.unit_rows(self.unit_sensitivity),

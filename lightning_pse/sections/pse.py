@@ -11,7 +11,7 @@ from ..attacks import Attack, presets
 from ..groups import check_group_layout
 from ..output import figures
 from ..output.images import as_rgb, category_overlay
-from ..pse import Category, PSEShares, analyze
+from ..pse import Category, PSESettings, PSEShares, analyze
 from ..pse.categories import clamped
 from ..pse.ground_truth import concentration_of_counts
 from ..stats import bootstrap_interval
@@ -56,7 +56,7 @@ TRUTH_COLUMNS = (
 class PSESection(Section):
     """Per attack ``name``, on the correctly classified probe samples:
 
-    report ``pse.<name>``: ``num_attacked``, ``num_analyzed`` (fooled), ``success_rate``,
+    report ``pse.attacks.<name>``: ``num_attacked``, ``num_analyzed`` (fooled), ``success_rate``,
     ``image_type_shares`` and ``group_energy_shares`` (suppression / promotion / balanced; ``None``
     when nothing was fooled), ``mean_psr``; and ``pse.ground_truth`` when the data carry
     ``object_mask`` and ``distractor_mask`` (targeted ``presets.ground_truth`` toward the
@@ -66,7 +66,7 @@ class PSESection(Section):
 
     Args:
         attacks: name → attack (default ``presets.pse_attacks()``).
-        settings: ``pse.analyze`` settings (estimator, group_size, stride, tau, rho, max_batch).
+        settings: the ``pse.analyze`` settings (``PSESettings``; a dict of some of them is read as one).
         ground_truth: measure the ground-truth block when the data carry masks.
         num_examples: images kept per attack for the figures.
         seed: seed of the ground-truth attack.
@@ -77,14 +77,14 @@ class PSESection(Section):
     def __init__(
         self,
         attacks: dict[str, Attack] | None = None,
-        settings: dict | None = None,
+        settings: PSESettings | dict | None = None,
         ground_truth: bool = True,
         num_examples: int = 8,
         seed: int = 0,
     ) -> None:
         super().__init__()
         self.attacks = attacks if attacks is not None else presets.pse_attacks(seed=seed)
-        self.settings = {"group_size": None, **(settings or {})}
+        self.settings = PSESettings.of(settings)
         self.ground_truth = ground_truth
         self.num_examples = num_examples
         self.truth_attack = presets.ground_truth(seed)
@@ -97,7 +97,7 @@ class PSESection(Section):
 
     def check(self, x: Tensor) -> None:
         """The pixel groups fit images like ``x`` ``[1, C, H, W]``."""
-        check_group_layout(x, self.settings.get("group_size"), self.settings.get("stride"))
+        check_group_layout(x, self.settings.group_size, self.settings.stride)
 
     def clear_examples(self) -> None:
         self.examples = {name: [] for name in self.attacks}
@@ -107,7 +107,7 @@ class PSESection(Section):
         if not len(correct):
             return
         for name, attack in self.attacks.items():
-            attacked, pse = runs.pse(attack, **self.settings)
+            attacked, pse = runs.pse(attack, self.settings)
             won = attacked.success
             self.attacked[name].update(float(len(correct)))
             self.fooled[name].update(float(won.sum()))
@@ -141,7 +141,7 @@ class PSESection(Section):
         won = result.success
         if not won.any():
             return
-        pse = analyze(model, batch.x[won], result.x_adv[won], batch.y[won], target[won], **self.settings)
+        pse = analyze(model, batch.x[won], result.x_adv[won], batch.y[won], target[won], **self.settings.kwargs())
         masks = {
             "suppression": pse.category_mask(Category.SUPPRESSION),
             "promotion": pse.category_mask(Category.PROMOTION),
@@ -157,19 +157,19 @@ class PSESection(Section):
         )
 
     def compute(self, model: nn.Module | None = None, rank: int = 0, world_size: int = 1) -> dict:
-        out = {}
+        attacks = {}
         for name, attack in self.attacks.items():
             attacked, fooled = int(self.attacked[name].compute()), int(self.fooled[name].compute())
             values = self.shares[name].compute() if fooled else None
-            records = {key: value.tolist() for key, value in self.records[name].compute().items()}
-            out[name] = {
+            records = {key: value.tolist() for key, value in self.records[name].table().items()}
+            attacks[name] = {
                 "attack": type(attack).__name__,
                 "targeted": bool(attack.targeted),
                 "describe": attack.describe(),
-                "estimator": self.settings.get("estimator", "ablation"),
+                "estimator": self.settings.estimator,
                 "num_attacked": attacked,
                 "num_analyzed": fooled,
-                "success_rate": fooled / max(attacked, 1),
+                "success_rate": fooled / attacked if attacked else None,
                 "image_type_shares": {c: _item(values, f"{c}_share") for c in CATEGORIES},
                 "group_energy_shares": {c: _item(values, f"{c}_energy") for c in CATEGORIES},
                 "mean_psr": _item(values, "mean_psr"),
@@ -178,7 +178,8 @@ class PSESection(Section):
                 "clamped_images": _item(values, "clamped_share"),
                 "records": records,
             }
-        truth = self.truth.compute()
+        out: dict = {"attacks": attacks}
+        truth = self.truth.table()
         if len(truth["index"]):
             totals = {key: float(values.sum()) for key, values in truth.items()}
             out["ground_truth"] = {
@@ -203,22 +204,22 @@ class PSESection(Section):
     def scalars(self, report: dict) -> dict[str, float]:
         out = {}
         for name in self.attacks:
-            entry = report["pse"][name]
+            entry = report["pse"]["attacks"][name]
             for c in CATEGORIES:
                 out[f"pse/{name}/{c}_share"] = nan_if_none(entry["image_type_shares"][c])
                 out[f"pse/{name}/{c}_energy"] = nan_if_none(entry["group_energy_shares"][c])
             out[f"pse/{name}/mean_psr"] = nan_if_none(entry["mean_psr"])
             out[f"pse/{name}/promotion_fraction"] = nan_if_none(entry["promotion_fraction"])
-            out[f"pse/{name}/success_rate"] = entry["success_rate"] if entry["num_attacked"] else float("nan")
+            out[f"pse/{name}/success_rate"] = nan_if_none(entry["success_rate"])
         return out
 
     def image_psrs(self, report: dict) -> dict[str, Tensor]:
-        return {name: torch.tensor(report["pse"][name]["records"]["image_psr"]) for name in self.attacks}
+        return {name: torch.tensor(report["pse"]["attacks"][name]["records"]["image_psr"]) for name in self.attacks}
 
     def figures(self, report: dict) -> dict[str, object]:
         out = {
             "psr_histogram": lambda: figures.psr_histogram(self.image_psrs(report)),
-            "category_shares": lambda: figures.category_shares(report["pse"]),
+            "category_shares": lambda: figures.category_shares(report["pse"]["attacks"]),
         }
         for name, rows in self.examples.items():
             if rows:
@@ -228,7 +229,7 @@ class PSESection(Section):
     def tables(self, report: dict) -> dict[str, tuple[list[str], list[list]]]:
         out = {}
         for name in self.attacks:
-            records = report["pse"][name]["records"]
+            records = report["pse"]["attacks"][name]["records"]
             rows = [
                 [int(i), int(label), int(target), Category(int(kind)).name.lower(), *rest]
                 for i, label, target, kind, *rest in zip(*(records[c] for c in ("index", *RECORD_COLUMNS)))

@@ -13,10 +13,11 @@ from torchmetrics.utilities import dim_zero_cat
 class Records(Metric):
     """Columns of per-sample values, keyed by the sample's probe position ``index``.
 
-    ``update(index, **columns)`` appends ``[N]`` tensors; ``compute()`` concatenates them over
+    ``update(index, **columns)`` appends ``[N]`` tensors; ``table()`` concatenates them over
     batches and (under DDP) over ranks, and sorts the rows by ``index``, so every rank gets the
-    same table whatever the number of ranks. Values are stored as float64 (exact for integers
-    below 2⁵³).
+    same table whatever the number of ranks: every column ``[N]``, also for one row or none.
+    Values are stored as float64 (exact for integers below 2⁵³). Read it with ``table()``:
+    torchmetrics' ``compute()`` wrapper squeezes a one-row column to a 0-d tensor.
     """
 
     full_state_update = False
@@ -29,11 +30,12 @@ class Records(Metric):
         self.reset()
 
     def reset(self) -> None:
-        """Empty the columns. Each holds one empty tensor, so a rank without samples still takes
-        part in the DDP gather (an empty list state would skip it and stall the other ranks)."""
+        """Empty the columns, then add zero rows: each column holds one empty tensor, so a rank
+        without samples still takes part in the DDP gather (an empty list state would skip it and
+        stall the other ranks), and a table of no rows is a result, not a "compute before update"."""
         super().reset()
-        for name in self.columns:
-            getattr(self, name).append(torch.zeros(0, dtype=torch.float64, device=self.device))
+        empty = torch.zeros(0, dtype=torch.float64, device=self.device)
+        self.update(empty, **{name: empty for name in self.columns[1:]})
 
     def update(self, index: Tensor, **columns: Tensor) -> None:
         if set(columns) != set(self.columns[1:]):
@@ -45,3 +47,7 @@ class Records(Metric):
         table = {name: dim_zero_cat(getattr(self, name)) for name in self.columns}
         order = torch.argsort(table["index"])
         return {name: values[order] for name, values in table.items()}
+
+    def table(self) -> dict[str, Tensor]:
+        """Column name → ``[N]`` (N rows over every batch and rank, ordered by ``index``; N may be 0 or 1)."""
+        return {name: values.reshape(-1) for name, values in self.compute().items()}

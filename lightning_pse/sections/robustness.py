@@ -123,7 +123,7 @@ class RobustnessSection(Section):
         return norm == self.norm and abs(eps - self.eps) < 1e-9
 
     def compute(self, model: nn.Module | None = None, rank: int = 0, world_size: int = 1) -> dict:
-        records = self.records.compute()
+        records = self.records.table()
         correct = records["correct"].bool()
         n = correct.numel()
         clean = rate(int(correct.sum()), n, "clean accuracy")
@@ -148,7 +148,7 @@ class RobustnessSection(Section):
                 "robust_accuracy": counted["value"],
                 "robust": counted["count"],
                 "n": n,
-                "robust_accuracy_ci95": counted["ci95"],
+                "ci95": counted["ci95"],
                 "success_rate": (correct & ~robust).sum().item() / max(int(correct.sum()), 1),
                 "mean_linf": linf.mean().item() if linf.numel() else None,
                 "mean_l2": l2.mean().item() if l2.numel() else None,

@@ -70,7 +70,7 @@ def analyzed(fitted_run, light_config, tmp_path_factory):
 
 def test_report_has_the_documented_schema(analyzed):
     out, result, report = analyzed
-    expected = {"perturbation_types", "cam_regions", "sensitive_units"}
+    expected = {"perturbation_types", "cam_regions", "sensitive_units", "notes"}
     expected |= {"ground_truth_specificity"} if "ground_truth" in report["pse"] else set()
     assert set(report["findings"]) == expected
     assert "<h2>Findings</h2>" in (out / "report.html").read_text()
@@ -116,7 +116,7 @@ def test_report_has_the_documented_schema(analyzed):
         assert entry["robust_accuracy"] <= report["clean_accuracy"]
     linf = [a["robust_accuracy"] for a in report["attacks"].values() if a["norm"] == "linf"]
     assert report["worst_case_robust_accuracy"] <= min(linf)
-    pse = report["pse"]["pgd"]
+    pse = report["pse"]["attacks"]["pgd"]
     assert set(pse["image_type_shares"]) == {"suppression", "promotion", "balanced"}
     assert pse["estimator"] == "gradient"
     assert "localization_iou" in report["cam"] and "pointing_game" in report["cam"]
@@ -126,14 +126,14 @@ def test_report_has_the_documented_schema(analyzed):
         "agreement_promotion_target",
         "baseline_promotion_target",
     ):
-        assert key in report["cam"]["pgd"]
+        assert key in report["cam"]["attacks"]["pgd"]
 
 
 def test_report_says_what_a_reader_needs_to_quote_it(analyzed):
     out, result, report = analyzed
     pgd = report["attacks"]["pgd5"]
     assert pgd["settings"]["steps"] == 5 and pgd["eps_text"] == "8/255" and pgd["n"] == 24
-    assert 0 <= pgd["robust_accuracy_ci95"][0] <= pgd["robust_accuracy"] <= pgd["robust_accuracy_ci95"][1] <= 1
+    assert 0 <= pgd["ci95"][0] <= pgd["robust_accuracy"] <= pgd["ci95"][1] <= 1
     assert pgd["robust"] == round(pgd["robust_accuracy"] * 24)
     assert any("too wide to quote" in w for w in report["warnings"]), "24 samples are too few to quote"
     assert report["source"]["epoch"] == 1 and report["source"]["training"]["method"] == "PGDATModule"
@@ -243,7 +243,7 @@ def test_report_numbers_equal_what_the_callbacks_log(fitted_run, analyzed):
     )
     metrics = trainer.validate(module, datamodule=data, verbose=False)[0]
     assert metrics["test/robust_acc"] == pytest.approx(report["attacks"]["pgd5"]["robust_accuracy"], abs=1e-6)
-    pse = report["pse"]["pgd"]
+    pse = report["pse"]["attacks"]["pgd"]
     assert metrics["pse/pgd/success_rate"] == pytest.approx(pse["success_rate"], abs=1e-6)
     for category in ("suppression", "promotion", "balanced"):
         if pse["image_type_shares"][category] is not None:
@@ -259,7 +259,7 @@ def test_report_numbers_equal_what_the_callbacks_log(fitted_run, analyzed):
         "baseline_promotion_target",
         "cam_shift",
     ):  # None in the report: NaN in the log
-        expected = float("nan") if cam["pgd"][key] is None else cam["pgd"][key]
+        expected = float("nan") if cam["attacks"]["pgd"][key] is None else cam["attacks"]["pgd"][key]
         assert metrics[f"cam/pgd/{key}"] == pytest.approx(expected, abs=1e-6, nan_ok=True), key
     assert cam["localization_iou"] is not None
     for key in ("localization_iou", "pointing_game"):
@@ -300,12 +300,12 @@ def test_ground_truth_section_on_the_trained_model(trained_model, synthetic_data
     assert ratio["value"] == pytest.approx(truth["promotion_on_distractor"] / truth["promotion_on_object"])
     assert set(ground_truth_specificity(truth)) == set(truth["specificity"]) - {"meaning"}
     cam = cam_section.compute()["cam"]
-    gain = cam["cw"]["gain_suppression_true"]
+    gain = cam["attacks"]["cw"]["gain_suppression_true"]
     assert gain["n"] >= 10 and gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1]
     assert findings({"pse": pse, "cam": cam})["cam_regions"]["cw"]["suppression_on_true_region"]["n"] == gain["n"]
     assert cam["localization_iou"] > 0.1 and cam["pointing_game"] > 0.4
-    assert cam["cw"]["agreement_suppression_true"] is not None
-    guided = cam["cw"]["cam_guided"]
+    assert cam["attacks"]["cw"]["agreement_suppression_true"] is not None
+    guided = cam["attacks"]["cw"]["cam_guided"]
     assert set(guided) == {f"{run}_{key}" for run in ("full", "guided") for key in ("success", "l0", "l2", "linf")}
     assert guided["full_success"] > 0.5 and 0 <= guided["guided_success"] <= 1
 
@@ -380,7 +380,7 @@ def test_grey_images_get_example_figures():
     section.reset(torch.device("cpu"))
     batch = ProbeBatch.of(model, x, y)
     section.update(model, batch, AttackRuns(model, batch))
-    assert section.compute()["pse"]["pgd"]["num_analyzed"] > 0
+    assert section.compute()["pse"]["attacks"]["pgd"]["num_analyzed"] > 0
     rows = torch.cat(section.examples["pgd"])
     assert rows.shape[1] == 3 and rows.shape[3] == 3 * 32
 
@@ -402,7 +402,7 @@ def test_a_failing_figure_never_costs_the_numbers(trained_model, synthetic_data,
         pse={"estimator": "gradient"},
     )
     report, figs = analysis.run()
-    assert report["pse"]["pgd"]["num_analyzed"] > 0 and "psr_histogram" in figs
+    assert report["pse"]["attacks"]["pgd"]["num_analyzed"] > 0 and "psr_histogram" in figs
     assert any(e.startswith("examples/pgd: ValueError") for e in report["figure_errors"])
 
 
@@ -462,4 +462,4 @@ def test_sections_share_one_run_of_an_attack_per_batch(trained_model, synthetic_
     )
     report, _ = analysis.run()
     assert len(runs) == 2, "one C&W run per batch, two batches"
-    assert report["pse"]["cw"]["num_attacked"] == report["clean"]["count"]
+    assert report["pse"]["attacks"]["cw"]["num_attacked"] == report["clean"]["count"]

@@ -49,8 +49,8 @@ def test_comparison_rows_equal_the_single_reports(comparison):
         single = json.loads((path.parent.parent / "analysis" / path.stem / "report.json").read_text())
         assert row["robust"] == single["worst_case"]["value"] and row["clean"] == single["clean"]["value"]
         assert row["robust_ci95"] == single["worst_case"]["ci95"]
-        assert row["pse_promotion_share"] == single["pse"]["pgd"]["image_type_shares"]["promotion"]
-        assert row["pse_promotion_fraction"] == single["pse"]["pgd"]["promotion_fraction"]
+        assert row["pse_promotion_share"] == single["pse"]["attacks"]["pgd"]["image_type_shares"]["promotion"]
+        assert row["pse_promotion_fraction"] == single["pse"]["attacks"]["pgd"]["promotion_fraction"]
         assert row["interpretable_units"] == single["dissection"]["interpretable_units"]
         assert row["spearman_sensitivity_iou"] == single["dissection"]["spearman_sensitivity_iou"]
         assert row["method"] == "PGDATModule(attack_loss=None)"

@@ -5,7 +5,13 @@ import math
 import pytest
 import torch
 
-from lightning_pse.analysis.findings import cam_regions, ground_truth_specificity, perturbation_types, sensitive_units
+from lightning_pse.analysis.findings import (
+    cam_regions,
+    findings,
+    ground_truth_specificity,
+    perturbation_types,
+    sensitive_units,
+)
 from lightning_pse.pse import Category
 from lightning_pse.sections.pse import specificity
 from lightning_pse.stats import paired_difference, spearman_interval, verdict
@@ -33,10 +39,10 @@ def pse_entry(types: list[int]) -> dict:
 def test_types_finding_needs_two_types_clear_of_zero():
     mixed = [Category.SUPPRESSION] * 30 + [Category.PROMOTION] * 20 + [Category.BALANCED] * 2
     only_suppression = [Category.SUPPRESSION] * 50 + [Category.INACTIVE]
-    out = perturbation_types({"pgd": pse_entry(mixed), "cw": pse_entry(only_suppression), "ground_truth": {}})
+    out = perturbation_types({"attacks": {"pgd": pse_entry(mixed), "cw": pse_entry(only_suppression)}})
     assert out["pgd"]["verdict"] == "holds" and out["pgd"]["types_present"] >= 2
     assert out["cw"]["verdict"] == "inconclusive" and out["cw"]["n"] == 51
-    one_promotion = perturbation_types({"cw": pse_entry(only_suppression[:-1] + [Category.PROMOTION])})
+    one_promotion = perturbation_types({"attacks": {"cw": pse_entry(only_suppression[:-1] + [Category.PROMOTION])}})
     assert one_promotion["cw"]["verdict"] == "holds", "one image of a type puts its Wilson interval above 0"
     assert set(out) == {"pgd", "cw"}
 
@@ -47,7 +53,9 @@ def gain(mean, low, high, n=40):
 
 def test_cam_finding_follows_the_gain_interval():
     cam = {
-        "pgd": {"gain_suppression_true": gain(0.2, 0.1, 0.3), "gain_promotion_target": gain(-0.2, -0.3, -0.1)},
+        "attacks": {
+            "pgd": {"gain_suppression_true": gain(0.2, 0.1, 0.3), "gain_promotion_target": gain(-0.2, -0.3, -0.1)}
+        },
         "method": "cam",
     }
     out = cam_regions(cam)["pgd"]
@@ -60,8 +68,10 @@ def test_unit_finding_against_the_layer_share():
         "num_units": 100,
         "spearman_sensitivity_iou": 0.5,
         "interpretable_units": 20,
+        "randomk_detector_share": 0.2,
         "k": 10,
         "topk_detector_share": 0.9,
+        "num_probe_images": 64,
     }
     out = sensitive_units(dissection)
     assert out["sensitivity_iou_correlation"]["verdict"] == "holds"
@@ -101,3 +111,85 @@ def test_specificity_interval_from_per_image_counts():
     assert above["value"] > 1 and above["ci95"][0] > 1 and above["n"] == n
     below = specificity(truth, "suppression", "distractor", "object")
     assert below["ci95"][1] < 1 and below["value"] == pytest.approx(1 / above["value"])
+
+
+def test_no_type_is_present_without_a_count():
+    """50 images, all suppression-dominated: one type present, never "holds" (an interval ending at
+    1e-17 instead of 0 once counted the two absent types as present)."""
+    for n in (20, 50, 100, 300):
+        out = perturbation_types({"attacks": {"pgd": pse_entry([Category.SUPPRESSION] * n)}})["pgd"]
+        assert out["types_present"] == 1 and out["verdict"] == "inconclusive", n
+        assert out["shares"]["promotion"]["ci95"][0] == 0.0 and out["shares"]["suppression"]["ci95"][1] == 1.0
+
+
+def test_findings_below_their_minimum_sample_are_insufficient_never_holds():
+    mixed = [Category.SUPPRESSION] * 10 + [Category.PROMOTION] * 9
+    out = perturbation_types({"attacks": {"pgd": pse_entry(mixed)}})["pgd"]
+    assert out["verdict"] == "insufficient data" and "19 fooled images" in out["reason"] and out["min_n"] == 20
+    assert perturbation_types({"attacks": {"pgd": pse_entry(mixed + [Category.BALANCED])}})["pgd"]["verdict"] == "holds"
+    cam = {
+        "attacks": {
+            "pgd": {
+                "gain_suppression_true": gain(0.2, 0.1, 0.3, n=19),
+                "gain_promotion_target": gain(None, math.nan, math.nan, n=0),
+            }
+        }
+    }
+    out = cam_regions(cam)["pgd"]
+    assert out["suppression_on_true_region"]["verdict"] == "insufficient data"
+    assert out["promotion_on_target_region"]["verdict"] == "insufficient data"
+    dissection = {
+        "num_units": 128,
+        "spearman_sensitivity_iou": 0.8,
+        "interpretable_units": 97,
+        "randomk_detector_share": 97 / 128,
+        "k": 13,
+        "topk_detector_share": 1.0,
+        "num_probe_images": 4,
+    }
+    for finding in sensitive_units(dissection).values():
+        assert finding["verdict"] == "insufficient data" and "4 probe images" in finding["reason"]
+    assert all(f["verdict"] == "holds" for f in sensitive_units({**dissection, "num_probe_images": 64}).values())
+
+
+def test_top_units_without_any_detector_in_the_layer_say_so():
+    """No detector in a 64-unit layer (k = 6): effect 0 and an interval from exactly 0, and the
+    verdict names the reason instead of "holds"."""
+    dissection = {
+        "num_units": 64,
+        "spearman_sensitivity_iou": 0.1,
+        "interpretable_units": 0,
+        "randomk_detector_share": 0.0,
+        "k": 6,
+        "topk_detector_share": 0.0,
+        "num_probe_images": 64,
+    }
+    top = sensitive_units(dissection)["top_sensitive_are_detectors"]
+    assert top["effect"] == 0.0 and top["ci95"][0] == 0.0
+    assert top["verdict"] == "insufficient data" and "0 detector units" in top["reason"]
+
+
+def test_the_top_k_finding_uses_the_tables_random_k_share():
+    """The effect is the top-k share minus the dissection table's random-k share, whatever that is."""
+    dissection = {
+        "num_units": 100,
+        "spearman_sensitivity_iou": 0.5,
+        "interpretable_units": 20,
+        "randomk_detector_share": 0.2,
+        "k": 10,
+        "topk_detector_share": 0.6,
+        "num_probe_images": 64,
+    }
+    assert sensitive_units(dissection)["top_sensitive_are_detectors"]["effect"] == pytest.approx(0.4)
+    moved = sensitive_units({**dissection, "randomk_detector_share": 0.5})["top_sensitive_are_detectors"]
+    assert moved["effect"] == pytest.approx(0.1)
+
+
+def test_a_run_that_fooled_nothing_says_so_in_one_sentence():
+    idle = {"num_attacked": 30, "num_analyzed": 0, "records": {"image_type": []}}
+    busy = {"num_attacked": 30, "num_analyzed": 25, "records": {"image_type": [1.0] * 25}}
+    report = {"pse": {"attacks": {"pgd": idle, "cw": idle}}}
+    (note,) = findings(report)["notes"]
+    assert "No attack fooled any of the 30" in note and "nothing to analyse" in note
+    (note,) = findings({"pse": {"attacks": {"pgd": idle, "cw": busy}}})["notes"]
+    assert note.startswith("pgd fooled none of the 30")

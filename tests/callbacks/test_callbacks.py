@@ -58,7 +58,7 @@ def test_pse_callback_logs_what_the_pure_functions_compute(trained_module, synth
         assert metrics[f"pse/pgd/{key}"] == pytest.approx(expected[key].item(), rel=1e-5, abs=1e-6), key
     # The per-image records are exactly the correctly classified samples the attack fooled.
     fooled = torch.nonzero(correct).flatten()[attacked.success]
-    assert callback.results["pse"]["pse"]["pgd"]["records"]["index"] == fooled.tolist()
+    assert callback.results["pse"]["pse"]["attacks"]["pgd"]["records"]["index"] == fooled.tolist()
 
 
 def test_pse_callback_leaves_the_model_untouched(trained_module, synthetic_data):
@@ -157,7 +157,7 @@ def test_pse_callback_writes_wandb_media_offline(trained_module, synthetic_data,
     assert tables
     table = json.loads(tables[0].read_text())
     assert table["columns"][:2] == ["probe_index", "label"]
-    assert len(table["data"]) == len(callback.results["pse"]["pse"]["pgd"]["records"]["index"]) > 0
+    assert len(table["data"]) == len(callback.results["pse"]["pse"]["attacks"]["pgd"]["records"]["index"]) > 0
     logger.experiment.finish()
 
 

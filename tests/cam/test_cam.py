@@ -18,6 +18,7 @@ from lightning_pse.cam import (
     cam_agreement,
     cam_guided_attack,
     class_activation_map,
+    class_region,
     grad_cam,
     grad_cam_pp,
     interpretability_score,
@@ -30,7 +31,7 @@ from lightning_pse.cam import (
 from lightning_pse.cam.methods import upsample_normalize
 from lightning_pse.errors import UserInputError
 from lightning_pse.models.capture import capture
-from lightning_pse.pse import analyze
+from lightning_pse.pse import Category, analyze
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +204,28 @@ def test_cam_guided_attack_reuses_a_given_unrestricted_run(trained_model, probe)
     assert reused.full is fresh.full
     assert torch.equal(reused.guided.x_adv, fresh.guided.x_adv) and torch.equal(reused.region, fresh.region)
     assert len(calls) < 15  # the regions (4 forwards) and one PGD-5 run (≤ 7), not two runs
+
+
+def test_promotion_is_scored_against_the_target_region_of_the_adversarial_image(trained_model, probe):
+    """The target class's region comes from x_adv (where the target wins), not from x: the agreement
+    equals IS of the promotion part against the x_adv region, and the two regions differ here."""
+    x, y, target = probe["image"][:24], probe["label"][:24], probe["distractor_label"][:24]
+    result = PGD(eps=16 / 255, steps=20, targeted=True, seed=0).run(trained_model, x, y, target)
+    won = result.success
+    x, x_adv, y, target = x[won], result.x_adv[won], y[won], target[won]
+    pse = analyze(trained_model, x, x_adv, y, target)
+    promotion = (x_adv - x) * pse.category_mask(Category.PROMOTION).unsqueeze(1)
+    on_adv = class_region(trained_model, x_adv, target)
+    on_clean = class_region(trained_model, x, target)
+    assert (on_adv != on_clean).any(dim=(1, 2)).sum() >= 3, "the target's region moves under the attack"
+    scores = cam_agreement(trained_model, x, x_adv, y, target, pse)
+    expected = interpretability_score(promotion, on_adv)
+    assert torch.allclose(scores.agreement_promotion_target, expected, equal_nan=True)
+    assert not torch.allclose(
+        scores.agreement_promotion_target, interpretability_score(promotion, on_clean), equal_nan=True
+    )
+    suppression = (x_adv - x) * pse.category_mask(Category.SUPPRESSION).unsqueeze(1)
+    true_on_clean = class_region(trained_model, x, y)
+    assert torch.allclose(
+        scores.agreement_suppression_true, interpretability_score(suppression, true_on_clean), equal_nan=True
+    )

@@ -1,0 +1,337 @@
+"""Seeded faults: do the tests catch broken science?
+
+Each fault is a one-line change to the package's science code (pixel groups, PSE, CAM, dissection,
+attacks, statistics and findings, training). For each, this script applies it, runs the tests that
+cover that module, restores the file (also on Ctrl-C) and records whether the tests failed
+(*caught*) or passed (*survived*). It prints the table and the share caught.
+
+    .venv/bin/python benchmarks/fault_seeding.py            # every fault (about 20 minutes here)
+    .venv/bin/python benchmarks/fault_seeding.py --only 3 7  # some of them
+
+It edits the working tree while it runs: run it on a clean checkout and leave the files alone
+meanwhile. A fault whose text is not found any more (the code moved) is reported as ``stale``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "lightning_pse"
+
+
+@dataclass(frozen=True)
+class Fault:
+    path: str  # below lightning_pse/
+    old: str  # the line's text (must occur exactly once)
+    new: str
+    what: str
+    tests: tuple[str, ...]  # pytest arguments: test files and, optionally, -k expressions
+
+
+PSE_TESTS = ("tests/pse",)
+CAM_TESTS = ("tests/cam",)
+DISSECT_TESTS = ("tests/dissect",)
+ATTACK_TESTS = ("tests/attacks/test_attacks.py",)
+STATS_TESTS = ("tests/analysis/test_stats.py", "tests/analysis/test_findings.py")
+TRAINING_TESTS = ("tests/training/test_adversarial_training.py",)
+
+FAULTS = [
+    # pixel groups and PSE
+    Fault(
+        "groups.py",
+        "math.ceil((self.height - self.size) / self.step) + 1,",
+        "(self.height - self.size) // self.step + 1,",
+        "group grid drops the partial last row (floor instead of ceil)",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/categories.py",
+        "strongest = effect.amax(dim=1, keepdim=True)",
+        "strongest = effect.amax()",
+        "ρ relative to the batch's strongest effect, not each image's",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/categories.py",
+        "category[ratio > tau] = int(Category.PROMOTION)",
+        "category[ratio > -tau] = int(Category.PROMOTION)",
+        "promotion threshold at −τ",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/categories.py",
+        "return torch.log2(promotion.clamp(min=eps)) - torch.log2(suppression.clamp(min=eps))",
+        "return torch.log2(suppression.clamp(min=eps)) - torch.log2(promotion.clamp(min=eps))",
+        "PSR sign flipped",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/categories.py",
+        "sums.scatter_add_(1, category, energy * active)",
+        "sums.scatter_add_(1, category, energy)",
+        "energy shares count inactive groups",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/categories.py",
+        "best = shares.argmax(dim=1)",
+        "best = shares.argmin(dim=1)",
+        "image type is the category of least energy",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/categories.py",
+        "active = (energy > 1e-12) & (effect > 0) & (effect >= rho * strongest)",
+        "active = (energy > 1e-12) & (effect >= rho * strongest)",
+        "groups with no positive effect count as active",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/units.py",
+        "sensitivity=relative_change(change.abs().mean(dim=0), clean.mean(dim=0), eps),",
+        "sensitivity=relative_change(change.mean(dim=0).abs(), clean.mean(dim=0), eps),",
+        "unit sensitivity |mean Δ| instead of mean |Δ|",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/units.py",
+        "self.abs_change += effects.change.abs().sum(dim=0).double()",
+        "self.abs_change += effects.change.sum(dim=0).abs().double()",
+        "accumulated unit sensitivity |Σ Δ| instead of Σ |Δ|",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/effects.py",
+        "suppression[img, grp] = base_t0[img] - _pick(logits, y[img])",
+        "suppression[img, grp] = _pick(logits, y[img]) - base_t0[img]",
+        "ablation suppression sign flipped",
+        PSE_TESTS,
+    ),
+    Fault(
+        "pse/effects.py",
+        "promotion = grid.unfold(grad_t * delta).sum(dim=2)",
+        "promotion = grid.unfold(grad_t * delta.abs()).sum(dim=2)",
+        "gradient estimator uses |δ|",
+        PSE_TESTS,
+    ),
+    # CAM
+    Fault(
+        "cam/agreement.py",
+        "target_region = class_region(model, x_adv, target, method, layer, threshold)",
+        "target_region = class_region(model, x, target, method, layer, threshold)",
+        "target class's CAM region on x instead of x_adv",
+        CAM_TESTS,
+    ),
+    Fault(
+        "cam/agreement.py",
+        "cam_shift=iou(true_region, true_on_adv),",
+        "cam_shift=iou(true_region, true_region),",
+        "CAM shift compares the clean region with itself",
+        CAM_TESTS,
+    ),
+    Fault(
+        "cam/regions.py",
+        "return maps >= threshold * maps.amax(dim=(1, 2), keepdim=True)",
+        "return maps >= threshold * maps.amax()",
+        "CAM region threshold relative to the batch's maximum",
+        CAM_TESTS,
+    ),
+    Fault(
+        "cam/regions.py",
+        "inside = (delta * region).flatten(1).norm(dim=1)",
+        "inside = (delta * region).flatten(1).norm(dim=1) ** 2",
+        "interpretability score with a squared numerator",
+        CAM_TESTS,
+    ),
+    Fault(
+        "cam/saliency.py",
+        "asm = torch.where((g_target < 0) | (g_true > 0), torch.zeros_like(asm), asm)",
+        "asm = torch.where((g_target < 0) & (g_true > 0), torch.zeros_like(asm), asm)",
+        "ASM sign rule with 'and' instead of 'or'",
+        CAM_TESTS,
+    ),
+    # dissection
+    Fault(
+        "dissect/sensitivity.py",
+        'for name, units in (("topk", order[:k]), ("bottomk", order[-k:]), ("randomk", order)):',
+        'for name, units in (("topk", order[-k:]), ("bottomk", order[:k]), ("randomk", order)):',
+        "top-k and bottom-k swapped",
+        DISSECT_TESTS,
+    ),
+    Fault(
+        "dissect/sensitivity.py",
+        "up_to = torch.searchsorted(ordered, values, right=True)",
+        "up_to = torch.searchsorted(ordered, values, right=False)",
+        "ties get their lowest rank, not their average",
+        DISSECT_TESTS,
+    ),
+    Fault(
+        "dissect/result.py",
+        "return self.iou.max(dim=1).values",
+        "return self.iou.mean(dim=1)",
+        "a unit's best IoU is its mean IoU",
+        DISSECT_TESTS,
+    ),
+    Fault(
+        "dissect/tally.py",
+        "union = unit_pixels + label_pixels[None] - intersection",
+        "union = unit_pixels + label_pixels[None]",
+        "IoU union counts the intersection twice",
+        DISSECT_TESTS,
+    ),
+    # attacks
+    Fault(
+        "attacks/threat.py",
+        "return delta.clamp(-self.eps, self.eps)",
+        "return delta.clamp(-2 * self.eps, 2 * self.eps)",
+        "ℓ∞ projection onto twice the radius",
+        ATTACK_TESTS,
+    ),
+    Fault(
+        "attacks/threat.py",
+        "return delta + step_size * grad.sign()",
+        "return delta - step_size * grad.sign()",
+        "ℓ∞ step descends the objective",
+        ATTACK_TESTS,
+    ),
+    Fault(
+        "attacks/threat.py",
+        "return (x + delta).clamp(0, 1) - x",
+        "return delta",
+        "perturbed images leave [0, 1]",
+        ATTACK_TESTS,
+    ),
+    Fault(
+        "attacks/losses.py",
+        "return pred == target if target is not None else pred != y",
+        "return pred != y",
+        "targeted success counts any misclassification",
+        ATTACK_TESTS,
+    ),
+    Fault(
+        "attacks/losses.py",
+        'return logits.scatter(1, label[:, None], float("-inf")).amax(dim=1)',
+        "return logits.amax(dim=1)",
+        "C&W margin's runner-up includes the label itself",
+        ATTACK_TESTS,
+    ),
+    Fault(
+        "attacks/base.py",
+        "better = (success_new & ~best_success) | ((success_new == best_success) & (score_new > best_score))",
+        "better = (success_new & ~best_success) | ((success_new == best_success) & (score_new < best_score))",
+        "restarts keep the weaker point",
+        ATTACK_TESTS,
+    ),
+    # statistics and findings
+    Fault(
+        "stats.py",
+        "z, se = math.atanh(clipped), math.sqrt((1 + clipped * clipped / 2) / (n - 3))",
+        "z, se = math.atanh(clipped), math.sqrt(1 / (n - 3))",
+        "Spearman interval with the plain Fisher standard error",
+        STATS_TESTS,
+    ),
+    Fault(
+        "stats.py",
+        "low = 0.0 if successes == 0 else max(0.0, centre - half)",
+        "low = max(0.0, centre - half)",
+        "Wilson lower end not exact at 0 of n",
+        STATS_TESTS,
+    ),
+    Fault(
+        "stats.py",
+        "above, below = low > 0, high < 0",
+        "above, below = low >= 0, high <= 0",
+        "an interval touching 0 counts as clear of it",
+        STATS_TESTS,
+    ),
+    Fault(
+        "stats.py",
+        "return [float(values.quantile(0.025)), float(values.quantile(0.975))]",
+        "return [float(values.quantile(0.05)), float(values.quantile(0.95))]",
+        "bootstrap interval at 90 % instead of 95 %",
+        ("tests/analysis/test_findings.py", "tests/analysis/test_stats.py"),
+    ),
+    Fault(
+        "analysis/findings.py",
+        'present = sum(s["count"] > 0 for s in shares.values())',
+        'present = sum(s["ci95"][1] > 0 for s in shares.values())',
+        "a type counts as present from its interval, not its count",
+        STATS_TESTS,
+    ),
+    Fault(
+        "analysis/findings.py",
+        "        if n < MIN_FOOLED_IMAGES:",
+        "        if n < 1:",
+        "image types judged below the minimum sample",
+        STATS_TESTS,
+    ),
+    # training
+    Fault(
+        "training/adversarial.py",
+        "return self.criterion(logits, y) + self.hparams.beta * robust, logits",
+        "return self.criterion(logits, y) + robust, logits",
+        "TRADES ignores β",
+        (*TRAINING_TESTS, "-k", "trades"),
+    ),
+    Fault(
+        "training/adversarial.py",
+        "        logits = self(x_adv)",
+        "        logits = self(x)",
+        "PGD-AT trains on the clean batch",
+        (*TRAINING_TESTS, "-k", "pgd_at or fast_at"),
+    ),
+    Fault(
+        "training/pse_at.py",
+        "return energy[0] / energy.sum()",
+        "return energy[1] / energy.sum()",
+        "PSE-AT steers by the promotion share",
+        (*TRAINING_TESTS, "-k", "pse_at or shares"),
+    ),
+]
+
+
+def run_fault(fault: Fault, timeout: int) -> tuple[str, float]:
+    """``(outcome, seconds)``: caught, survived, stale (text not found once) or timeout."""
+    path = PACKAGE / fault.path
+    original = path.read_text()
+    if original.count(fault.old) != 1:
+        return "stale", 0.0
+    started = time.perf_counter()
+    try:
+        path.write_text(original.replace(fault.old, fault.new))
+        command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *fault.tests]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        outcome = "survived" if result.returncode == 0 else "caught"
+    except subprocess.TimeoutExpired:
+        outcome = "timeout"
+    finally:
+        path.write_text(original)
+    return outcome, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", type=int, nargs="*", help="fault numbers (1-based) to run")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per fault's tests")
+    args = parser.parse_args()
+    chosen = [(i, f) for i, f in enumerate(FAULTS, 1) if not args.only or i in args.only]
+    results = []
+    print("| # | module | fault | tests | outcome | s |\n|---|---|---|---|---|---|", flush=True)
+    for number, fault in chosen:
+        outcome, seconds = run_fault(fault, args.timeout)
+        results.append(outcome)
+        tests = " ".join(fault.tests).replace("tests/", "")
+        print(f"| {number} | {fault.path} | {fault.what} | {tests} | {outcome} | {seconds:.0f} |", flush=True)
+    judged = [r for r in results if r in ("caught", "survived")]
+    caught = sum(r == "caught" for r in judged)
+    print(f"\ncaught {caught} of {len(judged)} ({100 * caught / max(len(judged), 1):.0f} %)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
