@@ -23,12 +23,13 @@ from ..data.stats import standard_eps
 from ..errors import UserInputError
 from ..output.figures import correlation_figure, draw, trend_figure
 from ..output.folder import check_out, default_out, log_to_wandb, within, write_report
-from ..output.html import finding_rows, render, render_comparison
+from ..output.html import render_comparison
 from ..output.text import format_eps, format_interval
 from ..schemas import REPORT_SCHEMA_VERSION, check_report
 from .compare import INTERPRETATION, compare, robust_pairs, series
 from .engine import Analysis, build_attacks, provenance
 from .options import parse, sections_of
+from .registry import page, summary
 from .sources import ModelSource, load_source
 from .sources import data_default as source_data
 
@@ -119,53 +120,13 @@ def run(argv: list[str] | None = None) -> Path:
     }
     report["elapsed_seconds"] = time.perf_counter() - started
     check_report(report)
-    write_report(out, report, figures, render)
+    write_report(out, report, figures, page)
     if options.wandb:
         line = log_to_wandb(out, report, figures, analysis.settings())
         if line:
             print(line)
     print(summary(report))
     return out
-
-
-def summary(report: dict) -> str:
-    """The headline numbers, for the terminal."""
-    lines = []
-    if "clean" in report:
-        threat = report["threat_model"]
-        lines.append(f"clean accuracy {_rate(report['clean'])}")
-        for name, attack in report["attacks"].items():
-            lines.append(
-                f"  {name:<10} robust accuracy {attack['robust_accuracy']:.3f} "
-                f"[{attack['ci95'][0]:.3f}, {attack['ci95'][1]:.3f}] "
-                f"({attack['robust']}/{attack['n']}; {attack['norm']} ε = {attack['eps_text']})"
-            )
-        lines.append(
-            f"worst case over the {threat['norm']} ε = {threat['eps_text']} attacks {_rate(report['worst_case'])}"
-        )
-        if "autoattack" in report:
-            lines.append(f"AutoAttack (standard) {_rate(report['autoattack'])}")
-        lines.extend(f"warning: {w}" for w in report.get("warnings", []) + report.get("sanity", []))
-    for name, pse in report.get("pse", {}).get("attacks", {}).items():
-        if pse["image_type_shares"]["suppression"] is not None:
-            shares = ", ".join(f"{k} {v:.2f}" for k, v in pse["image_type_shares"].items())
-            lines.append(f"PSE {name}: {pse['num_analyzed']} fooled images; {shares}")
-    if "dissection" in report:
-        d = report["dissection"]
-        lines.append(
-            f"dissection {d['layer']}: {d['interpretable_units']}/{d['num_units']} interpretable units, "
-            f"Spearman(sensitivity, IoU) = {d['spearman_sensitivity_iou']:.3f}"
-        )
-    findings = report.get("findings", {})
-    lines.extend(findings.get("notes", []))
-    for claim, effect, interval, n, _, verdict in finding_rows(findings):
-        shown = effect if isinstance(effect, str) else "—" if effect is None else f"{effect:.3f}"
-        lines.append(f"finding: {claim}: {shown} {interval} (n = {n}): {verdict}")
-    return "\n".join(lines)
-
-
-def _rate(entry: dict) -> str:
-    return f"{entry['value']:.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}] ({entry['count']}/{entry['n']})"
 
 
 def split_ckpts(argv: list[str]) -> tuple[list[str], list[str]]:

@@ -25,7 +25,7 @@ from ..checkpoints import project_class
 from ..data import ImageDataModule, unpack_batch
 from ..data.datasets import check_images
 from ..data.stats import standard_eps
-from ..dissect import DissectionSettings, concept_probe_set
+from ..dissect import concept_probe_set
 from ..errors import UserInputError
 from ..models.capture import last_conv_layer, resolve_layer
 from ..models.state import check_takes_images
@@ -34,17 +34,13 @@ from ..pse import PSESettings
 from ..schemas import REPORT_SCHEMA_VERSION, check_report
 from ..sections import (
     AttackRuns,
-    CAMSection,
-    DissectionSection,
-    MaskingSection,
     ProbeBatch,
-    PSESection,
-    RobustnessSection,
     Section,
 )
 from ..sections.autoattack import check_autoattack
 from .findings import findings
-from .options import DEFAULT_SAMPLES, SECTIONS
+from .options import DEFAULT_SAMPLES
+from .registry import REGISTRY, SECTIONS
 
 
 def build_attacks(spec: dict) -> dict[str, Attack]:
@@ -88,7 +84,7 @@ class Analysis:
         eps, norm: the threat model (default ε: the dataset's standard radius for ``norm``).
         robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack's standard version).
         attacks, pse_attacks, sensitivity_attack: replace the default attacks (name → Attack).
-        pse, cam, dissection: settings dicts (see ``options.PSEOptions`` etc.).
+        pse, cam, dissection: settings dicts (see ``registry.PSEOptions`` etc.).
     """
 
     def __init__(
@@ -113,10 +109,10 @@ class Analysis:
         cam: dict | None = None,
         dissection: dict | None = None,
     ) -> None:
-        self.sections = [s for s in SECTIONS if s in sections]
-        unknown = set(sections) - set(SECTIONS)
+        self.sections = [s for s in REGISTRY if s in sections]
+        unknown = set(sections) - set(REGISTRY)
         if unknown or not self.sections:
-            raise UserInputError(f"unknown or no sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+            raise UserInputError(f"unknown or no sections {sorted(unknown)}; choose from {', '.join(REGISTRY)}")
         if norm not in ("linf", "l2"):
             raise UserInputError(f"unknown norm {norm!r}; choose linf or l2")
         if robustness not in ("attacks", "autoattack"):
@@ -233,48 +229,8 @@ class Analysis:
         return out
 
     def build_sections(self) -> list[Section]:
-        """The requested sections, in report order, with this analysis's settings."""
-        sections: list[Section] = []
-        if "robustness" in self.sections:
-            sections.append(
-                RobustnessSection(
-                    self.attacks, self.norm, self.eps, autoattack=self.robustness == "autoattack", seed=self.seed
-                )
-            )
-        if "pse" in self.sections:
-            sections.append(PSESection(self.pse_attacks, self.pse_settings, seed=self.seed))
-        if "cam" in self.sections:
-            sections.append(
-                CAMSection(
-                    self.pse_attacks, **self.cam_settings, settings=self.pse_settings, guided=True, seed=self.seed
-                )
-            )
-        settings = self.dissection_settings
-        if "dissection" in self.sections:
-            sections.append(
-                DissectionSection(
-                    self.concepts,
-                    self.dissection_layer,
-                    self.sensitivity_attack,
-                    DissectionSettings(
-                        **{k: settings[k] for k in ("quantile", "iou_threshold", "top_fraction") if k in settings}
-                    ),
-                    progress=True,
-                )
-            )
-        if "masking" in self.sections:
-            ranking = [(b.x, b.y) for b in self.batches(self.ranking_probe)]
-            sections.append(
-                MaskingSection(
-                    ranking,
-                    f"units ranked on {len(self.ranking_probe)} {self.ranking_split} images",
-                    self.dissection_layer,
-                    self.sensitivity_attack,
-                    settings.get("fractions"),
-                    progress=True,
-                )
-            )
-        return sections
+        """The requested sections, in report order, with this analysis's settings (``registry.REGISTRY``)."""
+        return [REGISTRY[name].build(self) for name in self.sections]
 
     def run(self) -> tuple[dict, dict[str, bytes]]:
         """``(report, figures)``: the report dict (report.json) and name → PNG bytes."""

@@ -22,11 +22,11 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from ..argparsing import check_config_files, one_line
 from ..data import ImageDataModule
-from ..dissect import DISSECTION, DissectionSettings
+from ..dissect import DissectionSettings
 from ..errors import UserInputError
-from ..pse import PSE, PSESettings
+from ..pse import PSESettings
+from .registry import REGISTRY, SECTIONS
 
-SECTIONS = ("robustness", "pse", "cam", "dissection", "masking")
 DEFAULT_SAMPLES = 64  # every section on the demo checkpoint in a few minutes on a 2-core CPU
 
 
@@ -55,41 +55,6 @@ class ModelOptions:
     name: Optional[str] = None
     weights: Optional[str] = None
     kwargs: dict = field(default_factory=dict)
-
-
-@dataclass
-class PSEOptions:
-    """The PSE analysis (``docs/method.md`` §1): estimator, group size (None: by image size), τ, ρ;
-    defaults from ``pse.PSESettings``, the ones the callbacks use."""
-
-    estimator: Literal["ablation", "gradient"] = PSE.estimator
-    group_size: Optional[int] = PSE.group_size
-    tau: float = PSE.tau
-    rho: float = PSE.rho
-
-
-@dataclass
-class CAMOptions:
-    """The class-activation regions: ``method`` (``cam`` needs a GAP + linear head; other models get
-    ``grad_cam``), ``layer`` (default: the feature layer, or the last conv layer), ``threshold``."""
-
-    method: Literal["cam", "grad_cam", "grad_cam_pp"] = "cam"
-    layer: Optional[str] = None
-    threshold: float = 0.2
-
-
-@dataclass
-class DissectionOptions:
-    """Network dissection and neuron masking (``docs/method.md``)."""
-
-    layer: Optional[str] = None
-    num_concept_images: int = 256
-    quantile: float = DISSECTION.quantile
-    iou_threshold: float = DISSECTION.iou_threshold
-    top_fraction: float = DISSECTION.top_fraction
-    broden_dir: Optional[str] = None
-    broden_categories: Optional[list[str]] = None
-    fractions: Optional[list[float]] = None
 
 
 def build_parser(data_as_dict: bool = False) -> ArgumentParser:
@@ -194,9 +159,9 @@ def build_parser(data_as_dict: bool = False) -> ArgumentParser:
         default=None,
         help="{class_path, init_args}: the attack of unit sensitivity and masking",
     )
-    parser.add_argument("--pse", type=PSEOptions, default=PSEOptions())
-    parser.add_argument("--cam", type=CAMOptions, default=CAMOptions())
-    parser.add_argument("--dissection", type=DissectionOptions, default=DissectionOptions())
+    for name, entry in REGISTRY.items():  # --pse.tau, --cam.threshold, --dissection.layer, ...
+        if entry.options is not None:
+            parser.add_argument(f"--{name}", type=entry.options, default=entry.options(), help=f"{name} settings")
     return parser
 
 

@@ -6,6 +6,7 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
+from ..cam.settings import CAM
 from ..pse import PSE, PSESettings
 from ..sections import CAMSection, Section
 from .schedule import ProbeCallback
@@ -36,10 +37,10 @@ class CAMCallback(ProbeCallback):
     def __init__(
         self,
         attacks: dict[str, Attack] | None = None,
-        method: str = "cam",
+        method: str = CAM.method,
         layer: str | None = None,
-        threshold: float = 0.2,
-        draws: int = 5,
+        threshold: float = CAM.threshold,
+        draws: int = CAM.draws,
         estimator: str = PSE.estimator,
         group_size: int | None = PSE.group_size,
         stride: int | None = PSE.stride,

@@ -14,6 +14,7 @@ from ..errors import UnknownNameError
 from ..pse import Category, PSEResult
 from .methods import CAM_METHODS
 from .regions import binarize, interpretability_score, iou, pointing_game, shifted_regions
+from .settings import CAM
 
 
 def cam_method(name: str):
@@ -24,7 +25,7 @@ def cam_method(name: str):
 
 
 def class_region(
-    model: nn.Module, x: Tensor, classes: Tensor, method: str = "cam", layer=None, threshold: float = 0.2
+    model: nn.Module, x: Tensor, classes: Tensor, method: str = CAM.method, layer=None, threshold: float = CAM.threshold
 ) -> Tensor:
     """``[B, H, W]`` bool: the binarised ``method`` map of ``classes`` on ``x``."""
     return binarize(cam_method(method)(model, x, classes, layer), threshold)
@@ -56,10 +57,10 @@ def cam_agreement(
     y: Tensor,
     target: Tensor,
     pse: PSEResult,
-    method: str = "cam",
+    method: str = CAM.method,
     layer=None,
-    threshold: float = 0.2,
-    draws: int = 5,
+    threshold: float = CAM.threshold,
+    draws: int = CAM.draws,
     seed: int = 0,
 ) -> CAMAgreement:
     """CAM agreement of the PSE categories of ``pse`` (computed on the same ``x``, ``x_adv``)."""
@@ -86,7 +87,13 @@ def cam_agreement(
 
 
 def localization(
-    model: nn.Module, x: Tensor, y: Tensor, object_mask: Tensor, method: str = "cam", layer=None, threshold: float = 0.2
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    object_mask: Tensor,
+    method: str = CAM.method,
+    layer=None,
+    threshold: float = CAM.threshold,
 ) -> tuple[Tensor, Tensor]:
     """``(IoU [B], pointing hit [B] bool)`` of the true-class map against a ground-truth mask ``[B, H, W]``."""
     maps = cam_method(method)(model, x, y, layer)
@@ -110,9 +117,9 @@ def cam_guided_attack(
     x: Tensor,
     y: Tensor,
     target: Tensor | None = None,
-    method: str = "cam",
+    method: str = CAM.method,
     layer=None,
-    threshold: float = 0.2,
+    threshold: float = CAM.threshold,
     full: AttackResult | None = None,
 ) -> GuidedAttack:
     """Re-run ``attack`` with ``mask`` = true-class region ∪ target-class region (both on ``x``;

@@ -227,6 +227,8 @@ class FileDataModule(ImageDataModule):
         self.augment = augment
         self.save_hyperparameters()
 
+    install_hint = ""  # another way to get the dataset, for the not-found error
+
     # Subclasses: files that must exist, how to download, and how to read a split.
     def _required_files(self) -> list[Path]:
         raise NotImplementedError
@@ -253,7 +255,7 @@ class FileDataModule(ImageDataModule):
         if missing:
             raise DatasetNotFoundError(
                 f"{self.display_name} not found: {missing[0]} is missing; put the dataset in "
-                f"{self.data_dir} (data.data_dir) or pass --data.download=true"
+                f"{self.data_dir} (data.data_dir) or pass --data.download=true{self.install_hint}"
             )
 
     def _carve(self, train_plain: Dataset, train_augmented: Dataset) -> tuple[Dataset, Dataset]:
@@ -317,8 +319,9 @@ class CIFAR100DataModule(CIFAR10DataModule):
 
 
 class MNISTDataModule(FileDataModule):
-    """MNIST in IDX format: ``data_dir/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``
-    (plain or ``.gz``), the layout torchvision downloads to. No augmentation.
+    """MNIST in IDX format: ``{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (plain or ``.gz``) in
+    ``data_dir/MNIST/raw`` (the layout torchvision downloads to) or flat in ``data_dir`` itself (as
+    Debian's ``dataset-fashion-mnist`` installs Fashion-MNIST). No augmentation.
     """
 
     display_name, stats_key, num_classes, in_channels = "MNIST", "mnist", 10, 1
@@ -327,8 +330,18 @@ class MNISTDataModule(FileDataModule):
 
     def _paths(self, train: bool) -> tuple[Path, Path]:
         prefix = "train" if train else "t10k"
-        raw = self.data_dir / self.folder / "raw"
+        raw = self._folder()
         return raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+
+    def _folder(self) -> Path:
+        """``data_dir/<folder>/raw`` when it holds the four files, else ``data_dir`` when that does
+        (the flat layout), else the torchvision layout (whose missing file the error names)."""
+        nested = self.data_dir / self.folder / "raw"
+        names = [f"{p}-{kind}-ubyte" for p in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")]
+        for folder in (nested, self.data_dir):
+            if all(idx_exists(folder / name) for name in names):
+                return folder
+        return nested
 
     def _required_files(self) -> list[Path]:
         return [*self._paths(True), *self._paths(False)]
@@ -347,9 +360,11 @@ class MNISTDataModule(FileDataModule):
 
 
 class FashionMNISTDataModule(MNISTDataModule):
-    """Fashion-MNIST, same IDX layout under ``data_dir/FashionMNIST/raw``."""
+    """Fashion-MNIST, the same IDX files in ``data_dir/FashionMNIST/raw`` or flat in ``data_dir``
+    (Debian's ``dataset-fashion-mnist`` puts them in ``/usr/share/datasets/fashion-mnist``)."""
 
     display_name, stats_key, folder = "Fashion-MNIST", "fashion_mnist", "FashionMNIST"
+    install_hint = "; or apt-get install dataset-fashion-mnist and use data_dir /usr/share/datasets/fashion-mnist"
     torchvision_class = torchvision.datasets.FashionMNIST
 
 

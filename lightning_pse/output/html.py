@@ -9,11 +9,11 @@ import json
 from .text import format_eps, format_interval
 
 
-def _img(png: bytes, alt: str) -> str:
+def img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _fmt(value) -> str:
+def fmt(value) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -21,58 +21,20 @@ def _fmt(value) -> str:
     return html.escape(str(value))
 
 
-def _table(header: list[str], rows: list[list]) -> str:
+def table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _dissection(d: dict, figures: dict[str, bytes]) -> list[str]:
-    rho = d["spearman_sensitivity_iou"]
-    if rho > 0:
-        sign = "positive: the more attack-sensitive units tend to be the more interpretable"
-    elif rho < 0:
-        sign = "negative: the more attack-sensitive units tend to be the less interpretable"
-    else:  # zero, or nan when a ranking is constant
-        sign = "zero" if rho == 0 else "undefined"
-    parts = [
-        f"<h2>Network dissection</h2><p>Layer <code>{html.escape(d['layer'])}</code>: {d['interpretable_units']} "
-        f"of {d['num_units']} units are detectors (best concept IoU above the threshold) on {d['num_images']} "
-        f"concept images ({html.escape(d.get('concept_probe', 'concept probe set'))}). "
-        f"Spearman correlation of attack sensitivity s<sub>k</sub> "
-        f"({html.escape(d['sensitivity_attack'])}, averaged over {d['num_probe_images']} probe images) with the "
-        f"best IoU: ρ = {_fmt(rho)} ({sign}).</p>"
-    ]
-    parts.append(
-        _table(
-            ["category", "detector units", "concepts detected"],
-            [[c, n["units"], n["concepts"]] for c, n in d["detectors_per_category"].items()],
-        )
-    )
-    parts.append(
-        _table(
-            [f"units (k = {d['k']})", "detector share", "mean best IoU"],
-            [
-                [
-                    f"{name} k by sensitivity" if name != "random" else "random k (expected: the whole layer)",
-                    d[f"{key}_detector_share"],
-                    d[f"{key}_mean_iou"],
-                ]
-                for name, key in (("top", "topk"), ("bottom", "bottomk"), ("random", "randomk"))
-            ],
-        )
-    )
-    if "sensitivity_vs_iou" in figures:
-        parts.append(_img(figures["sensitivity_vs_iou"], "sensitivity vs IoU"))
-    return parts
-
-
-def _ci(entry: dict) -> str:
+def interval_of(entry: dict) -> str:
+    """An entry's ``ci95`` as ``[a, b]`` to three decimals."""
     low, high = entry["ci95"]
     return f"[{low:.3f}, {high:.3f}]"
 
 
-def _settings(settings: dict) -> str:
+def settings_text(settings: dict) -> str:
+    """An attack's settings as ``key=value`` pairs (ε left out: the table shows it)."""
     shown = {k: v for k, v in settings.items() if k not in ("targeted", "target_rule", "eps") and v is not None}
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
 
@@ -102,73 +64,6 @@ def _header(report: dict) -> str:
     )
 
 
-def _robustness(report: dict) -> list[str]:
-    threat = report["threat_model"]
-    parts = [
-        f"<h2>Robustness</h2><p>Threat model {threat['norm']}, ε = {threat['eps_text']} ({threat['eps']:.5g} in "
-        f"pixels). Clean accuracy {_fmt(report['clean']['value'])} {_ci(report['clean'])} "
-        f"({report['clean']['count']}/{report['clean']['n']}) · worst case over "
-        f"{', '.join(report['worst_case']['over']) or 'no attack'}: {_fmt(report['worst_case']['value'])} "
-        f"{_ci(report['worst_case'])} ({report['worst_case']['count']}/{report['worst_case']['n']}). "
-        f"Intervals are 95 % Wilson intervals.</p>"
-    ]
-    rows = [
-        [
-            name,
-            a["attack"],
-            a["norm"],
-            a["eps_text"],
-            a["targeted"],
-            a["robust_accuracy"],
-            f"{a['robust']}/{a['n']}",
-            _ci(a),
-            a["success_rate"],
-            a["mean_linf"],
-            a["mean_l2"],
-        ]
-        for name, a in report["attacks"].items()
-    ]
-    parts.append(
-        _table(
-            [
-                "attack",
-                "class",
-                "norm",
-                "ε",
-                "targeted",
-                "robust acc",
-                "robust / n",
-                "95 % interval",
-                "success rate",
-                "mean ℓ∞ (fooled)",
-                "mean ℓ2 (fooled)",
-            ],
-            rows,
-        )
-    )
-    parts.append(
-        _table(["attack", "settings"], [[name, _settings(a["settings"])] for name, a in report["attacks"].items()])
-    )
-    if "autoattack" in report:
-        aa, rb = report["autoattack"], report["robustbench"]
-        parts.append(
-            f"<h3>AutoAttack (standard: {', '.join(aa['attacks'])})</h3><p>Robust accuracy "
-            f"{_fmt(aa['value'])} {_ci(aa)} ({aa['count']}/{aa['n']}). Samples only AutoAttack broke: "
-            f"{aa['broken_only_by_autoattack']}; only our attacks broke: {aa['broken_only_by_our_attacks']}.</p>"
-        )
-        parts.append(
-            _table(
-                ["clean_acc", "autoattack_acc", "threat_model", "eps", "n_examples"],
-                [[rb["clean_acc"], rb["autoattack_acc"], rb["threat_model"], rb["eps_text"], rb["n_examples"]]],
-            )
-        )
-    for flag in report.get("warnings", []) + report.get("sanity", []):
-        parts.append(f'<p class="warn">⚠ {html.escape(flag)}</p>')
-    if not report.get("sanity"):
-        parts.append("<p>Sanity checks: no zero gradients; no black-box attack beats the white-box ones.</p>")
-    return parts
-
-
 def finding_rows(findings: dict) -> list[list]:
     """The findings as ``[claim, effect, interval, n, minimum n, verdict]`` rows, leaving out those
     with no sample at all (``findings["notes"]`` says why in a sentence); shared by the page and the
@@ -177,7 +72,7 @@ def finding_rows(findings: dict) -> list[list]:
     for attack, entry in findings.get("perturbation_types", {}).items():
         if entry["n"]:
             shares = ", ".join(
-                f"{label} {_fmt(s['value'])} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]"
+                f"{label} {fmt(s['value'])} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]"
                 for label, s in entry["shares"].items()
             )
             rows.append([f"(i) {entry['claim']} ({attack})", shares, "—", entry["n"], entry["min_n"], _verdict(entry)])
@@ -202,7 +97,7 @@ def _findings(findings: dict) -> list[str]:
         "interval lies on the claimed side, <b>does not hold</b> when on the other, else <b>inconclusive</b>; "
         "<b>insufficient data</b> below a finding's minimum sample size (docs/method.md).</p>",
         *notes,
-        _table(["claim", "effect", "95 % interval", "n", "minimum n", "verdict"], rows) if rows else "",
+        table(["claim", "effect", "95 % interval", "n", "minimum n", "verdict"], rows) if rows else "",
     ]
 
 
@@ -215,189 +110,10 @@ def _finding_row(claim: str, finding: dict) -> list:
     return [claim, finding["effect"], interval, finding["n"], finding["min_n"], _verdict(finding)]
 
 
-def render(report: dict, figures: dict[str, bytes]) -> str:
-    """The page for ``report`` (the report.json dict) and ``figures`` (name → PNG bytes)."""
-    parts = [_header(report), *_findings(report.get("findings", {}))]
-    if "attacks" in report:
-        parts.extend(_robustness(report))
-    if "pse" in report:
-        pse = report["pse"]
-        rows = [
-            [
-                name,
-                r["success_rate"],
-                r["num_analyzed"],
-                *r["image_type_shares"].values(),
-                *r["group_energy_shares"].values(),
-                r.get("promotion_fraction"),
-                r.get("median_psr"),
-                r.get("clamped_images"),
-            ]
-            for name, r in pse["attacks"].items()
-        ]
-        parts.append("<h2>Promotion and suppression (PSE)</h2>")
-        parts.append(
-            _table(
-                [
-                    "attack",
-                    "success rate",
-                    "images",
-                    "suppression images",
-                    "promotion images",
-                    "balanced images",
-                    "suppression energy",
-                    "promotion energy",
-                    "balanced energy",
-                    "P⁺/(P⁺+S⁺)",
-                    "median PSR (unclamped)",
-                    "clamped PSR",
-                ],
-                rows,
-            )
-        )
-        parts.append(
-            '<p class="small">Whole-image PSR = log2(P/S) is clamped at ε = 1e-12 where one effect is ≤ 0 '
-            "(±40 there), so its mean says little: the table gives the bounded promotion fraction "
-            "P⁺/(P⁺+S⁺) (½ balanced), the median PSR over unclamped images and the share of clamped ones.</p>"
-        )
-        for key in ("psr_histogram", "category_shares"):
-            if key in figures:
-                parts.append(_img(figures[key], key))
-        for key, png in figures.items():
-            if key.startswith("examples/"):
-                parts.append(
-                    f"<h3>{html.escape(key[9:])}: clean · adversarial · categories "
-                    f"(red promotion, blue suppression, grey balanced)</h3>" + _img(png, key)
-                )
-        if "ground_truth" in pse:
-            gt = pse["ground_truth"]
-            parts.append(
-                "<h3>Ground truth (synthetic benchmark)</h3><p>"
-                + html.escape(gt["attack"])
-                + "; "
-                + html.escape(gt["meaning"])
-                + "</p>"
-            )
-            parts.append(
-                _table(
-                    [
-                        "suppression on object",
-                        "promotion on distractor",
-                        "promotion on object",
-                        "suppression on distractor",
-                        "images",
-                    ],
-                    [
-                        [
-                            gt["suppression_on_object"],
-                            gt["promotion_on_distractor"],
-                            gt["promotion_on_object"],
-                            gt["suppression_on_distractor"],
-                            gt["num_images"],
-                        ]
-                    ],
-                )
-            )
-    if "cam" in report:
-        cam = report["cam"]
-        rows = [
-            [
-                name,
-                *(
-                    r[k]
-                    for k in (
-                        "agreement_suppression_true",
-                        "baseline_suppression_true",
-                        "agreement_promotion_target",
-                        "baseline_promotion_target",
-                        "cam_shift",
-                        "asm_interpretability",
-                    )
-                ),
-                *(_gain(r[f"gain_{kind}"]) for kind in ("suppression_true", "promotion_target")),
-            ]
-            for name, r in cam["attacks"].items()
-        ]
-        parts.append(
-            f"<h2>Where the perturbation acts (CAM)</h2><p>Regions from {html.escape(str(cam.get('method')))}"
-            f" at {html.escape(str(cam.get('layer')))}.</p>"
-        )
-        parts.append(
-            _table(
-                [
-                    "attack",
-                    "IS suppression vs true-class region",
-                    "random region",
-                    "IS promotion vs target-class region",
-                    "random region",
-                    "CAM shift (IoU)",
-                    "IS of δ vs its ASM region (top 20 %)",
-                    "suppression gain over random [95 %] (n)",
-                    "promotion gain over random [95 %] (n)",
-                ],
-                rows,
-            )
-        )
-        parts.append(
-            '<p class="small">Each column is a mean over the fooled images where it is defined; a gain is the '
-            "mean of agreement − random region over the images where both are defined, with a paired bootstrap "
-            "interval.</p>"
-        )
-        rows = [
-            [
-                name,
-                r["cam_guided"]["full_success"],
-                r["cam_guided"]["guided_success"],
-                r["cam_guided"]["full_l0"],
-                r["cam_guided"]["guided_l0"],
-                r["cam_guided"]["full_l2"],
-                r["cam_guided"]["guided_l2"],
-                r["cam_guided"]["full_linf"],
-                r["cam_guided"]["guided_linf"],
-            ]
-            for name, r in cam["attacks"].items()
-            if "cam_guided" in r
-        ]
-        parts.append("<h3>CAM-guided attacks (support = true- ∪ target-class region)</h3>")
-        parts.append(
-            _table(
-                ["attack", "success", "guided success", "ℓ0", "guided ℓ0", "ℓ2", "guided ℓ2", "ℓ∞", "guided ℓ∞"], rows
-            )
-        )
-        if "localization_iou" in cam:
-            parts.append(
-                f"<p>True-class region vs object mask: IoU {_fmt(cam['localization_iou'])}, pointing game "
-                f"{_fmt(cam['pointing_game'])}.</p>"
-            )
-        if "cam_overlays" in figures:
-            parts.append("<h3>True-class maps on clean images</h3>" + _img(figures["cam_overlays"], "cam"))
-    if "dissection" in report:
-        parts.extend(_dissection(report["dissection"], figures))
-    if "masking" in report:
-        parts.append(
-            "<h2>Neuron masking</h2><p>Clean and robust accuracy (robust: "
-            + html.escape(report["masking_attack"])
-            + ", run against the masked model) with the most attack-sensitive units of the layer zeroed, "
-            "beside as many random units; " + html.escape(report.get("masking_ranking", "")) + ".</p>"
-        )
-        parts.append(
-            _table(
-                ["units masked", "count", "clean acc", "robust acc", "clean acc (random)", "robust acc (random)"],
-                [
-                    [
-                        f"{100 * r['fraction']:g} %",
-                        r["num_units"],
-                        r["clean_accuracy"],
-                        r["robust_accuracy"],
-                        r["random_clean_accuracy"],
-                        r["random_robust_accuracy"],
-                    ]
-                    for r in report["masking"]
-                ],
-            )
-        )
-        if "masking_curve" in figures:
-            parts.append(_img(figures["masking_curve"], "masking curve"))
+def render(report: dict, figures: dict[str, bytes], blocks: list[str]) -> str:
+    """The page for ``report`` (the report.json dict): its header, the findings, ``blocks`` (each
+    section's HTML, drawn by the section from its own report block) and the whole report.json."""
+    parts = [_header(report), *_findings(report.get("findings", {})), *blocks]
     for error in report.get("figure_errors", []):
         parts.append(
             f'<p class="warn">⚠ a figure could not be drawn ({html.escape(error)}); the numbers are complete</p>'
@@ -422,7 +138,8 @@ def _page(title: str, parts: list[str]) -> str:
     )
 
 
-def _gain(gain: dict) -> str:
+def gain_text(gain: dict) -> str:
+    """A gain over its random baseline: ``mean [a, b] (n = N)``."""
     if gain["mean"] is None:
         return f"— (n = {gain['n']})"
     return f"{gain['mean']:.3f} {format_interval(gain['ci95'])} (n = {gain['n']})"
@@ -461,7 +178,7 @@ def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
     ]
     parts.extend(f'<p class="warn">⚠ {html.escape(w)}</p>' for w in comparison["warnings"])
     parts.append(
-        _table(
+        table(
             ["checkpoint", "method", "epoch", "clean", "robust", *(title for _, title in COMPARISON_COLUMNS)],
             [
                 [
@@ -477,10 +194,10 @@ def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
         )
     )
     if "trends" in figures:
-        parts.append("<h2>Against epoch</h2>" + _img(figures["trends"], "trends"))
+        parts.append("<h2>Against epoch</h2>" + img(figures["trends"], "trends"))
     parts.append("<h2>Against robust accuracy</h2>")
     parts.append(
-        _table(
+        table(
             ["metric", "Spearman ρ with robust accuracy", "95 % interval", "checkpoints"],
             [[c["meaning"], c["rho"], format_interval(c["ci95"]), c["n"]] for c in comparison["correlations"].values()],
         )
@@ -489,7 +206,7 @@ def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
         '<p class="small">Intervals by Fisher\'s z (Bonett–Wright standard error); none below 4 checkpoints.</p>'
     )
     if "correlations" in figures:
-        parts.append(_img(figures["correlations"], "correlations"))
+        parts.append(img(figures["correlations"], "correlations"))
     parts.append(
         "<details><summary>comparison (every number)</summary><pre>"
         + html.escape(json.dumps(comparison, indent=2))

@@ -11,6 +11,12 @@ def format_eps(eps: float) -> str:
     return f"{eps:g}"
 
 
+def format_rate(entry: dict) -> str:
+    """A rate entry (``value, count, n, ci95``) as ``0.812 [0.731, 0.872] (81/100)``."""
+    low, high = entry["ci95"]
+    return f"{entry['value']:.3f} [{low:.3f}, {high:.3f}] ({entry['count']}/{entry['n']})"
+
+
 def format_interval(ci: list[float]) -> str:
     """``[a, b]`` to three decimals (as the report prints its numbers), or ``—`` for an interval that
     could not be computed (NaN bounds)."""

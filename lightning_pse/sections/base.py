@@ -9,7 +9,10 @@ A section holds its numbers in torchmetrics states (so DDP ranks sync in ``compu
   pass, does it here on this rank's shard);
 - ``scalars(report) -> dict`` the per-epoch numbers a callback logs (``pse/pgd/suppression_share``);
 - ``figures(report) -> dict`` name → PNG bytes, drawn from the report and the few examples kept on
-  the rank that draws (``keep_examples``); ``tables(report)`` name → ``(columns, rows)``.
+  the rank that draws (``keep_examples``); ``tables(report)`` name → ``(columns, rows)``;
+- ``html(report, figures)`` and ``summary(report)`` (class methods, so a saved report renders
+  without the section's attacks): its block of report.html and its terminal lines. A new metric
+  touches one room: the section's ``compute`` and, to show it, these two.
 
 A callback only decides *when* (``callbacks.SectionCallback``) and logs; ``analyze.py`` only
 decides *which* sections and writes the report; both call these methods.
@@ -162,6 +165,17 @@ class Section:
 
     def tables(self, report: dict) -> dict[str, tuple[list[str], list[list]]]:
         return {}
+
+    @classmethod
+    def html(cls, report: dict, figures: dict[str, bytes]) -> list[str]:
+        """The section's block of report.html, drawn from its entries in ``report`` (the whole
+        report.json dict) and ``figures`` (name → PNG bytes)."""
+        return []
+
+    @classmethod
+    def summary(cls, report: dict) -> list[str]:
+        """The section's lines of the terminal summary, from its entries in ``report``."""
+        return []
 
 
 def nan_if_none(value: float | None) -> float:

@@ -3,14 +3,18 @@ optionally the CAM-guided attack, and CAM localisation on data with object masks
 
 from __future__ import annotations
 
+import html
+
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, SumMetric
 
 from ..attacks import Attack, presets
 from ..cam import cam_agreement, cam_guided_attack, cam_method, localization, saliency_agreement
+from ..cam.settings import CAM
 from ..groups import check_group_layout
 from ..output import figures
+from ..output.html import fmt, gain_text, img, table
 from ..output.images import heat_overlay
 from ..pse import PSESettings
 from ..stats import bootstrap_interval
@@ -80,10 +84,10 @@ class CAMSection(Section):
     def __init__(
         self,
         attacks: dict[str, Attack] | None = None,
-        method: str = "cam",
+        method: str = CAM.method,
         layer: str | None = None,
-        threshold: float = 0.2,
-        draws: int = 5,
+        threshold: float = CAM.threshold,
+        draws: int = CAM.draws,
         settings: PSESettings | dict | None = None,
         guided: bool = False,
         num_examples: int = 8,
@@ -180,3 +184,81 @@ class CAMSection(Section):
         if not self.examples:
             return {}
         return {"cam_overlays": lambda: figures.image_grid(torch.stack(self.examples))}
+
+    @classmethod
+    def html(cls, report: dict, figures: dict[str, bytes]) -> list[str]:
+        """The CAM block of report.html."""
+        parts = []
+        cam = report["cam"]
+        rows = [
+            [
+                name,
+                *(
+                    r[k]
+                    for k in (
+                        "agreement_suppression_true",
+                        "baseline_suppression_true",
+                        "agreement_promotion_target",
+                        "baseline_promotion_target",
+                        "cam_shift",
+                        "asm_interpretability",
+                    )
+                ),
+                *(gain_text(r[f"gain_{kind}"]) for kind in ("suppression_true", "promotion_target")),
+            ]
+            for name, r in cam["attacks"].items()
+        ]
+        parts.append(
+            f"<h2>Where the perturbation acts (CAM)</h2><p>Regions from {html.escape(str(cam.get('method')))}"
+            f" at {html.escape(str(cam.get('layer')))}.</p>"
+        )
+        parts.append(
+            table(
+                [
+                    "attack",
+                    "IS suppression vs true-class region",
+                    "random region",
+                    "IS promotion vs target-class region",
+                    "random region",
+                    "CAM shift (IoU)",
+                    "IS of δ vs its ASM region (top 20 %)",
+                    "suppression gain over random [95 %] (n)",
+                    "promotion gain over random [95 %] (n)",
+                ],
+                rows,
+            )
+        )
+        parts.append(
+            '<p class="small">Each column is a mean over the fooled images where it is defined; a gain is the '
+            "mean of agreement − random region over the images where both are defined, with a paired bootstrap "
+            "interval.</p>"
+        )
+        rows = [
+            [
+                name,
+                r["cam_guided"]["full_success"],
+                r["cam_guided"]["guided_success"],
+                r["cam_guided"]["full_l0"],
+                r["cam_guided"]["guided_l0"],
+                r["cam_guided"]["full_l2"],
+                r["cam_guided"]["guided_l2"],
+                r["cam_guided"]["full_linf"],
+                r["cam_guided"]["guided_linf"],
+            ]
+            for name, r in cam["attacks"].items()
+            if "cam_guided" in r
+        ]
+        parts.append("<h3>CAM-guided attacks (support = true- ∪ target-class region)</h3>")
+        parts.append(
+            table(
+                ["attack", "success", "guided success", "ℓ0", "guided ℓ0", "ℓ2", "guided ℓ2", "ℓ∞", "guided ℓ∞"], rows
+            )
+        )
+        if "localization_iou" in cam:
+            parts.append(
+                f"<p>True-class region vs object mask: IoU {fmt(cam['localization_iou'])}, pointing game "
+                f"{fmt(cam['pointing_game'])}.</p>"
+            )
+        if "cam_overlays" in figures:
+            parts.append("<h3>True-class maps on clean images</h3>" + img(figures["cam_overlays"], "cam"))
+        return parts

@@ -3,6 +3,7 @@ sensitivity to an attack (``DissectionSection``), and the neuron-masking curve (
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import torch
@@ -27,6 +28,7 @@ from ..dissect import (
 )
 from ..models.capture import resolve_layer
 from ..output import figures
+from ..output.html import fmt, img, table
 from ..pse import UnitSensitivity
 from .base import AttackRuns, ProbeBatch, Section
 
@@ -153,6 +155,58 @@ class DissectionSection(Section):
         columns = ["unit", "concept", "category", "iou", "sensitivity", "detector"]
         return {"units": (columns, [[row[c] for c in columns] for row in report["dissection"]["units"]])}
 
+    @classmethod
+    def html(cls, report: dict, figures: dict[str, bytes]) -> list[str]:
+        """The dissection's block of report.html."""
+        d = report["dissection"]
+        rho = d["spearman_sensitivity_iou"]
+        if rho > 0:
+            sign = "positive: the more attack-sensitive units tend to be the more interpretable"
+        elif rho < 0:
+            sign = "negative: the more attack-sensitive units tend to be the less interpretable"
+        else:  # zero, or nan when a ranking is constant
+            sign = "zero" if rho == 0 else "undefined"
+        parts = [
+            f"<h2>Network dissection</h2><p>Layer <code>{html.escape(d['layer'])}</code>: {d['interpretable_units']} "
+            f"of {d['num_units']} units are detectors (best concept IoU above the threshold) on {d['num_images']} "
+            f"concept images ({html.escape(d.get('concept_probe', 'concept probe set'))}). "
+            f"Spearman correlation of attack sensitivity s<sub>k</sub> "
+            f"({html.escape(d['sensitivity_attack'])}, averaged over {d['num_probe_images']} probe images) with the "
+            f"best IoU: ρ = {fmt(rho)} ({sign}).</p>"
+        ]
+        parts.append(
+            table(
+                ["category", "detector units", "concepts detected"],
+                [[c, n["units"], n["concepts"]] for c, n in d["detectors_per_category"].items()],
+            )
+        )
+        parts.append(
+            table(
+                [f"units (k = {d['k']})", "detector share", "mean best IoU"],
+                [
+                    [
+                        f"{name} k by sensitivity" if name != "random" else "random k (expected: the whole layer)",
+                        d[f"{key}_detector_share"],
+                        d[f"{key}_mean_iou"],
+                    ]
+                    for name, key in (("top", "topk"), ("bottom", "bottomk"), ("random", "randomk"))
+                ],
+            )
+        )
+        if "sensitivity_vs_iou" in figures:
+            parts.append(img(figures["sensitivity_vs_iou"], "sensitivity vs IoU"))
+        return parts
+
+    @classmethod
+    def summary(cls, report: dict) -> list[str]:
+        """The terminal's dissection line."""
+        d = report["dissection"]
+        return [
+            f"dissection {d['layer']}: {d['interpretable_units']}/{d['num_units']} interpretable units, "
+            f"Spearman(sensitivity, IoU) = {d['spearman_sensitivity_iou']:.3f} "
+            f"(sensitivity over {d['num_probe_images']} probe images)"
+        ]
+
 
 class MaskingSection(Section):
     """Clean and robust accuracy as the most attack-sensitive units of ``layer`` are masked, beside
@@ -205,3 +259,33 @@ class MaskingSection(Section):
 
     def figures(self, report: dict) -> dict[str, object]:
         return {"masking_curve": lambda: figures.masking_curve(report["masking"])}
+
+    @classmethod
+    def html(cls, report: dict, figures: dict[str, bytes]) -> list[str]:
+        """The masking curve's block of report.html."""
+        parts = []
+        parts.append(
+            "<h2>Neuron masking</h2><p>Clean and robust accuracy (robust: "
+            + html.escape(report["masking_attack"])
+            + ", run against the masked model) with the most attack-sensitive units of the layer zeroed, "
+            "beside as many random units; " + html.escape(report.get("masking_ranking", "")) + ".</p>"
+        )
+        parts.append(
+            table(
+                ["units masked", "count", "clean acc", "robust acc", "clean acc (random)", "robust acc (random)"],
+                [
+                    [
+                        f"{100 * r['fraction']:g} %",
+                        r["num_units"],
+                        r["clean_accuracy"],
+                        r["robust_accuracy"],
+                        r["random_clean_accuracy"],
+                        r["random_robust_accuracy"],
+                    ]
+                    for r in report["masking"]
+                ],
+            )
+        )
+        if "masking_curve" in figures:
+            parts.append(img(figures["masking_curve"], "masking curve"))
+        return parts

@@ -3,6 +3,8 @@ examples (``docs/method.md`` §1), and, on data with object masks, where the cat
 
 from __future__ import annotations
 
+import html
+
 import torch
 from torch import Tensor, nn
 from torchmetrics import SumMetric
@@ -10,6 +12,7 @@ from torchmetrics import SumMetric
 from ..attacks import Attack, presets
 from ..groups import check_group_layout
 from ..output import figures
+from ..output.html import img, table
 from ..output.images import as_rgb, category_overlay
 from ..pse import Category, PSESettings, PSEShares, analyze
 from ..pse.categories import clamped
@@ -237,6 +240,99 @@ class PSESection(Section):
             if rows:
                 out[f"{name}/images"] = (["probe_index", *RECORD_COLUMNS], rows)
         return out
+
+    @classmethod
+    def html(cls, report: dict, figures: dict[str, bytes]) -> list[str]:
+        """The PSE block of report.html."""
+        parts = []
+        pse = report["pse"]
+        rows = [
+            [
+                name,
+                r["success_rate"],
+                r["num_analyzed"],
+                *r["image_type_shares"].values(),
+                *r["group_energy_shares"].values(),
+                r.get("promotion_fraction"),
+                r.get("median_psr"),
+                r.get("clamped_images"),
+            ]
+            for name, r in pse["attacks"].items()
+        ]
+        parts.append("<h2>Promotion and suppression (PSE)</h2>")
+        parts.append(
+            table(
+                [
+                    "attack",
+                    "success rate",
+                    "images",
+                    "suppression images",
+                    "promotion images",
+                    "balanced images",
+                    "suppression energy",
+                    "promotion energy",
+                    "balanced energy",
+                    "P⁺/(P⁺+S⁺)",
+                    "median PSR (unclamped)",
+                    "clamped PSR",
+                ],
+                rows,
+            )
+        )
+        parts.append(
+            '<p class="small">Whole-image PSR = log2(P/S) is clamped at ε = 1e-12 where one effect is ≤ 0 '
+            "(±40 there), so its mean says little: the table gives the bounded promotion fraction "
+            "P⁺/(P⁺+S⁺) (½ balanced), the median PSR over unclamped images and the share of clamped ones.</p>"
+        )
+        for key in ("psr_histogram", "category_shares"):
+            if key in figures:
+                parts.append(img(figures[key], key))
+        for key, png in figures.items():
+            if key.startswith("examples/"):
+                parts.append(
+                    f"<h3>{html.escape(key[9:])}: clean · adversarial · categories "
+                    f"(red promotion, blue suppression, grey balanced)</h3>" + img(png, key)
+                )
+        if "ground_truth" in pse:
+            gt = pse["ground_truth"]
+            parts.append(
+                "<h3>Ground truth (synthetic benchmark)</h3><p>"
+                + html.escape(gt["attack"])
+                + "; "
+                + html.escape(gt["meaning"])
+                + "</p>"
+            )
+            parts.append(
+                table(
+                    [
+                        "suppression on object",
+                        "promotion on distractor",
+                        "promotion on object",
+                        "suppression on distractor",
+                        "images",
+                    ],
+                    [
+                        [
+                            gt["suppression_on_object"],
+                            gt["promotion_on_distractor"],
+                            gt["promotion_on_object"],
+                            gt["suppression_on_distractor"],
+                            gt["num_images"],
+                        ]
+                    ],
+                )
+            )
+        return parts
+
+    @classmethod
+    def summary(cls, report: dict) -> list[str]:
+        """The terminal's PSE lines: each attack's fooled images and image-type shares."""
+        lines = []
+        for name, pse in report["pse"]["attacks"].items():
+            if pse["num_analyzed"]:
+                shares = ", ".join(f"{k} {v:.2f}" for k, v in pse["image_type_shares"].items())
+                lines.append(f"PSE {name}: {pse['num_analyzed']} fooled images; {shares}")
+        return lines
 
 
 def specificity(truth: dict[str, Tensor], mask: str, preferred: str, other: str, seed: int = 0) -> dict:

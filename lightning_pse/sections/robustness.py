@@ -4,13 +4,16 @@ beside them (optional), and AutoAttack-style sanity flags in plain words."""
 
 from __future__ import annotations
 
+import html
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
 from ..models.state import eval_mode
-from ..output.text import format_eps
+from ..output.html import fmt, interval_of, settings_text, table
+from ..output.text import format_eps, format_rate
 from .autoattack import autoattack_robust
 from .base import AttackRuns, ProbeBatch, Section
 from .intervals import rate
@@ -225,6 +228,94 @@ class RobustnessSection(Section):
                     f"numbers overestimate robustness"
                 )
         return flags
+
+    @classmethod
+    def html(cls, report: dict, figures: dict[str, bytes]) -> list[str]:
+        """The robustness block of report.html."""
+        threat = report["threat_model"]
+        parts = [
+            f"<h2>Robustness</h2><p>Threat model {threat['norm']}, ε = {threat['eps_text']} ({threat['eps']:.5g} in "
+            f"pixels). Clean accuracy {fmt(report['clean']['value'])} {interval_of(report['clean'])} "
+            f"({report['clean']['count']}/{report['clean']['n']}) · worst case over "
+            f"{', '.join(report['worst_case']['over']) or 'no attack'}: {fmt(report['worst_case']['value'])} "
+            f"{interval_of(report['worst_case'])} ({report['worst_case']['count']}/{report['worst_case']['n']}). "
+            f"Intervals are 95 % Wilson intervals.</p>"
+        ]
+        rows = [
+            [
+                name,
+                a["attack"],
+                a["norm"],
+                a["eps_text"],
+                a["targeted"],
+                a["robust_accuracy"],
+                f"{a['robust']}/{a['n']}",
+                interval_of(a),
+                a["success_rate"],
+                a["mean_linf"],
+                a["mean_l2"],
+            ]
+            for name, a in report["attacks"].items()
+        ]
+        parts.append(
+            table(
+                [
+                    "attack",
+                    "class",
+                    "norm",
+                    "ε",
+                    "targeted",
+                    "robust acc",
+                    "robust / n",
+                    "95 % interval",
+                    "success rate",
+                    "mean ℓ∞ (fooled)",
+                    "mean ℓ2 (fooled)",
+                ],
+                rows,
+            )
+        )
+        parts.append(
+            table(
+                ["attack", "settings"], [[name, settings_text(a["settings"])] for name, a in report["attacks"].items()]
+            )
+        )
+        if "autoattack" in report:
+            aa, rb = report["autoattack"], report["robustbench"]
+            parts.append(
+                f"<h3>AutoAttack (standard: {', '.join(aa['attacks'])})</h3><p>Robust accuracy "
+                f"{fmt(aa['value'])} {interval_of(aa)} ({aa['count']}/{aa['n']}). Samples only AutoAttack broke: "
+                f"{aa['broken_only_by_autoattack']}; only our attacks broke: {aa['broken_only_by_our_attacks']}.</p>"
+            )
+            parts.append(
+                table(
+                    ["clean_acc", "autoattack_acc", "threat_model", "eps", "n_examples"],
+                    [[rb["clean_acc"], rb["autoattack_acc"], rb["threat_model"], rb["eps_text"], rb["n_examples"]]],
+                )
+            )
+        for flag in report.get("warnings", []) + report.get("sanity", []):
+            parts.append(f'<p class="warn">⚠ {html.escape(flag)}</p>')
+        if not report.get("sanity"):
+            parts.append("<p>Sanity checks: no zero gradients; no black-box attack beats the white-box ones.</p>")
+        return parts
+
+    @classmethod
+    def summary(cls, report: dict) -> list[str]:
+        """The terminal's robustness lines."""
+        threat = report["threat_model"]
+        lines = [f"clean accuracy {format_rate(report['clean'])}"]
+        for name, attack in report["attacks"].items():
+            counted = {**attack, "value": attack["robust_accuracy"], "count": attack["robust"]}
+            lines.append(
+                f"  {name:<10} robust accuracy {format_rate(counted)} ({attack['norm']} ε = {attack['eps_text']})"
+            )
+        lines.append(
+            f"worst case over the {threat['norm']} ε = {threat['eps_text']} attacks {format_rate(report['worst_case'])}"
+        )
+        if "autoattack" in report:
+            lines.append(f"AutoAttack (standard) {format_rate(report['autoattack'])}")
+        lines.extend(f"warning: {w}" for w in report.get("warnings", []) + report.get("sanity", []))
+        return lines
 
 
 def zero_input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:

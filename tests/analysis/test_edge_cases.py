@@ -9,12 +9,14 @@ import math
 import jsonschema
 import pytest
 from pytorch_lightning import Trainer
+from torchmetrics import SumMetric
 
 from lightning_pse.analysis import evaluate
+from lightning_pse.analysis.registry import REGISTRY, SectionEntry, page, summary
 from lightning_pse.attacks import PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
-from lightning_pse.output.html import render
 from lightning_pse.schemas import REPORT_SCHEMA_VERSION, report_schema
+from lightning_pse.sections import Section
 
 SECTIONS = ["robustness", "pse", "cam", "dissection", "masking"]
 LIGHT = {"dissection": {"num_concept_images": 16, "fractions": [0.0, 0.1]}, "batch_size": 16}
@@ -50,8 +52,8 @@ def test_a_model_no_attack_fools_gets_a_report_that_says_so(unfooled):
     (note,) = findings["notes"]
     assert note.startswith(f"No attack fooled any of the {pse['num_attacked']} correctly classified probe samples")
     assert findings["perturbation_types"]["pgd"]["verdict"] == "insufficient data"
-    page = render(unfooled, {})
-    assert note in page and "(i) perturbations split" not in page, "one sentence instead of rows of n = 0"
+    html = page(unfooled, {})
+    assert note in html and "(i) perturbations split" not in html, "one sentence instead of rows of n = 0"
 
 
 def test_a_model_every_attack_fools_gets_a_full_report(all_fooled):
@@ -140,7 +142,7 @@ def test_the_page_shows_report_json_numbers_and_findings_rest_on_the_tables(all_
     """Read report.html back: every finding's effect, interval and n equal its report.json fields at
     the printed precision, and each effect is a number (or a difference of numbers) that the section
     tables print."""
-    tables = tables_of(render(all_fooled, {}))
+    tables = tables_of(page(all_fooled, {}))
     rows = {row["claim"]: row for row in table_with(tables, "claim")}
     findings = all_fooled["findings"]
 
@@ -201,3 +203,35 @@ def test_reports_validate_against_the_shipped_schema_and_drifted_ones_do_not(unf
     for bad in (drifted, drifted_key, unexplained, no_reason):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+class PixelCount(Section):
+    """A section of one new metric (pixels seen), written as one room: its numbers, page and lines."""
+
+    name = "pixels"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = self.add_metric(SumMetric())
+
+    def update(self, model, batch, runs) -> None:
+        self.total.update(float(batch.x[0].numel() * len(batch)))
+
+    def compute(self, model=None, rank: int = 0, world_size: int = 1) -> dict:
+        return {"pixels": {"total": int(self.total.compute())}}
+
+    @classmethod
+    def html(cls, report: dict, figures: dict) -> list[str]:
+        return [f"<h2>Pixels</h2><p>pixels seen: {report['pixels']['total']}</p>"]
+
+    @classmethod
+    def summary(cls, report: dict) -> list[str]:
+        return [f"pixels seen: {report['pixels']['total']}"]
+
+
+def test_a_new_section_is_one_class_and_one_registry_entry(trained_model, synthetic_data, monkeypatch):
+    monkeypatch.setitem(REGISTRY, "pixels", SectionEntry(PixelCount, lambda analysis: PixelCount()))
+    report = evaluate(trained_model, synthetic_data, ["pixels"], num_samples=4)
+    pixels = 4 * synthetic_data.example_image("test", 0).numel()
+    assert report["pixels"]["total"] == pixels and report["sections"] == ["pixels"]
+    assert f"pixels seen: {pixels}" in page(report, {}) and f"pixels seen: {pixels}" in summary(report)

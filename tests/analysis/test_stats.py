@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.stats import binomtest, spearmanr
 
 from lightning_pse.dissect import spearman
-from lightning_pse.stats import bootstrap_interval, spearman_interval, wilson_interval
+from lightning_pse.stats import bootstrap_interval, spearman_interval, verdict, wilson_interval
 
 
 def test_wilson_interval_is_exact_at_the_edges_for_every_n_up_to_5000():
@@ -64,3 +64,18 @@ def test_bootstrap_interval_stays_within_the_statistics_range():
     constant = bootstrap_interval(lambda c: float(c["v"].mean()), {"v": torch.zeros(10)})
     assert constant == [0.0, 0.0]
     assert all(math.isnan(v) for v in bootstrap_interval(lambda c: 0.0, {"v": torch.zeros(1)}))
+
+
+def test_an_interval_touching_zero_is_not_clear_of_it():
+    assert verdict(0.0, 0.3) == "inconclusive" and verdict(-0.3, 0.0) == "inconclusive"
+    assert verdict(1e-9, 0.3) == "holds" and verdict(-0.3, -1e-9) == "does not hold"
+
+
+def test_bootstrap_interval_of_a_mean_has_the_normal_width():
+    """On 400 normal values the 95 % percentile-bootstrap interval of the mean spans about
+    ±1.96·s/√n (a 90 % one would span ±1.64·s/√n, 16 % narrower)."""
+    values = torch.randn(400, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    low, high = bootstrap_interval(lambda c: float(c["v"].mean()), {"v": values}, resamples=4000)
+    expected = 2 * 1.959964 * float(values.std()) / 20
+    assert (high - low) == pytest.approx(expected, rel=0.06)
+    assert low < float(values.mean()) < high

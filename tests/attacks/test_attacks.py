@@ -317,3 +317,16 @@ def test_dtype_follows_the_input(attack, trained_model, probe):
     x, y = probe
     x_adv = attack(model, x[:4].double(), y[:4])
     assert x_adv.dtype == torch.float64 and x_adv.device == x.device
+
+
+def test_restarts_keep_the_stronger_point_per_sample():
+    """Across restarts: a success beats a failure, and between equals the higher objective wins."""
+    from lightning_pse.attacks.base import keep_better
+
+    best_x, new_x = torch.zeros(4, 1, 2, 2), torch.ones(4, 1, 2, 2)
+    best_success = torch.tensor([False, True, False, True])
+    new_success = torch.tensor([True, False, False, True])
+    best_score, new_score = torch.tensor([5.0, 1.0, 1.0, 3.0]), torch.tensor([0.0, 9.0, 2.0, 2.0])
+    x, success, score = keep_better(best_x, best_success, best_score, new_x, new_success, new_score)
+    assert x[:, 0, 0, 0].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert success.tolist() == [True, True, False, True] and score.tolist() == [0.0, 1.0, 2.0, 3.0]

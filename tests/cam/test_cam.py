@@ -226,6 +226,18 @@ def test_promotion_is_scored_against_the_target_region_of_the_adversarial_image(
     )
     suppression = (x_adv - x) * pse.category_mask(Category.SUPPRESSION).unsqueeze(1)
     true_on_clean = class_region(trained_model, x, y)
+    true_on_adv = class_region(trained_model, x_adv, y)
+    assert torch.allclose(scores.cam_shift, iou(true_on_clean, true_on_adv)) and (scores.cam_shift < 1).any()
     assert torch.allclose(
         scores.agreement_suppression_true, interpretability_score(suppression, true_on_clean), equal_nan=True
     )
+
+
+def test_regions_are_thresholded_against_each_images_own_maximum():
+    """A faint map is not dropped because another image of the batch has a stronger one."""
+    maps = torch.zeros(2, 4, 4)
+    maps[0, 0, 0], maps[0, 1, 1] = 1.0, 0.3
+    maps[1, 2, 2], maps[1, 3, 3] = 0.01, 0.001
+    region = binarize(maps, 0.2)
+    assert region[0, 0, 0] and region[0, 1, 1] and region[1, 2, 2] and not region[1, 3, 3]
+    assert int(region.sum()) == 3

@@ -93,6 +93,31 @@ def test_mnist_family_reads_idx(tmp_path, module, folder, compress):
     assert int(test[5]["label"]) == labels[5]
 
 
+def test_fashion_mnist_reads_the_flat_layout_debian_installs(tmp_path):
+    """The four (gzipped) IDX files directly in data_dir, as /usr/share/datasets/fashion-mnist holds them."""
+    arrays = write_mnist(tmp_path, "staging", 30, 12, compress=True)
+    flat = tmp_path / "fashion-mnist"
+    (tmp_path / "staging" / "raw").rename(flat)
+    assert sorted(p.name for p in flat.iterdir()) == [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]
+    _, _, test = _check_splits(FashionMNISTDataModule(data_dir=str(flat), val_size=6), 30, 12, (1, 28, 28))
+    images, labels = arrays["t10k"]
+    assert torch.equal(test[3]["image"][0], torch.from_numpy(images[3]).float() / 255)
+    assert int(test[3]["label"]) == labels[3]
+
+
+def test_a_missing_fashion_mnist_names_both_layouts_and_the_debian_package(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as err:
+        FashionMNISTDataModule(data_dir=str(tmp_path)).setup()
+    message = str(err.value)
+    assert "FashionMNIST/raw/train-images-idx3-ubyte" in message and "apt-get install dataset-fashion-mnist" in message
+    assert "\n" not in message
+
+
 @pytest.mark.skipif(not SHARED_MNIST.exists(), reason="the shared MNIST test files are not beside this checkout")
 def test_real_mnist_test_files_read():
     images = read_idx(SHARED_MNIST / "t10k-images-idx3-ubyte")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lightning_pse.groups import GroupGrid
-from lightning_pse.pse import Category, UnitSensitivity, analyze, categorize, unit_effects
+from lightning_pse.pse import Category, UnitSensitivity, analyze, categorize, energy_shares, image_type, unit_effects
 from lightning_pse.pse.effects import group_energy
 
 
@@ -62,6 +62,18 @@ def test_rho_is_relative_to_each_images_own_strongest_group():
     weak[0, 0], weak[0, 1] = 1.0, 0.04
     cut = categorize(weak, torch.zeros(1, 64), torch.ones(1, 64), rho=0.05)
     assert cut[0, 0] == int(Category.PROMOTION) and cut[0, 1] == int(Category.INACTIVE), "below ρ·max is inactive"
+    harmless = categorize(-torch.rand(1, 64, generator=generator), torch.zeros(1, 64), torch.ones(1, 64))
+    assert (harmless == int(Category.INACTIVE)).all(), "a perturbation with no positive effect has no active group"
+
+
+def test_energy_shares_are_over_the_active_groups_only():
+    """Per image the three active categories' shares of ‖δ_G‖² add up to 1; inactive energy is left out."""
+    category = torch.tensor([[1, 1, 2, 3, 0, 0], [0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0]])
+    energy = torch.tensor([[1.0, 1.0, 2.0, 4.0, 100.0, 100.0], [1.0] * 6, [0.5, 9.0, 9.0, 9.0, 9.0, 9.0]])
+    shares = energy_shares(category, energy)
+    expected = torch.tensor([[0.0, 0.25, 0.25, 0.5], [0.0] * 4, [0.0, 0.0, 1.0, 0.0]])
+    assert torch.allclose(shares, expected)
+    assert torch.equal(image_type(shares), torch.tensor([int(Category.BALANCED), int(Category.INACTIVE), 2]))
 
 
 def layer_model(channels: int = 4) -> nn.Module:
@@ -86,7 +98,8 @@ def test_unit_sensitivity_is_the_mean_absolute_change_over_the_mean_activation()
     effects = unit_effects(model, "layer", x, x_adv)
     assert torch.allclose(effects.sensitivity, expected)
     assert effects.sensitivity[0] == pytest.approx(0.2 / 0.375, rel=1e-5) and effects.sensitivity[3] == 0
-    metric = UnitSensitivity(4)
-    for i in range(2):  # one image per batch: the sums over batches give the same s_k
-        metric.update(unit_effects(model, "layer", x[i : i + 1], x_adv[i : i + 1]))
-    assert torch.allclose(metric.compute().double(), expected.double(), atol=1e-6)
+    for batches in ([slice(0, 2)], [slice(0, 1), slice(1, 2)]):  # one batch of both, or one image each
+        metric = UnitSensitivity(4)
+        for rows in batches:
+            metric.update(unit_effects(model, "layer", x[rows], x_adv[rows]))
+        assert torch.allclose(metric.compute().double(), expected.double(), atol=1e-6), batches

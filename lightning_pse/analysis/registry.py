@@ -1,0 +1,125 @@
+"""The analysis sections by name: ``REGISTRY[name]`` gives the section class, how an ``Analysis``
+builds it, and the dataclass of its ``--<name>.KEY`` options (None: it has none of its own).
+
+``analyze.py``'s parser, ``Analysis.build_sections``, the page and the terminal summary all walk this
+registry, so a new section is one entry here and one section class; a new metric of a section is
+its ``compute`` and, to show it, its ``html`` and ``summary``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from ..cam import CAM
+from ..dissect import DISSECTION, DissectionSettings
+from ..output.html import finding_rows, render
+from ..pse import PSE
+from ..sections import CAMSection, DissectionSection, MaskingSection, PSESection, RobustnessSection, Section
+
+
+@dataclass
+class PSEOptions:
+    """The PSE analysis (``docs/method.md`` §1): estimator, group size (None: by image size), τ, ρ;
+    defaults from ``pse.PSESettings``, the ones the callbacks use."""
+
+    estimator: Literal["ablation", "gradient"] = PSE.estimator
+    group_size: Optional[int] = PSE.group_size
+    tau: float = PSE.tau
+    rho: float = PSE.rho
+
+
+@dataclass
+class CAMOptions:
+    """The class-activation regions: ``method`` (``cam`` needs a GAP + linear head; other models get
+    ``grad_cam``), ``layer`` (default: the feature layer, or the last conv layer), ``threshold``;
+    defaults from ``cam.CAMSettings``."""
+
+    method: Literal["cam", "grad_cam", "grad_cam_pp"] = CAM.method
+    layer: Optional[str] = None
+    threshold: float = CAM.threshold
+
+
+@dataclass
+class DissectionOptions:
+    """Network dissection and neuron masking (``docs/method.md`` §3); defaults from
+    ``dissect.DissectionSettings``."""
+
+    layer: Optional[str] = None
+    num_concept_images: int = 256
+    quantile: float = DISSECTION.quantile
+    iou_threshold: float = DISSECTION.iou_threshold
+    top_fraction: float = DISSECTION.top_fraction
+    broden_dir: Optional[str] = None
+    broden_categories: Optional[list[str]] = None
+    fractions: Optional[list[float]] = None
+
+
+@dataclass(frozen=True)
+class SectionEntry:
+    """A section: its class, ``build(analysis)`` (an ``engine.Analysis``, whose settings it reads)
+    and the dataclass of its options."""
+
+    section: type[Section]
+    build: Callable[..., Section]
+    options: type | None = field(default=None)
+
+
+def _robustness(a) -> Section:
+    return RobustnessSection(a.attacks, a.norm, a.eps, autoattack=a.robustness == "autoattack", seed=a.seed)
+
+
+def _pse(a) -> Section:
+    return PSESection(a.pse_attacks, a.pse_settings, seed=a.seed)
+
+
+def _cam(a) -> Section:
+    return CAMSection(a.pse_attacks, **a.cam_settings, settings=a.pse_settings, guided=True, seed=a.seed)
+
+
+def _dissection(a) -> Section:
+    settings = a.dissection_settings
+    chosen = {k: settings[k] for k in ("quantile", "iou_threshold", "top_fraction") if k in settings}
+    return DissectionSection(
+        a.concepts, a.dissection_layer, a.sensitivity_attack, DissectionSettings(**chosen), progress=True
+    )
+
+
+def _masking(a) -> Section:
+    ranking = [(b.x, b.y) for b in a.batches(a.ranking_probe)]
+    return MaskingSection(
+        ranking,
+        f"units ranked on {len(a.ranking_probe)} {a.ranking_split} images",
+        a.dissection_layer,
+        a.sensitivity_attack,
+        a.dissection_settings.get("fractions"),
+        progress=True,
+    )
+
+
+REGISTRY: dict[str, SectionEntry] = {
+    "robustness": SectionEntry(RobustnessSection, _robustness),
+    "pse": SectionEntry(PSESection, _pse, PSEOptions),
+    "cam": SectionEntry(CAMSection, _cam, CAMOptions),
+    "dissection": SectionEntry(DissectionSection, _dissection, DissectionOptions),
+    "masking": SectionEntry(MaskingSection, _masking),
+}
+SECTIONS = tuple(REGISTRY)  # the report's order
+
+
+def page(report: dict, figures: dict[str, bytes]) -> str:
+    """report.html: the header and findings, then each section's own block, in report order."""
+    blocks = [block for name in report["sections"] for block in REGISTRY[name].section.html(report, figures)]
+    return render(report, figures, blocks)
+
+
+def summary(report: dict) -> str:
+    """The terminal summary: each section's lines, then the findings' notes and verdicts."""
+    lines = [line for name in report["sections"] for line in REGISTRY[name].section.summary(report)]
+    findings = report.get("findings", {})
+    lines.extend(findings.get("notes", []))
+    for claim, effect, interval, n, _, verdict in finding_rows(findings):
+        shown = effect if isinstance(effect, str) else "—" if effect is None else f"{effect:.3f}"
+        lines.append(f"finding: {claim}: {shown} {interval} (n = {n}): {verdict}")
+    return "\n".join(lines)
