@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import Metric
+from torchmetrics import MeanMetric, Metric, SumMetric
 
 from ..attacks import Attack, AttackResult
 from ..models.state import eval_mode
@@ -139,6 +139,8 @@ class Section:
         """Empty every state (on ``device``) and the kept examples, before a pass over a probe set."""
         for metric in self._metrics:
             metric.to(device).reset()
+            if isinstance(metric, (SumMetric, MeanMetric)):  # a pass with no sample: 0 / NaN, no warning
+                metric.update(torch.zeros(0, device=device))
         self.keep_examples = keep_examples
         self.clear_examples()
 

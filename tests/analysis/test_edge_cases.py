@@ -4,10 +4,13 @@ says so, never an exception. And the page shows the numbers of report.json."""
 
 import copy
 import html.parser
+import json
 import math
+import shutil
 
 import jsonschema
 import pytest
+import yaml
 from pytorch_lightning import Trainer
 from torchmetrics import SumMetric
 
@@ -17,6 +20,8 @@ from lightning_pse.attacks import PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.schemas import REPORT_SCHEMA_VERSION, report_schema
 from lightning_pse.sections import Section
+
+from helpers import call_analyze
 
 SECTIONS = ["robustness", "pse", "cam", "dissection", "masking"]
 LIGHT = {"dissection": {"num_concept_images": 16, "fractions": [0.0, 0.1]}, "batch_size": 16}
@@ -157,9 +162,17 @@ def test_the_page_shows_report_json_numbers_and_findings_rest_on_the_tables(all_
     assert row["n"] == str(types["n"]) and row["minimum n"] == str(types["min_n"])
     assert row["verdict"].startswith(types["verdict"])
     (pse_row,) = table_with(tables, "suppression images")
-    assert pse_row["images"] == row["n"] and pse_row["suppression images"] == three(
-        types["shares"]["suppression"]["value"]
-    )
+    pse = all_fooled["pse"]["attacks"]["pgd"]
+    assert pse_row["images"] == row["n"] == str(pse["num_analyzed"]) and pse_row["success rate"] == three(1.0)
+    for label in ("suppression", "promotion", "balanced"):
+        shown = pse_row[f"{label} images"]
+        assert shown == three(types["shares"][label]["value"]) == three(pse["image_type_shares"][label])
+        assert pse_row[f"{label} energy"] == three(pse["group_energy_shares"][label])
+    (attack_row,) = table_with(tables, "robust / n")
+    robust = all_fooled["attacks"]["pgd"]
+    assert attack_row["robust acc"] == three(robust["robust_accuracy"])
+    assert attack_row["robust / n"] == f"{robust['robust']}/{robust['n']}"
+    assert attack_row["95 % interval"] == interval(robust["ci95"])
 
     (cam_row,) = table_with(tables, "suppression gain over random [95 %] (n)")
     for kind, region in (("suppression", "true"), ("promotion", "target")):
@@ -235,3 +248,37 @@ def test_a_new_section_is_one_class_and_one_registry_entry(trained_model, synthe
     pixels = 4 * synthetic_data.example_image("test", 0).numel()
     assert report["pixels"]["total"] == pixels and report["sections"] == ["pixels"]
     assert f"pixels seen: {pixels}" in page(report, {}) and f"pixels seen: {pixels}" in summary(report)
+
+
+NOTHING_FOOLS = {
+    "attacks": {"pgd": {"class_path": "lightning_pse.attacks.PGD", "init_args": {"eps": 1e-6, "steps": 2, "seed": 0}}},
+    "pse_attacks": {
+        "pgd": {"class_path": "lightning_pse.attacks.PGD", "init_args": {"eps": 1e-6, "steps": 2, "seed": 0}}
+    },
+    "sensitivity_attack": {"class_path": "lightning_pse.attacks.PGD", "init_args": {"eps": 1e-6, "steps": 2}},
+    "dissection": {"num_concept_images": 16, "fractions": [0.0, 0.1]},
+}
+
+
+def test_analyze_py_on_checkpoints_nothing_fools_writes_reports_and_a_comparison(fitted_run, tmp_path):
+    """The issue's commands: analyze.py on a barely trained checkpoint (and two, for a comparison)
+    whose attacks fool nothing on a 2-sample probe: reports that say so, no exception."""
+    root, _ = fitted_run
+    run = tmp_path / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    ckpts = []
+    for name in ("epoch000.ckpt", "epoch001.ckpt"):
+        shutil.copy(root / "checkpoints" / name, run / name)
+        ckpts.append(str(run / name))
+    config = tmp_path / "nothing_fools.yaml"
+    config.write_text(yaml.safe_dump(NOTHING_FOOLS))
+    args = ["--config", str(config), "--num-samples", "2"]
+    result = call_analyze("--ckpt", *ckpts, *args, "--out", str(tmp_path / "cmp"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("epoch000", "epoch001"):
+        report = json.loads((tmp_path / "run" / "analysis" / name / "report.json").read_text())
+        assert report["pse"]["attacks"]["pgd"]["num_analyzed"] == 0
+        assert report["findings"]["notes"][0].startswith("No attack fooled any of the")
+    comparison = json.loads((tmp_path / "cmp" / "report.json").read_text())
+    assert [row["label"] for row in comparison["rows"]] == ["run/epoch000", "run/epoch001"]
+    assert "No attack fooled any of the" in result.stdout
