@@ -199,7 +199,6 @@ class RobustnessSection(Section):
             "robustbench": {
                 "clean_acc": correct.float().mean().item(),
                 "autoattack_acc": counted["value"],
-                "autoattack_acc_ci95": counted["ci95"],
                 "threat_model": threat,
                 "eps": self.eps,
                 "eps_text": format_eps(self.eps),

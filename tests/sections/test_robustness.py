@@ -3,12 +3,14 @@ robust accuracy), Wilson intervals, and AutoAttack's standard version beside our
 
 import math
 
+import jsonschema
 import pytest
 import torch
 
 from lightning_pse.attacks import APGD, CW, PGD, presets, robust_correct
 from lightning_pse.errors import UserInputError
 from lightning_pse.output.text import format_eps
+from lightning_pse.schemas import report_schema
 from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection
 from lightning_pse.sections.intervals import rate, wilson_interval
 
@@ -120,3 +122,5 @@ def test_our_worst_case_is_no_weaker_than_autoattack_on_the_same_samples(trained
     block = report["robustbench"]
     assert block["n_examples"] == 32 and block["threat_model"] == "Linf" and block["eps_text"] == "6/255"
     assert block["autoattack_acc"] == pytest.approx(report["autoattack"]["count"] / 32)
+    schema = report_schema()
+    jsonschema.validate(block, {"$defs": schema["$defs"], **schema["properties"]["robustbench"]})
