@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pickle
+import re
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -32,6 +33,10 @@ def load_tensors(path: str | Path, what: str = "checkpoint", fix: str = "pass a 
     (a file that would need arbitrary unpickling is refused, never executed); or a one-line
     ``UserInputError`` naming the problem and ``fix``."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("**/last.ckpt")) or sorted(path.glob("**/*.ckpt"))
+        hint = f" (it holds {found[0]})" if found else ""
+        raise UserInputError(f"{what} {path} is a folder{hint}: {fix}")
     if not path.is_file():
         raise UserInputError(f"{what} {path} does not exist: {fix}")
     if not looks_like_torch_file(path):
@@ -42,8 +47,8 @@ def load_tensors(path: str | Path, what: str = "checkpoint", fix: str = "pass a 
         if "weights only" not in str(err).lower():
             raise UserInputError(f"{path} is not a readable {what} (corrupt: {_first_line(err)}): {fix}") from None
         raise UserInputError(
-            f"refusing to load {path}: it holds objects other than tensors and plain types, which "
-            f"could run code when unpickled ({_first_line(err)}); {fix}"
+            f"refusing to load {path}: it holds objects other than tensors and plain types (a pickled "
+            f"model?), which could run code when unpickled; {fix}"
         ) from None
     except Exception as err:  # noqa: BLE001 - any failure of a damaged archive is the same user error
         raise UserInputError(
@@ -53,7 +58,8 @@ def load_tensors(path: str | Path, what: str = "checkpoint", fix: str = "pass a 
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
+    """The first line of an error's text, without terminal colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
 

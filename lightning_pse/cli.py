@@ -15,9 +15,12 @@
 
 from __future__ import annotations
 
+import inspect
+import signal
 import sys
 from pathlib import Path
 
+import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.cli import LightningCLI
 
@@ -105,6 +108,13 @@ def _class_name(entry) -> str:
 
 
 def main(args: list[str] | None = None) -> None:
+    interrupted = []
+
+    def on_interrupt(signum, frame):  # noted, then Python's own KeyboardInterrupt (Lightning exits 1 on it)
+        interrupted.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         check_config_files(sys.argv[1:] if args is None else args)
         LightningPseCLI(
@@ -129,6 +139,16 @@ def main(args: list[str] | None = None) -> None:
             },
             args=args,
         )
+    except (KeyboardInterrupt, SystemExit) as err:
+        if not interrupted and not isinstance(err, KeyboardInterrupt):
+            raise
+        _finish_wandb()
+        print(
+            "interrupted: checkpoints already written are complete; resume a fit with "
+            "--ckpt_path <run>/checkpoints/last.ckpt",
+            file=sys.stderr,
+        )
+        sys.exit(130)
     except Exception as err:
         message = _user_message(err)
         if message is None:
@@ -136,6 +156,8 @@ def main(args: list[str] | None = None) -> None:
         _finish_wandb()  # its closing lines must not follow the error line
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _user_message(err: BaseException) -> str | None:
@@ -150,7 +172,7 @@ def _user_message(err: BaseException) -> str | None:
     if cause is not None:
         return str(cause)
     if isinstance(err, ArgumentError):
-        return f"bad option or config: {one_line(err)} (see python train.py fit --help)"
+        return f"bad option or config: {one_line(err, known_options())} (see python train.py fit --help)"
     if isinstance(err, MisconfigurationException) and any(
         w in str(err).lower() for w in ("gpu", "cuda", "mps", "tpu", "available", "backend")
     ):
@@ -159,6 +181,23 @@ def _user_message(err: BaseException) -> str | None:
             f"run with --trainer.accelerator cpu (and --trainer.precision 32-true) or on a GPU machine"
         )
     return None
+
+
+def known_options() -> list[str]:
+    """The options a misspelling is compared with: the Trainer's, and our training modules' and data
+    modules' init arguments (``--model.init_args.lr``, ``--data.init_args.batch_size``)."""
+    from .data import datamodules
+    from .training import adversarial, classifier, pse_at
+
+    options = ["--config", "--print_config", "--seed_everything", "--ckpt_path", "--model", "--data", "--optimizer"]
+    options += [f"--trainer.{name}" for name in inspect.signature(pl.Trainer.__init__).parameters if name != "self"]
+    for prefix, modules in (("model", (classifier, adversarial, pse_at)), ("data", (datamodules,))):
+        for module in modules:
+            for cls in vars(module).values():
+                if inspect.isclass(cls) and cls.__module__ == module.__name__:
+                    params = inspect.signature(cls.__init__).parameters
+                    options += [f"--{prefix}.init_args.{name}" for name in params if name not in ("self", "kwargs")]
+    return sorted(set(options))
 
 
 def _finish_wandb() -> None:

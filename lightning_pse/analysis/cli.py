@@ -56,6 +56,11 @@ def model_name(source: ModelSource) -> str:
 def instantiate_data(options):
     """The data module the options name (the checkpoint's by default)."""
     if options.data is None:
+        if options.ckpt is None and options.model.name is None:
+            raise UserInputError(
+                "name a model: --ckpt FILE (a train.py checkpoint), --model.name ARCH --model.weights FILE, "
+                "or --model robustbench:NAME (see python analyze.py --help)"
+            )
         raise UserInputError(
             "name the data the model was trained on: --data CLASS --data.data_dir DIR (e.g. --data "
             "lightning_pse.data.CIFAR10DataModule)"
@@ -236,6 +241,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         ckpts, rest = split_ckpts(argv)
         out = run_comparison(ckpts, rest) if len(ckpts) > 1 else run(argv)
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the report in progress was not written (a report folder is replaced only when "
+            "complete); reports finished before it stand",
+            file=sys.stderr,
+        )
+        sys.exit(130)
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+from argparse import ArgumentTypeError
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal, Optional
@@ -37,9 +38,9 @@ def parse_eps(value) -> float | None:
     try:
         eps = float(Fraction(str(value).strip()))
     except (ValueError, ZeroDivisionError):
-        raise ValueError(f"ε must be a number or a fraction like 8/255, got {value!r}") from None
+        raise ArgumentTypeError(f"ε must be a number or a fraction like 8/255, got {value!r}") from None
     if eps < 0:
-        raise ValueError(f"ε must be ≥ 0, got {value!r}")
+        raise ArgumentTypeError(f"ε must be ≥ 0, got {value!r}")
     return eps
 
 
@@ -213,7 +214,13 @@ def parse(argv: list[str] | None, data_default=None) -> Namespace:
     except UserInputError:
         raise
     except Exception as err:  # jsonargparse's ArgumentError, or a config file it cannot read
-        raise UserInputError(f"bad option: {one_line(err)} (see python analyze.py --help)") from None
+        if "class_path 'lightning_pse.data.ImageDataModule'" in str(err):  # --data.KEY with no class to take it
+            raise UserInputError(
+                "--data.KEY needs a data class: --data lightning_pse.data.CIFAR10DataModule (or the class the "
+                "model was trained on), or a --ckpt whose run records it"
+            ) from None
+        known = [s for action in build_parser()._actions for s in action.option_strings]
+        raise UserInputError(f"bad option: {one_line(err, known)} (see python analyze.py --help)") from None
     check_ranges(options)
     return options
 

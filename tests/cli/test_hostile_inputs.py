@@ -146,3 +146,50 @@ def test_checkpoint_for_other_data_is_refused(fitted_run, tmp_path):
     )
     assert result.returncode == 2, result.stderr[-2000:]
     assert len(error_lines(result)) == 1 and "num_classes=5 but the data (SyntheticDataModule) has 10" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "tool, args, expected",
+    [
+        ("train", ["fit", "--model.init_args.lr", "fast"], "--model.init_args.lr: expected float, got 'fast'"),
+        ("train", ["fit", "--trainer.max_epoch", "3"], "did you mean --trainer.max_epochs?"),
+        ("train", ["fit", "--model.init_args.weight_decy", "1"], "did you mean --model.init_args.weight_decay?"),
+        ("analyze", [], "name a model: --ckpt FILE"),
+        ("analyze", ["--norm", "l3"], "--norm: choose one of linf, l2, got 'l3'"),
+        ("analyze", ["--eps", "-1"], "--eps: ε must be ≥ 0, got '-1'"),
+        ("analyze", ["--num-sample", "3"], "unknown option --num_sample; did you mean --num_samples?"),
+        ("analyze", ["--pse.rh", "0.1"], "did you mean --pse.rho?"),
+        ("analyze", ["--model.name", "small_cnn", "--data.data_dir", "/x"], "--data.KEY needs a data class"),
+    ],
+)
+def test_errors_speak_the_users_options_not_the_parsers(tmp_path, tool, args, expected):
+    """The option as typed, what it takes and what it got, or the nearest known option: never
+    jsonargparse's NestedArg(...), nor the name of a Python function (parse_eps)."""
+    result = (call_train if tool == "train" else call_analyze)(*args, cwd=tmp_path)
+    (line,) = error_lines(result)
+    assert result.returncode == 2 and expected in line, line
+    assert "NestedArg" not in line and "parse_eps" not in line and "\x1b[" not in line
+
+
+def test_a_folder_given_as_checkpoint_names_the_checkpoint_inside(fitted_run, tmp_path):
+    root, _ = fitted_run
+    for tool, args in (("analyze", ["--ckpt", str(root)]), ("train", ["fit", *TINY, "--ckpt_path", str(root)])):
+        result = (call_train if tool == "train" else call_analyze)(*args, cwd=tmp_path)
+        (line,) = error_lines(result)
+        assert result.returncode == 2 and f"{root} is a folder" in line, line
+        assert "last.ckpt" in line and "does not exist" not in line
+
+
+def test_a_pickled_whole_model_is_refused_in_plain_words(tmp_path):
+    path = tmp_path / "whole.pt"
+    torch.save(ClassifierModule(num_classes=10).model, path)
+    args = [
+        "--model.name",
+        "small_cnn",
+        "--model.weights",
+        str(path),
+        "--data",
+        "lightning_pse.data.SyntheticDataModule",
+    ]
+    (line,) = error_lines(call_analyze(*args, cwd=tmp_path))
+    assert "refusing to load" in line and "pickled model" in line and "\x1b[" not in line
