@@ -193,17 +193,7 @@ class CAMSection(Section):
         rows = [
             [
                 name,
-                *(
-                    r[k]
-                    for k in (
-                        "agreement_suppression_true",
-                        "baseline_suppression_true",
-                        "agreement_promotion_target",
-                        "baseline_promotion_target",
-                        "cam_shift",
-                        "asm_interpretability",
-                    )
-                ),
+                *(r[k] for k in AGREEMENT_KEYS),
                 *(gain_text(r[f"gain_{kind}"]) for kind in ("suppression_true", "promotion_target")),
             ]
             for name, r in cam["attacks"].items()
