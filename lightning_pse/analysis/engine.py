@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import platform
 import subprocess
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -25,7 +26,7 @@ from ..checkpoints import project_class
 from ..data import ImageDataModule, unpack_batch
 from ..data.datasets import check_images
 from ..data.stats import standard_eps
-from ..dissect import concept_probe_set
+from ..dissect import DissectionSettings, concept_probe_set
 from ..errors import UserInputError
 from ..models.capture import last_conv_layer, resolve_layer
 from ..models.state import check_takes_images
@@ -139,6 +140,13 @@ class Analysis:
         self.pse_settings = PSESettings.of(pse)
         self.cam_settings = self._cam_settings(dict(cam or {}))
         self.dissection_settings = dict(dissection or {})
+        given = self.dissection_settings
+        try:  # the science settings among them, checked before any work
+            self.dissection = DissectionSettings(
+                **{f.name: given[f.name] for f in fields(DissectionSettings) if f.name in given}
+            )
+        except ValueError as err:
+            raise UserInputError(str(err)) from None
         self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
         self.sensitivity_attack = sensitivity_attack or presets.sensitivity(self.eps, norm, seed)
         # The masking curve ranks units on another split than the one it is evaluated on.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from ..cam import CAM
-from ..dissect import DISSECTION, DissectionSettings
+from ..dissect import DISSECTION
 from ..output.html import finding_rows, render
 from ..pse import PSE
 from ..sections import CAMSection, DissectionSection, MaskingSection, PSESection, RobustnessSection, Section
@@ -79,11 +79,7 @@ def _cam(a) -> Section:
 
 
 def _dissection(a) -> Section:
-    settings = a.dissection_settings
-    chosen = {k: settings[k] for k in ("quantile", "iou_threshold", "top_fraction") if k in settings}
-    return DissectionSection(
-        a.concepts, a.dissection_layer, a.sensitivity_attack, DissectionSettings(**chosen), progress=True
-    )
+    return DissectionSection(a.concepts, a.dissection_layer, a.sensitivity_attack, a.dissection, progress=True)
 
 
 def _masking(a) -> Section:

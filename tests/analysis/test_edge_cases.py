@@ -18,6 +18,7 @@ from lightning_pse.analysis import evaluate
 from lightning_pse.analysis.registry import REGISTRY, SectionEntry, page, summary
 from lightning_pse.attacks import PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
+from lightning_pse.errors import UserInputError
 from lightning_pse.schemas import REPORT_SCHEMA_VERSION, report_schema
 from lightning_pse.sections import Section
 
@@ -282,3 +283,8 @@ def test_analyze_py_on_checkpoints_nothing_fools_writes_reports_and_a_comparison
     comparison = json.loads((tmp_path / "cmp" / "report.json").read_text())
     assert [row["label"] for row in comparison["rows"]] == ["run/epoch000", "run/epoch001"]
     assert "No attack fooled any of the" in result.stdout
+
+
+def test_evaluate_refuses_dissection_settings_out_of_range_before_any_work(trained_model, synthetic_data):
+    with pytest.raises(UserInputError, match="0 < quantile < 1"):
+        evaluate(trained_model, synthetic_data, ["dissection"], num_samples=2, dissection={"quantile": 2.0})

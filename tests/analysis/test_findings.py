@@ -63,16 +63,23 @@ def test_cam_finding_follows_the_gain_interval():
     assert out["promotion_on_target_region"]["verdict"] == "does not hold"
 
 
-def test_unit_finding_against_the_layer_share():
-    dissection = {
-        "num_units": 100,
+def dissection_block(units: int = 100, detectors: int = 20, k: int = 10, top: float = 0.9, **changes) -> dict:
+    """A dissection report block: ``units`` units of which ``detectors`` detect (random k at the layer's
+    share), the top-k share ``top``, ρ = 0.5 on 64 probe images, and ``changes``."""
+    block = {
+        "num_units": units,
         "spearman_sensitivity_iou": 0.5,
-        "interpretable_units": 20,
-        "randomk_detector_share": 0.2,
-        "k": 10,
-        "topk_detector_share": 0.9,
+        "interpretable_units": detectors,
+        "randomk_detector_share": detectors / units,
+        "k": k,
+        "topk_detector_share": top,
         "num_probe_images": 64,
     }
+    return {**block, **changes}
+
+
+def test_unit_finding_against_the_layer_share():
+    dissection = dissection_block()
     out = sensitive_units(dissection)
     assert out["sensitivity_iou_correlation"]["verdict"] == "holds"
     top = out["top_sensitive_are_detectors"]
@@ -138,15 +145,7 @@ def test_findings_below_their_minimum_sample_are_insufficient_never_holds():
     out = cam_regions(cam)["pgd"]
     assert out["suppression_on_true_region"]["verdict"] == "insufficient data"
     assert out["promotion_on_target_region"]["verdict"] == "insufficient data"
-    dissection = {
-        "num_units": 128,
-        "spearman_sensitivity_iou": 0.8,
-        "interpretable_units": 97,
-        "randomk_detector_share": 97 / 128,
-        "k": 13,
-        "topk_detector_share": 1.0,
-        "num_probe_images": 4,
-    }
+    dissection = dissection_block(128, 97, 13, 1.0, spearman_sensitivity_iou=0.8, num_probe_images=4)
     for finding in sensitive_units(dissection).values():
         assert finding["verdict"] == "insufficient data" and "4 probe images" in finding["reason"]
     assert all(f["verdict"] == "holds" for f in sensitive_units({**dissection, "num_probe_images": 64}).values())
@@ -155,15 +154,7 @@ def test_findings_below_their_minimum_sample_are_insufficient_never_holds():
 def test_top_units_without_any_detector_in_the_layer_say_so():
     """No detector in a 64-unit layer (k = 6): effect 0 and an interval from exactly 0, and the
     verdict names the reason instead of "holds"."""
-    dissection = {
-        "num_units": 64,
-        "spearman_sensitivity_iou": 0.1,
-        "interpretable_units": 0,
-        "randomk_detector_share": 0.0,
-        "k": 6,
-        "topk_detector_share": 0.0,
-        "num_probe_images": 64,
-    }
+    dissection = dissection_block(64, 0, 6, 0.0, spearman_sensitivity_iou=0.1)
     top = sensitive_units(dissection)["top_sensitive_are_detectors"]
     assert top["effect"] == 0.0 and top["ci95"][0] == 0.0
     assert top["verdict"] == "insufficient data" and "0 detector units" in top["reason"]
@@ -171,15 +162,7 @@ def test_top_units_without_any_detector_in_the_layer_say_so():
 
 def test_the_top_k_finding_uses_the_tables_random_k_share():
     """The effect is the top-k share minus the dissection table's random-k share, whatever that is."""
-    dissection = {
-        "num_units": 100,
-        "spearman_sensitivity_iou": 0.5,
-        "interpretable_units": 20,
-        "randomk_detector_share": 0.2,
-        "k": 10,
-        "topk_detector_share": 0.6,
-        "num_probe_images": 64,
-    }
+    dissection = dissection_block(top=0.6)
     assert sensitive_units(dissection)["top_sensitive_are_detectors"]["effect"] == pytest.approx(0.4)
     moved = sensitive_units({**dissection, "randomk_detector_share": 0.5})["top_sensitive_are_detectors"]
     assert moved["effect"] == pytest.approx(0.1)
