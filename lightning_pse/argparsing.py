@@ -6,32 +6,62 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
 
 from .errors import UserInputError
 
+PACKAGED_CONFIGS = Path(str(files("lightning_pse") / "configs"))  # shipped in the wheel; ./configs in a checkout
 
-def check_config_files(argv: list[str]) -> None:
-    """Every ``--config FILE`` in ``argv`` exists and is valid YAML, else a one-line error naming it."""
+
+def packaged_config(name: str) -> Path | None:
+    """The packaged config that ``name`` means when no such file exists here: ``pgd_at_fmnist``-style
+    names with or without ``.yaml`` and a leading ``configs/`` (``configs/default.yaml``)."""
+    stem = name[len("configs/") :] if name.startswith("configs/") else name
+    for candidate in (stem, f"{stem}.yaml"):
+        path = PACKAGED_CONFIGS / candidate
+        if path.is_file():
+            return path
+    return None
+
+
+def packaged_config_names() -> list[str]:
+    """The packaged configs a ``--config`` can name (``default``, ``fashion_mnist_cpu_pgd_at``, ...)."""
+    return sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))
+
+
+def resolve_config_files(argv: list[str]) -> list[str]:
+    """``argv`` with every ``--config FILE`` checked: a file here, else the packaged config of that
+    name (so ``--config configs/default.yaml`` works from any folder once installed), else a
+    one-line error naming it; an existing file must be valid YAML."""
+    out = list(argv)
     for i, arg in enumerate(argv):
-        path = (
-            arg[len("--config=") :]
-            if arg.startswith("--config=")
-            else (argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
-        )
-        if path is None:
+        if arg.startswith("--config="):
+            index, prefix = i, "--config="
+        elif arg == "--config" and i + 1 < len(argv):
+            index, prefix = i + 1, ""
+        else:
             continue
+        value = out[index][len(prefix) :]
+        path = Path(value)
+        if not path.exists() and packaged_config(value) is not None:
+            path = packaged_config(value)
+            out[index] = f"{prefix}{path}"
         try:
-            yaml.safe_load(Path(path).read_text())
+            yaml.safe_load(path.read_text())
         except OSError as err:
-            raise UserInputError(f"cannot read the config file {path}: {err.strerror}") from None
+            raise UserInputError(
+                f"cannot read the config file {value}: {err.strerror} (packaged configs: "
+                f"{', '.join(packaged_config_names())})"
+            ) from None
         except yaml.YAMLError as err:
             where = getattr(err, "problem_mark", None)
             at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise UserInputError(f"the config file {path} is not valid YAML{at}: {problem}") from None
+            raise UserInputError(f"the config file {value} is not valid YAML{at}: {problem}") from None
+    return out
 
 
 def nearest(option: str, options: Sequence[str]) -> str | None:

@@ -24,14 +24,14 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.cli import LightningCLI
 
-from .argparsing import check_config_files
+from .argparsing import PACKAGED_CONFIGS, resolve_config_files
 from .checkpoints import check_fits, read_checkpoint
 from .data import ImageDataModule
 from .errors import UserInputError
 from .output.wandb_logger import WandbLogger
 from .training import ClassifierModule
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+DEFAULT_CONFIG = PACKAGED_CONFIGS / "default.yaml"
 LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
 
 
@@ -54,15 +54,16 @@ class LightningPseCLI(LightningCLI):
             if _class_name(entry) in ("ModelCheckpoint", "BestCheckpoint") and not entry.init_args.get("dirpath"):
                 entry.init_args.dirpath = str(Path(root) / "checkpoints")
 
-    def _parse_ckpt_path(self) -> None:
-        """Read ``--ckpt_path`` safely before Lightning does (``weights_only``; a missing, truncated or
-        code-carrying file is a one-line error), and keep its hyper-parameters for ``_check_checkpoint``."""
+    def parse_arguments(self, parser, args: list[str]) -> None:
+        """Parse ``args`` (``main`` always passes the command line, its config names resolved), and read
+        ``--ckpt_path`` safely before Lightning does (``weights_only``; a missing, truncated or
+        code-carrying file is a one-line error), keeping its hyper-parameters for ``_check_checkpoint``."""
+        self.config = parser.parse_args(args)
         subcommand = self.config.get("subcommand")
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
         self._checkpoint_hparams = {}
         if path and path not in LIGHTNING_CKPT_ALIASES:
             self._checkpoint_hparams = read_checkpoint(path).get("hyper_parameters", {})
-        super()._parse_ckpt_path()
 
     def _check_checkpoint(self) -> None:
         """Refuse a ``--ckpt_path`` trained for another class count or channel count than the data's."""
@@ -116,7 +117,7 @@ def main(args: list[str] | None = None) -> None:
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        check_config_files(sys.argv[1:] if args is None else args)
+        args = resolve_config_files(sys.argv[1:] if args is None else args)
         LightningPseCLI(
             ClassifierModule,
             ImageDataModule,

@@ -21,7 +21,7 @@ from typing import Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from ..argparsing import check_config_files, one_line
+from ..argparsing import one_line, resolve_config_files
 from ..data import ImageDataModule
 from ..dissect import DissectionSettings
 from ..errors import UserInputError
@@ -203,7 +203,7 @@ def parse(argv: list[str] | None, data_default=None) -> Namespace:
     first pass's options giving the data's ``{class_path, init_args}`` when the model source knows
     it (a checkpoint), else None. Bad options are a ``UserInputError``."""
     args = normalize_argv(sys.argv[1:] if argv is None else list(argv))
-    check_config_files(args)
+    args = resolve_config_files(args)
     try:
         first = build_parser(data_as_dict=True).parse_args(without_data(args))
         parser = build_parser()

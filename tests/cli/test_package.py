@@ -1,0 +1,132 @@
+"""The project as users install it: a wheel (no checkout, no editable install) whose ``lightning-pse``
+command trains from the packaged default config and analyses the checkpoint, from an empty folder."""
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lightning_pse.argparsing import PACKAGED_CONFIGS, packaged_config, resolve_config_files
+from lightning_pse.errors import UserInputError
+
+from helpers import REPO, TINY, clean_env
+
+
+def build_wheel(out: Path) -> Path:
+    """The wheel of a copy of the package's sources (the build never writes into the checkout)."""
+    src = out / "src"
+    shutil.copytree(REPO / "lightning_pse", src / "lightning_pse", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(src), "-w", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = out.glob("lightning_pse-*.whl")
+    return wheel
+
+
+def fresh_venv(path: Path) -> Path:
+    """A new venv whose only extra path is this environment's site-packages (torch and the other
+    dependencies, already installed): the ``lightning_pse`` it imports is the one installed into it."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    (purelib,) = (path / "lib").glob("python*/site-packages")
+    (purelib / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return path
+
+
+@pytest.mark.slow
+def test_the_wheel_trains_and_analyses_from_an_empty_folder(tmp_path):
+    wheel = build_wheel(tmp_path / "dist")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "lightning_pse/configs/default.yaml" in names and "lightning_pse/configs/data/synthetic.yaml" in names
+    assert "lightning_pse/schemas/report.schema.json" in names
+    venv = fresh_venv(tmp_path / "venv")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    work = tmp_path / "empty"
+    work.mkdir()
+    env = clean_env(work)
+    where = subprocess.run(
+        [
+            venv / "bin" / "python",
+            "-c",
+            "import lightning_pse; print(lightning_pse.__file__, lightning_pse.__version__)",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert where.startswith(str(venv)) and "0.1.0" in where, where  # the installed copy, not the checkout
+    command = str(venv / "bin" / "lightning-pse")
+    fit = subprocess.run(
+        [command, "fit", *TINY, "--trainer.max_epochs", "1", "--trainer.default_root_dir", "run"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    assert (work / "run" / "checkpoints" / "last.ckpt").is_file()
+    analysis = subprocess.run(
+        [command, "analyze", "--ckpt", "run/checkpoints/last.ckpt", "--sections", "robustness", "--num-samples", "8"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert analysis.returncode == 0, analysis.stderr[-3000:]
+    assert (work / "run" / "analysis" / "last" / "report.json").is_file()
+    module = subprocess.run(
+        [venv / "bin" / "python", "-m", "lightning_pse", "configs"], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert module.returncode == 0 and "fashion_mnist_cpu_pgd_at" in module.stdout
+
+
+def test_config_names_resolve_to_the_packaged_configs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./configs here
+    for name in ("default", "default.yaml", "configs/default.yaml"):
+        assert resolve_config_files(["fit", "--config", name])[2] == str(PACKAGED_CONFIGS / "default.yaml")
+    assert resolve_config_files([f"--config={'synthetic_trades'}"]) == [
+        f"--config={PACKAGED_CONFIGS / 'synthetic_trades.yaml'}"
+    ]
+    own = tmp_path / "default.yaml"  # a file of the user's with a packaged config's name wins
+    own.write_text("trainer: {max_epochs: 1}\n")
+    assert resolve_config_files(["--config", "default.yaml"]) == ["--config", "default.yaml"]
+    assert packaged_config("no_such_config") is None
+    with pytest.raises(UserInputError, match="cannot read the config file nope.yaml.*packaged configs: .*default"):
+        resolve_config_files(["--config", "nope.yaml"])
+
+
+def test_the_repository_configs_are_the_packaged_ones():
+    assert (REPO / "configs").resolve() == PACKAGED_CONFIGS.resolve()
+
+
+def test_unknown_command_is_one_line_and_exit_2():
+    result = subprocess.run([sys.executable, "-m", "lightning_pse", "train"], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "unknown command 'train'" in result.stderr and "fit" in result.stderr
