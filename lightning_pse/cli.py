@@ -85,7 +85,9 @@ class LightningPseCLI(LightningCLI):
         for callback in self.trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.best_model_path not in printed | {""}:
                 printed.add(callback.best_model_path)
-                if callback.monitor:
+                if callback.monitor == "epoch":  # the every-epoch checkpoints (configs/callbacks/*.yaml)
+                    print(f"every epoch's checkpoint: {Path(callback.best_model_path).parent}/")
+                elif callback.monitor:
                     score = float(callback.best_model_score)
                     print(f"best checkpoint ({callback.monitor} = {score:.4f}): {callback.best_model_path}")
                 else:

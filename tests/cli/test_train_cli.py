@@ -16,6 +16,8 @@ def test_fit_writes_checkpoints_config_and_offline_wandb_run(fitted_run):
     last = root / "checkpoints" / "last.ckpt"
     assert last.exists() and list((root / "checkpoints").glob("best-*.ckpt"))
     assert f"last checkpoint: {last}" in result.stdout
+    assert result.stdout.count("best checkpoint") == 1  # the every-epoch files are one line of their own
+    assert f"every epoch's checkpoint: {root / 'checkpoints'}/" in result.stdout
     offline_runs = list((root / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1 and "offline" in result.stdout
     config = yaml.safe_load((root / "config.yaml").read_text())
