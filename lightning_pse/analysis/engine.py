@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..attacks import Attack, presets
 from ..checkpoints import project_class
-from ..data import ImageDataModule, unpack_batch
+from ..data import as_datamodule, unpack_batch
 from ..data.datasets import check_images
 from ..data.stats import standard_eps
 from ..dissect import DissectionSettings, concept_probe_set
@@ -78,6 +78,10 @@ class Analysis:
     """One analysis of ``model`` (pixels in [0, 1] → logits) on ``data``'s probe set.
 
     Args:
+        data: an ``ImageDataModule``, ``(images [N, C, H, W] in [0, 1], labels [N])`` tensors, a
+            ``Dataset`` of ``(image, label)`` tuples or ``{"image", "label"}`` dicts, or a
+            ``DataLoader`` (``data.given.as_datamodule``); the class count is the model's output width
+            where the data does not state one.
         sections: of ``robustness``, ``pse``, ``cam``, ``dissection``, ``masking``.
         layer: the layer of Grad-CAM and dissection (default: the model's feature layer, or the last
             conv layer for models without one); ``cam`` / ``dissection`` settings may name their own.
@@ -91,7 +95,7 @@ class Analysis:
     def __init__(
         self,
         model: nn.Module,
-        data: ImageDataModule,
+        data,
         sections=SECTIONS,
         layer: str | None = None,
         *,
@@ -120,6 +124,7 @@ class Analysis:
             raise UserInputError(f"unknown robustness mode {robustness!r}; choose attacks or autoattack")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        data = as_datamodule(data)
         self.data, self.split, self.seed, self.batch_size = data, split, seed, batch_size
         self.norm = norm
         self.eps = standard_eps(data, norm) if eps is None else float(eps)
@@ -227,6 +232,7 @@ class Analysis:
         out, start = [], 0
         for batch in DataLoader(self.probe if probe is None else probe, batch_size=self.batch_size):
             x, y = (t.to(self.device) for t in unpack_batch(batch))
+            check_labels(y, self.num_classes)
             extras = (
                 {k: v.to(self.device) for k, v in batch.items() if k not in ("image", "label")}
                 if isinstance(batch, dict)
@@ -267,9 +273,19 @@ class Analysis:
         return report, figs
 
 
-def evaluate(model: nn.Module, data: ImageDataModule, sections=SECTIONS, layer: str | None = None, **settings) -> dict:
+def check_labels(labels: Tensor, num_classes: int) -> None:
+    """Labels ``[B]`` must be class indices of the model's ``num_classes`` outputs."""
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise UserInputError(
+            f"the data's labels run from {int(labels.min())} to {int(labels.max())} but the model has "
+            f"{num_classes} classes (labels 0..{num_classes - 1}): pass the labels the model was trained on"
+        )
+
+
+def evaluate(model: nn.Module, data, sections=SECTIONS, layer: str | None = None, **settings) -> dict:
     """Evaluate ``model`` (any ``nn.Module`` taking pixels in [0, 1], returning logits) on ``data``'s
-    probe set and return the report dict (what ``analyze.py`` writes to report.json, without the
+    probe set (``data``: tensors ``(x, y)``, a Dataset, a DataLoader or an ImageDataModule; see
+    ``Analysis``) and return the report dict (what ``analyze.py`` writes to report.json, without the
     figures). ``settings``: see ``Analysis``. The model is left as it was (mode, weights, ``.grad``)."""
     training = [(m, m.training) for m in model.modules()]
     try:

@@ -12,6 +12,7 @@ from .datamodules import (
     SyntheticDataModule,
 )
 from .datasets import TensorImageDataset, unpack_batch
+from .given import GivenDataModule, as_datamodule
 from .probe import private_generator, probe_indices, shard_batches, shard_loader
 from .stats import DATASET_STATS
 from .synthetic import COLOR_NAMES, SHAPES, TEXTURES, SyntheticShapes, generate_shapes
@@ -23,6 +24,7 @@ __all__ = [
     "DATASET_STATS",
     "FashionMNISTDataModule",
     "FileDataModule",
+    "GivenDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
@@ -32,6 +34,7 @@ __all__ = [
     "SyntheticShapes",
     "TEXTURES",
     "TensorImageDataset",
+    "as_datamodule",
     "generate_shapes",
     "private_generator",
     "probe_indices",

@@ -58,10 +58,11 @@ def full_precision(device: torch.device):
     return torch.autocast(device_type=device.type, enabled=False)
 
 
-def check_takes_images(model: nn.Module, x: Tensor, num_classes: int, data_name: str) -> int:
+def check_takes_images(model: nn.Module, x: Tensor, num_classes: int | None, data_name: str) -> int:
     """Run ``model`` once (eval mode, no gradients, every flag restored) on ``x`` ``[1, C, H, W]``, an
     image of the data, and return its class count; an image it cannot take (size, channels), output
-    that is not logits ``[B, K]``, or ``K`` other than the data's ``num_classes`` is a ``UserInputError``."""
+    that is not logits ``[B, K]``, or ``K`` other than the data's ``num_classes`` (None: data that does
+    not say, whose labels ``Analysis.batches`` checks against ``K``) is a ``UserInputError``."""
     try:
         with eval_mode(model), torch.no_grad():
             logits = model(x)
@@ -71,7 +72,7 @@ def check_takes_images(model: nn.Module, x: Tensor, num_classes: int, data_name:
         ) from None
     if logits.dim() != 2:
         raise UserInputError(f"the model must return logits [B, K], got shape {tuple(logits.shape)}")
-    if logits.shape[1] != num_classes:
+    if num_classes is not None and logits.shape[1] != num_classes:
         raise UserInputError(
             f"the model has {logits.shape[1]} classes but the data ({data_name}) has {num_classes}: "
             f"pass the data the model was trained on"

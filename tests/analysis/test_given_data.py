@@ -1,0 +1,102 @@
+"""``evaluate()`` on the data people have: tensors, a Dataset of tuples or dicts, a DataLoader — with a
+model the project never built, its class count read from the model's output, and no warning raised
+at the user."""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from lightning_pse.analysis import evaluate
+from lightning_pse.attacks import PGD
+from lightning_pse.errors import UserInputError
+
+NUM_CLASSES = 3
+LIGHT = {
+    "num_samples": 8,
+    "batch_size": 4,
+    "attacks": {"pgd": PGD(eps=0.1, steps=3, seed=0)},
+    "pse_attacks": {"pgd": PGD(eps=0.1, steps=3, seed=0)},
+    "sensitivity_attack": PGD(eps=0.1, steps=2, seed=0),
+    "dissection": {"num_concept_images": 16},
+}
+
+
+def foreign_model() -> nn.Module:
+    """A plain ``nn.Sequential`` (one grey channel, 3 classes): no feature_layer, no normalisation."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, NUM_CLASSES),
+    )
+
+
+def tensors(n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    return torch.rand(n, 1, 16, 16, generator=generator), torch.arange(n) % NUM_CLASSES
+
+
+class DictDataset(Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"image": self.x[i], "label": self.y[i]}
+
+
+def test_tensors_and_a_foreign_model_give_every_section_without_warnings():
+    model, (x, y) = foreign_model(), tensors()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = evaluate(model, (x, y), ["robustness", "pse", "cam", "dissection"], **LIGHT)
+    assert [str(w.message) for w in caught] == []
+    assert report["num_samples"] == 8
+    assert report["eps"] == pytest.approx(8 / 255), "unknown data: the default ℓ∞ radius"
+    assert report["settings"]["cam"]["method"] == "grad_cam", "no CAM head: Grad-CAM at the last conv layer"
+    assert {"attacks", "pse", "cam", "dissection"} <= report.keys()
+    assert report["attacks"]["pgd"]["n"] == 8
+
+
+def robust_numbers(data) -> dict:
+    report = evaluate(foreign_model(), data, ["robustness"], **{**LIGHT, "num_samples": None})
+    return {key: report[key] for key in ("clean_accuracy", "attacks", "worst_case_robust_accuracy")}
+
+
+def test_every_accepted_form_gives_the_same_numbers():
+    x, y = tensors()
+    expected = robust_numbers((x, y))
+    assert expected, "the robustness section reports accuracies"
+    assert robust_numbers(TensorDataset(x, y)) == expected
+    assert robust_numbers(DictDataset(x, y)) == expected
+    assert robust_numbers(DataLoader(TensorDataset(x, y), batch_size=5, shuffle=True)) == expected
+    assert robust_numbers([x, y]) == expected
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("images.npy", "evaluate() takes (images, labels) tensors"),
+        ([1, 2, 3], "evaluate() takes (images, labels) tensors"),
+        ((torch.rand(4, 16, 16), torch.zeros(4, dtype=torch.long)), "must be [N, C, H, W] and [N]"),
+        ((torch.rand(4, 1, 16, 16), torch.zeros(3, dtype=torch.long)), "must be [N, C, H, W] and [N]"),
+        ((torch.rand(4, 1, 16, 16), torch.zeros(4)), "labels must be integer class indices"),
+        ((torch.rand(0, 1, 16, 16), torch.zeros(0, dtype=torch.long)), "is empty"),
+        (TensorDataset(torch.rand(4, 1, 16, 16)), "not (image, label)"),
+        ((torch.rand(4, 1, 16, 16), torch.tensor([0, 1, 2, 7])), "labels run from 0 to 7 but the model has 3"),
+    ],
+    ids=["path", "list", "3d-images", "lengths", "float-labels", "empty", "no-labels", "label-out-of-range"],
+)
+def test_other_forms_are_one_line_errors(data, message):
+    with pytest.raises(UserInputError) as err:
+        evaluate(foreign_model(), data, ["robustness"], **LIGHT)
+    assert message in str(err.value) and "\n" not in str(err.value)
