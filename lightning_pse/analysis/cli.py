@@ -92,6 +92,7 @@ def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
         pse=_as_dict(options.pse),
         cam=_as_dict(options.cam),
         dissection=_as_dict(options.dissection),
+        progress="lines" if options.quiet else "auto",
     )
 
 

@@ -4,7 +4,9 @@
 counts an attack needs, layer names, CAM method, concept set / Broden folder), so a run that would
 fail fails in its first seconds; ``run()`` then passes one probe set through the requested
 sections (``lightning_pse.sections``, the objects the per-epoch callbacks use), with a progress
-bar per section; sections that use the same attack share its run on each batch. ``analyze.py``
+bar per section and, under it, one per attack run advancing step by step (``lightning_pse.progress``;
+one line per finished section instead when stderr is not a terminal or ``progress="lines"``);
+sections that use the same attack share its run on each batch. ``analyze.py``
 is a thin layer over this class.
 """
 
@@ -19,7 +21,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..attacks import Attack, presets
 from ..checkpoints import project_class
@@ -31,6 +32,7 @@ from ..errors import UserInputError
 from ..models.capture import last_conv_layer, resolve_layer
 from ..models.state import check_takes_images
 from ..output import figures
+from ..progress import resolve_mode, showing, stage
 from ..pse import PSESettings
 from ..schemas import REPORT_SCHEMA_VERSION, check_report
 from ..sections import (
@@ -90,6 +92,8 @@ class Analysis:
         robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack's standard version).
         attacks, pse_attacks, sensitivity_attack: replace the default attacks (name → Attack).
         pse, cam, dissection: settings dicts (see ``registry.PSEOptions`` etc.).
+        progress: ``bars`` (a bar per section and per attack run), ``lines`` (one line per finished
+            section), or ``auto`` (bars on a terminal, else lines).
     """
 
     def __init__(
@@ -113,7 +117,12 @@ class Analysis:
         pse: dict | None = None,
         cam: dict | None = None,
         dissection: dict | None = None,
+        progress: str = "auto",
     ) -> None:
+        try:
+            self.progress = resolve_mode(progress)
+        except ValueError as err:
+            raise UserInputError(str(err)) from None
         self.sections = [s for s in REGISTRY if s in sections]
         unknown = set(sections) - set(REGISTRY)
         if unknown or not self.sections:
@@ -263,9 +272,11 @@ class Analysis:
         figs: dict[str, bytes] = {}
         for section in self.build_sections():
             section.reset(self.device)
-            for batch, batch_runs in zip(tqdm(batches, desc=section.name, unit="batch"), runs):
-                section.update(self.model, batch, batch_runs)
-            entries = section.compute(self.model)
+            with showing(self.progress), stage(section.name, len(batches)) as bar:
+                for batch, batch_runs in zip(batches, runs):
+                    section.update(self.model, batch, batch_runs)
+                    bar.update()
+                entries = section.compute(self.model)
             report.update(entries)
             for name, draw in section.figures(entries).items():
                 figures.draw(figs, report["figure_errors"], name, draw)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal, Optional
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
 
 from ..argparsing import one_line, resolve_config_files
 from ..data import ImageDataModule
@@ -142,6 +142,12 @@ def build_parser(data_as_dict: bool = False) -> ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--wandb", type=bool, default=False, help="also log to a W&B run (offline unless configured)")
+    parser.add_argument(
+        "--quiet",
+        action=ActionYesNo,
+        default=False,
+        help="one line per finished section instead of progress bars (the default when stderr is not a terminal)",
+    )
     parser.add_argument(
         "--attacks",
         type=Optional[dict],

@@ -79,7 +79,7 @@ def _cam(a) -> Section:
 
 
 def _dissection(a) -> Section:
-    return DissectionSection(a.concepts, a.dissection_layer, a.sensitivity_attack, a.dissection, progress=True)
+    return DissectionSection(a.concepts, a.dissection_layer, a.sensitivity_attack, a.dissection)
 
 
 def _masking(a) -> Section:
@@ -90,7 +90,6 @@ def _masking(a) -> Section:
         a.dissection_layer,
         a.sensitivity_attack,
         a.dissection_settings.get("fractions"),
-        progress=True,
     )
 
 

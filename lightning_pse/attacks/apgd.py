@@ -99,6 +99,10 @@ class APGD(Attack):
         self._threat = threat_model(norm, self.eps)
         self._loss_objective = objective(loss, targeted)
 
+    def budget(self) -> int:
+        """One gradient at the start of each run and one per step, per restart and target class."""
+        return (self.steps + 1) * self.restarts * (self.n_target_classes if self.targeted else 1)
+
     def check_classes(self, num_classes: int) -> None:
         super().check_classes(num_classes)
         if self.loss == "dlr":

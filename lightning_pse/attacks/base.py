@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from ..data.datasets import check_images
 from ..errors import UserInputError
 from ..models.state import eval_mode, full_precision
+from ..progress import attack_task, step_done
 from .losses import attack_margin, success
 from .targets import TARGET_RULES, select_targets
 
@@ -75,12 +76,13 @@ class AttackResult:
 
 def input_gradient(model: nn.Module, x: Tensor, objective) -> tuple[Tensor, Tensor, Tensor]:
     """``(∇_x Σ_b f_b, f [B], logits)`` for a per-sample objective ``f = objective(logits)``;
-    only the input gets a gradient (parameter ``.grad`` untouched).
+    only the input gets a gradient (parameter ``.grad`` untouched). One step of the attack's progress.
     """
     x = x.detach().requires_grad_(True)
     logits = model(x)
     values = objective(logits)
     (grad,) = torch.autograd.grad(values.sum(), x)
+    step_done()
     return grad, values.detach(), logits.detach()
 
 
@@ -134,6 +136,11 @@ class Attack:
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         raise NotImplementedError
 
+    def budget(self) -> int:
+        """The most gradient steps (or queries) one call takes: the length of its progress bar.
+        Subclasses count theirs (steps × restarts × target classes …); the base class knows none."""
+        return 1
+
     def check_classes(self, num_classes: int) -> None:
         """Refuse, as a ``UserInputError``, a model with too few classes for this attack (any attack
         needs a wrong class to move to; subclasses with class-hungry losses ask for more)."""
@@ -168,7 +175,8 @@ class Attack:
                 with torch.no_grad():
                     logits = model(x)
                 target = select_targets(self.target_rule, logits, y, self.generator(x.device))
-            x_adv = self.perturb(model, x, y, target if self.targeted else None, mask).detach()
+            with attack_task(f"{self.describe()} on {x.shape[0]} images", self.budget()):
+                x_adv = self.perturb(model, x, y, target if self.targeted else None, mask).detach()
         if mask is not None:  # exactly x outside the support, whatever the arithmetic did
             x_adv = torch.where(mask.bool(), x_adv, x)
         return x_adv, target if self.targeted else None

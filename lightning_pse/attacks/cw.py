@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import check_range
+from ..progress import step_done
 from .base import Attack
 from .const_search import BestAdversarial, ConstSearch
 from .losses import attack_margin
@@ -72,6 +73,9 @@ class CW(Attack):
         self.initial_const = initial_const
         self.abort_early = abort_early
 
+    def budget(self) -> int:
+        return self.binary_search_steps * self.steps
+
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         search = ConstSearch(x.shape[0], self.initial_const, x.device, x.dtype)
         best = BestAdversarial(x)
@@ -101,6 +105,7 @@ class CW(Attack):
                 margin = attack_margin(logits, y_rows, t_rows)
                 loss = (distance + const * (margin + self.confidence).clamp(min=0)).sum()
                 (w.grad,) = torch.autograd.grad(loss, w)  # only w: parameter .grad stays untouched
+                step_done()
                 optimizer.step()
                 with torch.no_grad():
                     ok = margin + self.confidence < 0

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UnknownNameError
+from ..progress import step_done
 from .base import Attack
 from .const_search import BestAdversarial, ConstSearch
 from .losses import attack_margin
@@ -74,6 +75,9 @@ class EAD(Attack):
         self.initial_const = initial_const
         self.decision_rule = decision_rule
 
+    def budget(self) -> int:
+        return self.binary_search_steps * self.steps
+
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         search = ConstSearch(x.shape[0], self.initial_const, x.device, x.dtype)
         best = BestAdversarial(x)
@@ -88,6 +92,7 @@ class EAD(Attack):
                 margin = attack_margin(model(y_k), y, target)
                 smooth = (search.const * (margin + self.confidence).clamp(min=0)).sum() + (y_k - x).pow(2).sum()
                 (grad,) = torch.autograd.grad(smooth, y_k)
+                step_done()
                 with torch.no_grad():
                     x_next = restrict(shrink(y_k - lr * grad, x, self.beta))
                     y_k = restrict(x_next + k / (k + 3) * (x_next - x_k))

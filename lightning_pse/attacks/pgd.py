@@ -75,6 +75,9 @@ class PGD(Attack):
         self._threat = threat_model(norm, self.eps)
         self._loss_objective = objective(loss, targeted)
 
+    def budget(self) -> int:
+        return self.steps * self.restarts
+
     def check_classes(self, num_classes: int) -> None:
         super().check_classes(num_classes)
         if self.loss == "dlr":

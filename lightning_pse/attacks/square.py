@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import check_range
+from ..progress import step_done
 from .base import Attack, apply_mask
 from .losses import attack_margin, success
 from .threat import l2_norm, resolve_eps
@@ -91,6 +92,9 @@ class Square(Attack):
         self.norm = norm
 
     @torch.no_grad()
+    def budget(self) -> int:
+        return self.n_queries - 1
+
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         g = self.generator(x.device)
         b, c, h, w = x.shape
@@ -126,6 +130,7 @@ class Square(Attack):
             x_adv[idx] = candidate_x[better]
             loss[idx] = new_loss[better]
             done[idx] = success(new_logits[better], y[idx], None if target is None else target[idx])
+            step_done()
         return x_adv
 
     @staticmethod

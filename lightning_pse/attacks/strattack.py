@@ -94,6 +94,10 @@ class StrAttack(Attack):
         size = self.group_size or default_group_size(max(x.shape[-2:]))
         return GroupGrid(x.shape[-2], x.shape[-1], size, self.stride)
 
+    def budget(self) -> int:
+        """ADMM steps per constant, then the C&W refinement's 3 constants × ``refine_steps``."""
+        return self.binary_search_steps * self.steps + (3 * self.refine_steps if self.refine else 0)
+
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         grid = self.grid(x)
         search = ConstSearch(x.shape[0], self.initial_const, x.device, x.dtype)

@@ -33,10 +33,11 @@ from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
-from ..data import ImageDataModule, shard_loader, unpack_batch
+from ..data import ImageDataModule, shard_batches, shard_loader, unpack_batch
 from ..errors import UserInputError
 from ..models.state import check_takes_images, full_precision
 from ..output.media import log_media
+from ..progress import resolve_mode, showing, stage
 from ..sections import AttackRuns, ProbeBatch, Section
 
 # Attack runs of the current validation run, per trainer and probe batch: shared by every callback
@@ -116,7 +117,12 @@ class ProbeCallback(pl.Callback):
         if not self.due(trainer):
             return
         model = getattr(pl_module, "model", pl_module)
-        with torch.inference_mode(False), torch.enable_grad(), full_precision(pl_module.device):
+        with (
+            torch.inference_mode(False),
+            torch.enable_grad(),
+            full_precision(pl_module.device),
+            showing(resolve_mode("auto") if trainer.is_global_zero else None),  # rank 0 shows the progress
+        ):
             self.measure(trainer, pl_module, model)
 
     def sections(self) -> list[Section]:
@@ -131,17 +137,22 @@ class ProbeCallback(pl.Callback):
         for section in sections:
             section.reset(pl_module.device, keep_examples=trainer.is_global_zero)
         shared = _SHARED_RUNS.setdefault(trainer, {})
-        for batch in self.probe_batches(trainer, model):
-            key = (self.split, self.seed, self.num_samples, self.batch_size, tuple(batch.index.tolist()))
-            runs = shared.setdefault(key, AttackRuns(model, batch))
-            for section in sections:
-                section.update(model, batch, runs)
-        self.results = {}
-        with warnings.catch_warnings():  # a probe set (or rank) with nothing to measure is legitimate
-            warnings.filterwarnings("ignore", message=".*before the ``update`` method")
-            reports = [
-                (section, section.compute(model, trainer.global_rank, trainer.world_size)) for section in sections
-            ]
+        probe_size = len(trainer.datamodule.probe_set(self.num_samples, self.split, self.seed))
+        num_batches = len(shard_batches(probe_size, self.batch_size, trainer.global_rank, trainer.world_size))
+        name = f"{type(self).__name__} (epoch {trainer.current_epoch})"
+        with stage(name, num_batches) as bar:
+            for batch in self.probe_batches(trainer, model):
+                key = (self.split, self.seed, self.num_samples, self.batch_size, tuple(batch.index.tolist()))
+                runs = shared.setdefault(key, AttackRuns(model, batch))
+                for section in sections:
+                    section.update(model, batch, runs)
+                bar.update()
+            self.results = {}
+            with warnings.catch_warnings():  # a probe set (or rank) with nothing to measure is legitimate
+                warnings.filterwarnings("ignore", message=".*before the ``update`` method")
+                reports = [
+                    (section, section.compute(model, trainer.global_rank, trainer.world_size)) for section in sections
+                ]
         for section, report in reports:
             self.results[section.media_prefix(report)] = report
             self.log_scalars(pl_module, section.scalars(report))

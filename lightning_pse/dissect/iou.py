@@ -49,7 +49,6 @@ def dissect(
     concept_categories: list[str] | None = None,
     cache: str | Path | None = None,
     sync_ranks: bool = False,
-    progress: bool = False,
 ) -> DissectionResult:
     """Dissect ``layer`` (a module of ``model``, its dotted name, or ``None`` for the feature layer)
     on the concept probe batches of ``loader`` (see ``tally.concept_batch``; concept names and
@@ -100,17 +99,13 @@ def dissect(
                 1 - quantile,
                 **({"sample_size": sample_size, "seed": rank_seed} if quantile_method == "sampled" else {}),
             )
-            thresholds, num_images = activation_thresholds(
-                model, module, loader, estimator, name, gather, reduce, progress
-            )
+            thresholds, num_images = activation_thresholds(model, module, loader, estimator, name, gather, reduce)
             saved = {"thresholds": thresholds.cpu(), "num_images": num_images}
             stages.put("thresholds", threshold_key, saved)
         thresholds = saved["thresholds"].to(device)
         table = stages.get("iou", iou_key)
         if table is None:
-            iou, names, categories = iou_table(
-                model, module, loader, thresholds, names, categories, name, reduce, progress
-            )
+            iou, names, categories = iou_table(model, module, loader, thresholds, names, categories, name, reduce)
             table = {"iou": iou.cpu(), "names": names, "categories": categories}
             stages.put("iou", iou_key, table)
     return DissectionResult(

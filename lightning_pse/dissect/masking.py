@@ -14,11 +14,11 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from ..attacks import Attack, robust_correct
 from ..models.capture import resolve_layer
 from ..models.state import eval_mode
+from ..progress import tracked
 
 MASK_FRACTIONS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2)
 
@@ -67,7 +67,6 @@ def masking_curve(
     batches: Sequence[tuple[Tensor, Tensor]],
     fractions: Sequence[float] = MASK_FRACTIONS,
     seed: int = 0,
-    progress: bool = False,
 ) -> list[dict]:
     """One row per fraction: ``fraction, num_units, clean_accuracy, robust_accuracy`` (top-sensitive
     units masked) and ``random_clean_accuracy, random_robust_accuracy`` (as many random units)."""
@@ -75,7 +74,7 @@ def masking_curve(
     num_units = order.numel()
     generator = torch.Generator().manual_seed(seed)
     rows = []
-    for fraction in tqdm(fractions, desc="masking units", unit="fraction", disable=not progress):
+    for fraction in tracked(fractions, "masking units", unit="fraction"):
         count = masked_count(fraction, num_units)
         with mask_units(model, layer, order[:count]):
             clean, robust = accuracies(model, attack, batches)

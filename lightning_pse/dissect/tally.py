@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from ..data.datasets import check_images
 from ..errors import UserInputError
 from ..models.capture import capture
+from ..progress import tracked
 from .sync import no_sync
 
 
@@ -99,13 +99,12 @@ def activation_thresholds(
     name: str,
     gather: Callable = no_sync,
     reduce: Callable = no_sync,
-    progress: bool = False,
 ) -> tuple[Tensor, int]:
     """``(T [K], number of images)``: the first pass. ``estimator`` is a quantile estimator
     (``quantiles``); ``gather``/``reduce`` combine DDP ranks' rows and sums (identity alone)."""
     device = next(model.parameters()).device
     num_images = torch.zeros((), dtype=torch.long, device=device)
-    for batch in tqdm(loader, desc=f"dissect {name}: quantiles", disable=not progress, unit="batch"):
+    for batch in tracked(loader, f"dissect {name}: quantiles"):
         images, _, _ = concept_batch(batch)
         check_images(images, source="concept probe images")
         activations = layer_activations(model, module, images.to(device))
@@ -126,13 +125,12 @@ def iou_table(
     categories: list[str],
     name: str,
     reduce: Callable = no_sync,
-    progress: bool = False,
 ) -> tuple[Tensor, list[str], list[str]]:
     """``(IoU [K, C], concept names, categories)``: the second pass (names ``concept_<c>`` when the
     probe set gives none)."""
     device = thresholds.device
     tally = IoUTally(thresholds, len(names)) if names else None
-    for batch in tqdm(loader, desc=f"dissect {name}: IoU", disable=not progress, unit="batch"):
+    for batch in tracked(loader, f"dissect {name}: IoU"):
         images, masks, annotated = concept_batch(batch)
         if not names:
             names = [f"concept_{c}" for c in range(masks.shape[1])]

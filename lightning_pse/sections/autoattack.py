@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..errors import UserInputError
 from ..models.state import eval_mode
+from ..progress import attack_task, step_done
 
 AUTOATTACK_NORMS = {"linf": "Linf", "l2": "L2"}
 
@@ -29,6 +30,32 @@ def check_autoattack(num_classes: int) -> None:
         raise UserInputError(
             f"AutoAttack needs at least 4 classes (DLR loss), the model has {num_classes}: use --robustness attacks"
         )
+
+
+class _AttackFinished(logging.Handler):
+    """Advances the progress bar when AutoAttack's log says one of its attacks finished."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("robust accuracy after"):
+            step_done()
+
+
+@contextmanager
+def attack_by_attack_progress(attacks: list[str]):
+    """A progress bar of AutoAttack's ``attacks``, advanced from its logger ("auto-attack", whose
+    messages otherwise stay silent: they do not reach the root logger)."""
+    logger = logging.getLogger("auto-attack")
+    level, propagate, handler = logger.level, logger.propagate, _AttackFinished()
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        with attack_task(f"AutoAttack ({', '.join(attacks)})", len(attacks)):
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @contextmanager
@@ -51,7 +78,6 @@ def autoattack_robust(model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: 
     instead of 9. The model runs in eval mode; its mode, BatchNorm statistics and ``.grad`` are untouched."""
     from pyautoattack import AutoAttack
 
-    logging.getLogger("auto-attack").setLevel(logging.WARNING)  # our progress bars report progress
     with eval_mode(model), frozen_parameters(model):
         adversary = AutoAttack(
             model, norm=AUTOATTACK_NORMS[norm], eps=eps, version="standard", device=x.device, seed=seed
@@ -60,5 +86,6 @@ def autoattack_robust(model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: 
             num_classes = model(x[:1]).shape[1]
         adversary.apgd_targeted.n_target_classes = min(9, num_classes - 1)
         adversary.fab.n_target_classes = min(9, num_classes - 1)
-        _, predicted = adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
+        with attack_by_attack_progress(adversary.attacks_to_run):
+            _, predicted = adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
     return predicted.to(y.device) == y

@@ -74,13 +74,12 @@ class DissectionSection(Section):
         settings: DissectionSettings = DISSECTION,
         batch_size: int = 64,
         seed: int = 0,
-        progress: bool = False,
     ) -> None:
         super().__init__()
         self.concepts, self.layer = concepts, layer
         self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
         self.settings = settings
-        self.batch_size, self.progress = batch_size, progress
+        self.batch_size = batch_size
         self.probe_images = self.add_metric(SumMetric())  # the images s_k is averaged over
         self.sensitivity: UnitSensitivity | None = None
         self.result: DissectionResult | None = None  # the last dissection
@@ -110,7 +109,6 @@ class DissectionSection(Section):
             concept_names=source.concept_names,
             concept_categories=source.concept_categories,
             sync_ranks=world_size > 1,
-            progress=self.progress,
         )
         self.unit_sensitivity = self.sensitivity.compute().cpu()
         summary = dissection_summary(self.result, self.unit_sensitivity, self.settings.top_fraction)
@@ -227,13 +225,12 @@ class MaskingSection(Section):
         attack: Attack | None = None,
         fractions: Sequence[float] | None = None,
         seed: int = 0,
-        progress: bool = False,
     ) -> None:
         super().__init__()
         self.ranking, self.ranking_label, self.layer = ranking, ranking_label, layer
         self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
         self.fractions = list(fractions or MASK_FRACTIONS)
-        self.seed, self.progress = seed, progress
+        self.seed = seed
         self.batches: list[tuple[Tensor, Tensor]] = []
 
     def reset(self, device: torch.device, keep_examples: bool = True) -> None:
@@ -253,7 +250,6 @@ class MaskingSection(Section):
             self.batches,
             self.fractions,
             seed=self.seed,
-            progress=self.progress,
         )
         return {"masking": rows, "masking_attack": self.attack.describe(), "masking_ranking": self.ranking_label}
 

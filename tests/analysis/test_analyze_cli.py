@@ -15,6 +15,8 @@ from lightning_pse.errors import UserInputError
 
 from helpers import FAST, REPO, TINY, call_analyze, call_train, run_analyze, run_train
 
+FAST_ATTACK = "{pgd: {class_path: lightning_pse.attacks.PGD, init_args: {eps: 0.03, steps: 2, seed: 0}}}"
+
 
 def error_lines(result):
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -219,3 +221,17 @@ def test_the_wandb_line_says_offline_when_wandb_mode_forces_it(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     wandb_lines = [line for line in result.stdout.splitlines() if line.startswith("W&B run")]
     assert wandb_lines and "offline" in wandb_lines[0], result.stdout[-2000:]
+
+
+def test_quiet_prints_one_line_per_section_even_on_a_terminal(fitted_run, tmp_path, monkeypatch):
+    from lightning_pse import progress
+
+    monkeypatch.setattr(progress, "default_mode", lambda: "bars")  # as if stderr were a terminal
+    root, _ = fitted_run
+    ckpt = root / "checkpoints" / "last.ckpt"
+    common = ["--ckpt", ckpt, "--sections", "robustness", "--num-samples", "4", "--attacks", FAST_ATTACK]
+    shown = call_analyze(*common, "--out", tmp_path / "bars", cwd=root)
+    quiet = call_analyze(*common, "--quiet", "--out", tmp_path / "quiet", cwd=root)
+    assert shown.returncode == 0 and quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "\r" in shown.stderr and "robustness: done in" not in shown.stderr, "bars on a terminal"
+    assert "\r" not in quiet.stderr and "robustness: done in" in quiet.stderr, "--quiet: one line"
