@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test lint venv clean chromium
+.PHONY: demo test test-fast lint venv clean chromium docs
 
 venv: $(STAMP)
 
@@ -34,13 +34,27 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| (echo "error: the report test needs Chromium: apt-get install chromium" >&2; exit 1)
 
+# The manual (mkdocs.yml): MkDocs with the Material theme and mkdocstrings, in a venv of its own
+# (mkdocs-material needs a newer requests than the torchattacks test oracle allows; mkdocstrings
+# reads the docstrings statically, so that venv needs no torch). --strict: a broken link, anchor or
+# reference fails the build.
+DOCS_VENV ?= .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed
+$(DOCS_STAMP): Makefile
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install -q "mkdocs-material>=9.5,<10" "mkdocstrings[python]>=0.26"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
 # ruff (lint and format check, configured in pyproject.toml), then the suite.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint chromium
+test: lint chromium docs
 	$(PY) -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) runs .cache .pytest_cache
+	rm -rf $(VENV) $(DOCS_VENV) site runs .cache .pytest_cache
