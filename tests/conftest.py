@@ -16,6 +16,8 @@ import lightning_pse
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.training import ClassifierModule
 
+from helpers import quiet_trainer
+
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "tests"
 
@@ -62,14 +64,7 @@ def trained_module(synthetic_data) -> ClassifierModule:
     if path.exists():
         module.load_state_dict(torch.load(path, weights_only=True))
     else:
-        trainer = pl.Trainer(
-            max_epochs=TRAINED_EPOCHS,
-            accelerator="cpu",
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-        )
+        trainer = quiet_trainer(max_epochs=TRAINED_EPOCHS)
         trainer.fit(module, datamodule=synthetic_data)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytorch_lightning as pl
 
 from lightning_pse.data.readers import write_idx
 
@@ -156,3 +157,12 @@ def write_mnist(root: Path, folder: str, n_train: int, n_test: int, compress: bo
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels, compress)
         arrays[prefix] = (images, labels)
     return arrays
+
+
+def quiet_trainer(**kwargs) -> pl.Trainer:
+    """A CPU ``Trainer`` for tests: no logger, progress bar, model summary or checkpointing unless
+    ``kwargs`` ask for them (any Trainer argument passes through)."""
+    for name in ("logger", "enable_progress_bar", "enable_model_summary", "enable_checkpointing"):
+        kwargs.setdefault(name, False)
+    kwargs.setdefault("accelerator", "cpu")
+    return pl.Trainer(**kwargs)

@@ -3,7 +3,6 @@
 import re
 
 import pytest
-import pytorch_lightning as pl
 from pytorch_lightning.loggers import CSVLogger
 
 from lightning_pse.attacks import presets
@@ -11,6 +10,8 @@ from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback
 from lightning_pse.dashboard import build_workspace, main, panels
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.training import ClassifierModule, PGDATModule
+
+from helpers import quiet_trainer
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +27,7 @@ def logged(trained_module, synthetic_data):
         CAMCallback(**probe),
         DissectionCallback(num_concept_images=16, **probe),
     ]
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        logger=False,
-        callbacks=callbacks,
-        inference_mode=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=1,
-    )
+    trainer = quiet_trainer(callbacks=callbacks, inference_mode=False, limit_val_batches=1)
     trainer.validate(module, datamodule=synthetic_data, verbose=False)
     return set(trainer.callback_metrics)
 
@@ -75,6 +68,6 @@ def test_training_names_its_method_in_the_logger_config(tmp_path):
     data = SyntheticDataModule(num_train=64, num_val=32, num_test=32, batch_size=32)
     module = PGDATModule(model="small_cnn", num_classes=10, steps=1, scheduler="none")
     logger = CSVLogger(tmp_path)
-    trainer = pl.Trainer(accelerator="cpu", max_steps=1, limit_val_batches=0, logger=logger, enable_progress_bar=False)
+    trainer = quiet_trainer(max_steps=1, limit_val_batches=0, logger=logger)
     trainer.fit(module, datamodule=data)
     assert logger.experiment.hparams["method"] == "PGDATModule"

@@ -8,7 +8,6 @@ import logging
 import re
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -19,6 +18,8 @@ from lightning_pse.attacks import APGD, CW, EAD, FGSM, PGD, Square, StrAttack
 from lightning_pse.callbacks import RobustEvalCallback
 from lightning_pse.progress import showing, stage, step_done
 from lightning_pse.sections.autoattack import attack_by_attack_progress
+
+from helpers import quiet_trainer
 
 
 @pytest.fixture(autouse=True)
@@ -121,12 +122,10 @@ def test_autoattack_progress_advances_per_finished_attack_and_stays_out_of_the_l
 
 def test_a_callback_measurement_is_one_line_on_rank_zero_in_a_log(trained_module, synthetic_data, capsys):
     callback = RobustEvalCallback(PGD(eps=8 / 255, steps=2, seed=0), num_samples=8, batch_size=4)
-    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = quiet_trainer()
     trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)  # no callback: nothing shown
     assert "RobustEvalCallback" not in capsys.readouterr().err
-    trainer = pl.Trainer(
-        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[callback]
-    )
+    trainer = quiet_trainer(callbacks=[callback])
     trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)
     err = capsys.readouterr().err  # pytest's capture is not a terminal: lines mode
     assert re.search(r"^RobustEvalCallback \(epoch 0\): done in \d+ s$", err, re.M), err

@@ -8,7 +8,6 @@ import os
 import re
 
 import pytest
-import pytorch_lightning as pl
 import torch
 import yaml
 from PIL import Image
@@ -21,7 +20,7 @@ from lightning_pse.errors import UserInputError
 from lightning_pse.sections import AttackRuns, CAMSection, ProbeBatch, PSESection
 from lightning_pse.training import ClassifierModule
 
-from helpers import call_analyze, run_analyze
+from helpers import call_analyze, quiet_trainer, run_analyze
 
 LIGHT = {
     "attacks": {
@@ -234,14 +233,7 @@ def test_report_numbers_equal_what_the_callbacks_log(fitted_run, analyzed):
         CAMCallback(attacks={"pgd": pse_attack}, estimator="gradient", **probe),
         DissectionCallback(attack=PGD(steps=3, seed=0), num_concept_images=64, **probe),
     ]
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        logger=False,
-        callbacks=callbacks,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(callbacks=callbacks)
     metrics = trainer.validate(module, datamodule=data, verbose=False)[0]
     assert metrics["test/robust_acc"] == pytest.approx(report["attacks"]["pgd5"]["robust_accuracy"], abs=1e-6)
     pse = report["pse"]["attacks"]["pgd"]

@@ -11,7 +11,6 @@ import shutil
 import jsonschema
 import pytest
 import yaml
-from pytorch_lightning import Trainer
 from torchmetrics import SumMetric
 
 from lightning_pse.analysis import evaluate
@@ -22,7 +21,7 @@ from lightning_pse.errors import UserInputError
 from lightning_pse.schemas import REPORT_SCHEMA_VERSION, report_schema
 from lightning_pse.sections import Section
 
-from helpers import call_analyze
+from helpers import call_analyze, quiet_trainer
 
 SECTIONS = ["robustness", "pse", "cam", "dissection", "masking"]
 LIGHT = {"dissection": {"num_concept_images": 16, "fractions": [0.0, 0.1]}, "batch_size": 16}
@@ -89,9 +88,7 @@ def test_the_callbacks_take_a_probe_nothing_fools_and_a_one_sample_probe(trained
             CAMCallback(attacks={"pgd": PGD(eps=eps, steps=2, seed=0)}, num_samples=num_samples),
             DissectionCallback(attack=PGD(eps=eps, steps=2, seed=0), num_concept_images=16, num_samples=num_samples),
         ]
-        trainer = Trainer(
-            accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks
-        )
+        trainer = quiet_trainer(callbacks=callbacks)
         metrics = trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)[0]
         fooled = metrics["pse/pgd/success_rate"]
         assert (fooled == 0.0) if eps < 1 else (fooled == 1.0 or math.isnan(fooled)), (eps, fooled)

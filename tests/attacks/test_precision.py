@@ -12,6 +12,8 @@ from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.training import PSEATModule
 
+from helpers import quiet_trainer
+
 PROBE = dict(num_samples=16, batch_size=8)
 
 
@@ -25,15 +27,7 @@ def _callbacks():
 
 
 def _trainer(precision: str, **kwargs) -> pl.Trainer:
-    return pl.Trainer(
-        accelerator="cpu",
-        precision=precision,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=_callbacks(),
-        **kwargs,
-    )
+    return quiet_trainer(precision=precision, callbacks=_callbacks(), **kwargs)
 
 
 @pytest.mark.parametrize(

@@ -23,14 +23,7 @@ from lightning_pse.output.wandb_logger import WandbLogger
 from lightning_pse.pse import PSEShares, analyze_attack
 from lightning_pse.training import ClassifierModule, PGDATModule
 
-from helpers import REPO
-
-
-def quiet_trainer(**kwargs) -> pl.Trainer:
-    kwargs.setdefault("logger", False)
-    return pl.Trainer(
-        accelerator="cpu", enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False, **kwargs
-    )
+from helpers import REPO, quiet_trainer
 
 
 def deterministic_pgd():

@@ -7,24 +7,20 @@ only once complete. This test holds Lightning to that, since our resume and anal
 
 import fsspec.implementations.local as local
 import pytest
-import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lightning_pse.checkpoints import load_module, read_checkpoint
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.training import ClassifierModule
 
+from helpers import quiet_trainer
+
 
 def test_a_save_that_dies_mid_write_leaves_the_last_good_checkpoint(tmp_path, monkeypatch):
     data = SyntheticDataModule(num_train=64, num_val=32, num_test=32, batch_size=32)
     module = ClassifierModule(num_classes=data.num_classes, mean=data.mean, std=data.std, scheduler="none")
-    trainer = pl.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[ModelCheckpoint(dirpath=tmp_path, filename="last", enable_version_counter=False)],
+    trainer = quiet_trainer(
+        max_epochs=1, callbacks=[ModelCheckpoint(dirpath=tmp_path, filename="last", enable_version_counter=False)]
     )
     trainer.fit(module, datamodule=data)
     last = tmp_path / "last.ckpt"

@@ -5,7 +5,6 @@ refuse a misfit in ``setup``; PSE-AT on images of any size."""
 import json
 
 import pytest
-import pytorch_lightning as pl
 import torch
 import yaml
 from torch import nn
@@ -16,7 +15,7 @@ from lightning_pse.dissect import SyntheticConcepts, concept_probe_set, describe
 from lightning_pse.models import registry
 from lightning_pse.training import PSEATModule
 
-from helpers import FAST, REPO, TINY, run_analyze, run_train, write_mnist
+from helpers import FAST, REPO, TINY, quiet_trainer, run_analyze, run_train, write_mnist
 
 
 @pytest.fixture(scope="module")
@@ -167,15 +166,7 @@ def test_pse_at_sizes_its_units_on_the_data_images(monkeypatch, tmp_path):
     monkeypatch.setitem(registry._OWN_MODELS, "fixed_20px", fixed_20px)
     data = SyntheticDataModule(num_train=32, num_val=8, num_test=8, image_size=20, batch_size=16)
     module = PSEATModule(model="fixed_20px", num_classes=10, steps=1, probe_samples=16, probe_batch_size=16)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = quiet_trainer(max_epochs=1, limit_val_batches=0)
     trainer.fit(module, datamodule=data)
     assert module.unit_mask.numel() == 16 and module.unit_mask.sum() == 1
     trainer.save_checkpoint(tmp_path / "pse_at.ckpt")

@@ -34,6 +34,8 @@ from lightning_pse.errors import UserInputError
 from lightning_pse.models.capture import capture
 from lightning_pse.training import ClassifierModule
 
+from helpers import quiet_trainer
+
 
 def reference_dissection(model, layer, images, masks, annotated, quantile, iou_threshold):
     """The definitions of METHOD.md §3 computed directly, one unit, image and concept at a time."""
@@ -488,15 +490,7 @@ def test_texture_in_the_label_gives_texture_detectors(trained_model):
     module = ClassifierModule(
         model="small_cnn", num_classes=10, mean=data.mean, std=data.std, lr=0.1, scheduler="onecycle"
     )
-    pl.Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    ).fit(module, datamodule=data)
+    quiet_trainer(max_epochs=2, limit_val_batches=0).fit(module, datamodule=data)
     loader = DataLoader(SyntheticConcepts(256, seed=3), batch_size=64)
     texture_model = dissect(module.model.eval(), "body.7", loader).category_counts()["texture"]["units"]
     shape_model = dissect(trained_model, "body.7", loader).category_counts()["texture"]["units"]

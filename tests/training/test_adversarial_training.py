@@ -17,6 +17,8 @@ from lightning_pse.pse import PSEShares, UnitSensitivity, analyze_attack, unit_e
 from lightning_pse.training import FastATModule, PGDATModule, PSEATModule, TRADESModule
 from lightning_pse.training.pse_at import steered_weights, top_units_mask, unit_penalty
 
+from helpers import quiet_trainer
+
 
 def batch_norm_buffers(module):
     return {k: v.clone() for k, v in module.state_dict().items() if "running" in k or "num_batches" in k}
@@ -98,15 +100,7 @@ def test_trades_attack_increases_the_kl_inside_the_ball(trained_module, batch):
 def tiny_fit(module, data, epochs=1, callbacks=(), **trainer_kwargs):
     pl.seed_everything(0)
     trainer_kwargs.setdefault("enable_checkpointing", False)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-        **trainer_kwargs,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, callbacks=list(callbacks), **trainer_kwargs)
     trainer.fit(module, datamodule=data)
     return trainer
 
@@ -158,14 +152,7 @@ def test_pse_at_steers_by_the_reference_attack_and_ranks_its_units(tmp_path):
     module = PSEATModule(steer=0.5, unit_penalty=0.1, probe_samples=32, probe_batch_size=16, **ARCH)
     initial = copy.deepcopy(module.model)
     checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
-    trainer = pl.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        callbacks=[checkpoint],
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=1, callbacks=[checkpoint])
     trainer.fit(module, datamodule=data)
     energy, sensitivity = reference_measurement(initial, data)
     expected = 0.5 + 0.5 * 2 * energy / energy.sum()
@@ -234,9 +221,7 @@ def test_pse_at_refuses_bad_knobs():
 def test_robust_eval_logs_accuracy_under_attack_and_drives_checkpointing(trained_module, synthetic_data, tmp_path):
     attack = PGD(eps=8 / 255, steps=5, seed=0)
     callback = RobustEvalCallback(attack=attack, num_samples=64, batch_size=64)
-    metrics = pl.Trainer(
-        accelerator="cpu", logger=False, callbacks=[callback], enable_progress_bar=False, enable_model_summary=False
-    ).validate(trained_module, datamodule=synthetic_data, verbose=False)[0]
+    metrics = quiet_trainer(callbacks=[callback]).validate(trained_module, datamodule=synthetic_data, verbose=False)[0]
     probe = synthetic_data.probe_set(64)
     x = torch.stack([probe[i]["image"] for i in range(64)])
     y = torch.tensor([probe[i]["label"] for i in range(64)])

@@ -1,15 +1,16 @@
 import pytest
-import pytorch_lightning as pl
 import torch
 
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.errors import UserInputError
 from lightning_pse.training import ClassifierModule
 
+from helpers import quiet_trainer
+
 
 def test_trained_model_learns_the_synthetic_benchmark(trained_module, synthetic_data):
     """The benchmark is learnable: the test session's small model passes 90 % on validation."""
-    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = quiet_trainer()
     (metrics,) = trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)
     assert metrics["val/acc"] >= 0.90
 
@@ -23,14 +24,7 @@ def test_optimizers_and_schedulers_step(optimizer, scheduler):
         model="small_cnn", model_kwargs={"width": 8}, optimizer=optimizer, scheduler=scheduler, lr=0.01, milestones=[1]
     )
     before = [p.detach().clone() for p in module.parameters()]
-    trainer = pl.Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=2)
     trainer.fit(module, datamodule=dm)
     assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
     lrs = [g["lr"] for g in trainer.optimizers[0].param_groups]
