@@ -19,30 +19,19 @@ import sys
 import time
 from pathlib import Path
 
-from ..data.stats import standard_eps
+from ..attacks import presets
 from ..errors import UserInputError
 from ..output.figures import correlation_figure, draw, trend_figure
 from ..output.folder import check_out, default_out, log_to_wandb, within, write_report
 from ..output.html import render_comparison
 from ..output.text import format_eps, format_interval
-from ..schemas import REPORT_SCHEMA_VERSION, check_report
+from ..schemas import REPORT_SCHEMA_VERSION
 from .compare import INTERPRETATION, compare, robust_pairs, series
-from .engine import Analysis, build_attacks, provenance
+from .engine import Analysis, assemble_report, build_attacks
 from .options import parse, sections_of
 from .registry import page, summary
 from .sources import ModelSource, load_source
 from .sources import data_default as source_data
-
-
-def threat_model(options, source: ModelSource, datamodule) -> tuple[str, float]:
-    """``(norm, ε)``: the options' where given (zero included), else the model's training settings,
-    else the dataset's standard ℓ∞ radius."""
-    norm = options.norm or source.training.get("norm") or "linf"
-    if options.eps is not None:
-        return norm, options.eps
-    if source.training.get("norm") == norm and source.training.get("eps") is not None:
-        return norm, float(source.training["eps"])
-    return norm, standard_eps(datamodule, norm)
 
 
 def model_name(source: ModelSource) -> str:
@@ -72,7 +61,7 @@ def instantiate_data(options):
 
 
 def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
-    norm, eps = threat_model(options, source, datamodule)
+    norm, eps = presets.model_threat(source.training, datamodule, options.norm, options.eps)
     sensitivity = options.sensitivity_attack
     return Analysis(
         source.model,
@@ -116,16 +105,13 @@ def run(argv: list[str] | None = None) -> Path:
         file=sys.stderr,
     )
     body, figures = analysis.run()
-    report = {
+    header = {
         "checkpoint": str(source.files[0]) if source.files else source.label,
         "model": model_name(source),
         "dataset": type(datamodule).__name__,
         "source": {"kind": source.kind, "label": source.label, "training": source.training, **source.provenance},
-        **body,
-        "provenance": provenance(analysis.seed, analysis.device),
     }
-    report["elapsed_seconds"] = time.perf_counter() - started
-    check_report(report)
+    report = assemble_report(analysis, body, header, started)
     write_report(out, report, figures, page)
     if options.wandb:
         line = log_to_wandb(out, report, figures, analysis.settings())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import platform
 import subprocess
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -26,7 +27,6 @@ from ..attacks import Attack, presets
 from ..checkpoints import project_class
 from ..data import as_datamodule, unpack_batch
 from ..data.datasets import check_images
-from ..data.stats import standard_eps
 from ..dissect import DissectionSettings, concept_probe_set
 from ..errors import UserInputError
 from ..models.capture import last_conv_layer, resolve_layer
@@ -135,8 +135,7 @@ class Analysis:
         self.model = model.to(self.device).eval()
         data = as_datamodule(data)
         self.data, self.split, self.seed, self.batch_size = data, split, seed, batch_size
-        self.norm = norm
-        self.eps = standard_eps(data, norm) if eps is None else float(eps)
+        self.norm, self.eps = presets.model_threat({}, data, norm, eps)
         self.robustness = robustness
         self.probe = data.probe_set(num_samples, split=split, seed=seed)
         if len(self.probe) == 0:
@@ -145,7 +144,9 @@ class Analysis:
         self.attacks = (
             attacks if attacks is not None else presets.autoattack_like(self.eps, self.num_classes, norm, seed)
         )
-        self.pse_attacks = pse_attacks if pse_attacks is not None else presets.pse_attacks()
+        self.pse_attacks = (
+            pse_attacks if pse_attacks is not None else presets.pse_attacks(self.eps, seed=seed, norm=self.norm)
+        )
         for attack in [*self.attacks.values(), *self.pse_attacks.values()]:
             attack.check_classes(self.num_classes)
         if "robustness" in self.sections and robustness == "autoattack":
@@ -298,14 +299,25 @@ def evaluate(model: nn.Module, data, sections=SECTIONS, layer: str | None = None
     probe set (``data``: tensors ``(x, y)``, a Dataset, a DataLoader or an ImageDataModule; see
     ``Analysis``) and return the report dict (what ``analyze.py`` writes to report.json, without the
     figures). ``settings``: see ``Analysis``. The model is left as it was (mode, weights, ``.grad``)."""
+    started = time.perf_counter()
     training = [(m, m.training) for m in model.modules()]
     try:
         analysis = Analysis(model, data, sections, layer, **settings)
-        report, _ = analysis.run()
+        body, _ = analysis.run()
     finally:
         for module, flag in training:
             module.training = flag
-    report["provenance"] = provenance(analysis.seed, analysis.device)
+    return assemble_report(analysis, body, started=started)
+
+
+def assemble_report(analysis: Analysis, body: dict, header: dict | None = None, started: float | None = None) -> dict:
+    """The report.json dict of ``evaluate()`` and ``analyze.py``: ``header`` (what the model and data
+    are: checkpoint, model, dataset, source), the analysis's ``body`` (``Analysis.run``), its
+    provenance and, from ``started`` (a ``time.perf_counter()`` reading), ``elapsed_seconds``;
+    checked against the shipped JSON Schema."""
+    report = {**(header or {}), **body, "provenance": provenance(analysis.seed, analysis.device)}
+    if started is not None:
+        report["elapsed_seconds"] = time.perf_counter() - started
     check_report(report)
     return report
 

@@ -68,13 +68,20 @@ def cam_attacks(
     return {"pgd": pse_targeted(eps, target_rule, seed, norm)}
 
 
-def model_threat(hparams: Mapping, datamodule) -> tuple[str, float]:
-    """``(norm, ε)`` the per-epoch callbacks attack at by default: the training module's own radius
-    (``hparams`` ``eps`` and ``norm`` of an adversarial-training module), else the dataset's standard
-    ℓ∞ radius (``data.stats.standard_eps``: 8/255 for CIFAR and the synthetic benchmark, 0.3 for MNIST)."""
-    norm = hparams.get("norm") or "linf"
-    eps = hparams.get("eps")
-    return norm, float(eps) if eps is not None else standard_eps(datamodule, norm)
+def model_threat(training: Mapping, datamodule, norm: str | None = None, eps: float | None = None) -> tuple[str, float]:
+    """``(norm, ε)`` an analysis attacks at — the one resolver of the callbacks, ``analyze.py`` and
+    ``evaluate()``: ``norm`` and ``eps`` where given (zero is a value), else the training radius
+    (``training``: the hyper-parameters of an adversarial-training module, or what is known of a
+    model's training, with ``eps`` and ``norm``) when it was trained in that norm, else the dataset's
+    standard radius for the norm (``data.stats.standard_eps``: ℓ∞ 8/255 for CIFAR and the synthetic
+    benchmark, 0.3 for MNIST, 0.1 for Fashion-MNIST; ℓ2 0.5)."""
+    trained_norm = training.get("norm") or "linf"
+    norm = norm or trained_norm
+    if eps is not None:
+        return norm, float(eps)
+    if training.get("eps") is not None and trained_norm == norm:
+        return norm, float(training["eps"])
+    return norm, standard_eps(datamodule, norm)
 
 
 def sensitivity(eps: float = DEFAULT_EPS, norm: str = "linf", seed: int = 0) -> PGD:

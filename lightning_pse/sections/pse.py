@@ -68,7 +68,7 @@ class PSESection(Section):
     ``pse/<name>/mean_psr``, ``pse/<name>/success_rate``.
 
     Args:
-        attacks: name → attack (default ``presets.pse_attacks()``).
+        attacks: name → attack (default ``presets.pse_attacks()``; ``analyze.py`` makes them at its radius).
         settings: the ``pse.analyze`` settings (``PSESettings``; a dict of some of them is read as one).
         ground_truth: measure the ground-truth block when the data carry masks.
         num_examples: images kept per attack for the figures.

@@ -10,7 +10,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lightning_pse.analysis import evaluate
-from lightning_pse.attacks import PGD
+from lightning_pse.analysis.engine import Analysis
+from lightning_pse.attacks import PGD, presets
+from lightning_pse.data import as_datamodule
 from lightning_pse.errors import UserInputError
 
 NUM_CLASSES = 3
@@ -100,3 +102,26 @@ def test_other_forms_are_one_line_errors(data, message):
     with pytest.raises(UserInputError) as err:
         evaluate(foreign_model(), data, ["robustness"], **LIGHT)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "training, norm, eps, expected",
+    [
+        ({}, None, None, ("linf", 8 / 255)),  # unknown data, no training radius: the default ℓ∞ radius
+        ({}, "l2", None, ("l2", 0.5)),
+        ({"eps": 0.1, "norm": "linf"}, None, None, ("linf", 0.1)),  # the training radius
+        ({"eps": 0.1, "norm": "linf"}, "l2", None, ("l2", 0.5)),  # another norm: not the training radius
+        ({"eps": 0.1, "norm": "linf"}, None, 0.0, ("linf", 0.0)),  # zero is a value
+        ({"eps": 1.0, "norm": "l2"}, None, None, ("l2", 1.0)),  # an ℓ2-trained model is attacked in ℓ2
+    ],
+)
+def test_one_threat_model_resolver(training, norm, eps, expected):
+    data = as_datamodule(tensors())
+    assert presets.model_threat(training, data, norm, eps) == pytest.approx(expected)
+
+
+def test_the_pse_and_sensitivity_attacks_work_at_the_analysis_radius():
+    sections, light = ["pse", "dissection"], {"num_concept_images": 8}
+    analysis = Analysis(foreign_model(), tensors(), sections, eps=0.2, dissection=light)
+    assert analysis.pse_attacks["pgd"].eps == pytest.approx(0.2)
+    assert analysis.sensitivity_attack.eps == pytest.approx(0.2)
