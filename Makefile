@@ -53,8 +53,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The whole suite: what CI runs (.ci/run).
 test: lint chromium docs
 	$(PY) -m pytest -q tests
+
+# The edit loop: every test but those marked slow (they train models of their own, run DDP or build
+# the wheel); the session's cached model and the tiny train.py run most tests share are still built.
+test-fast: $(STAMP) chromium
+	$(PY) -m pytest -q -m "not slow" tests
 
 clean:
 	rm -rf $(VENV) $(DOCS_VENV) site runs .cache .pytest_cache

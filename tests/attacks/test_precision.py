@@ -58,6 +58,7 @@ def test_callbacks_give_float32_numbers_under_bf16_mixed(trained_module):
         assert value == pytest.approx(float(full.callback_metrics[key]), rel=1e-5, abs=1e-6, nan_ok=True), key
 
 
+@pytest.mark.slow
 def test_pse_at_trains_under_bf16_mixed():
     data = SyntheticDataModule(num_train=64, num_val=16, num_test=16, batch_size=32)
     module = PSEATModule(

@@ -74,6 +74,7 @@ def test_pse_callback_leaves_the_model_untouched(trained_module, synthetic_data)
     assert all(p.grad is None for p in trained_module.parameters())
 
 
+@pytest.mark.slow
 def test_pse_callback_runs_every_n_epochs_and_at_the_last(tmp_path):
     data = SyntheticDataModule(num_train=128, num_val=64, num_test=32, batch_size=64)
     module = ClassifierModule(
@@ -243,6 +244,7 @@ def ddp_metrics(trained_module, tmp_path_factory):
 @pytest.mark.parametrize(
     "prefix", ["pse/", "cam/", "dissect/", "val/robust_acc", "val/probe_clean_acc", "val/acc", "val/loss"]
 )
+@pytest.mark.slow
 def test_callback_metrics_are_equal_on_one_and_two_processes(ddp_metrics, prefix):
     single, double = ddp_metrics
     keys = sorted(k for k in single if k.startswith(prefix))
@@ -252,6 +254,7 @@ def test_callback_metrics_are_equal_on_one_and_two_processes(ddp_metrics, prefix
         assert double[key] == pytest.approx(single[key], rel=1e-5, abs=1e-6, nan_ok=True), key
 
 
+@pytest.mark.slow
 def test_callbacks_do_not_change_what_training_does():
     """Two epochs with and without measuring callbacks end in the same weights: the probe and
     concept loaders draw from private generators, so the global random stream that shuffles the

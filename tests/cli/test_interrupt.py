@@ -5,7 +5,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from helpers import REPO, TINY, clean_env
+
+pytestmark = pytest.mark.slow  # trains models of its own (make test-fast leaves it out)
 
 
 def start(script: str, args: list[str], cwd, log):

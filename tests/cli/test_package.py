@@ -42,6 +42,7 @@ def fresh_venv(path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_the_wheel_trains_and_analyses_from_an_empty_folder(tmp_path):
     wheel = build_wheel(tmp_path / "dist")
     names = zipfile.ZipFile(wheel).namelist()
@@ -104,7 +105,9 @@ def test_the_wheel_trains_and_analyses_from_an_empty_folder(tmp_path):
     module = subprocess.run(
         [venv / "bin" / "python", "-m", "lightning_pse", "configs"], cwd=work, env=env, capture_output=True, text=True
     )
-    assert module.returncode == 0 and "fashion_mnist_cpu_pgd_at" in module.stdout
+    assert module.returncode == 0
+    for name in ("default", "fashion_mnist_cpu_pgd_at", "fashion_mnist_cpu_trades", "fashion_mnist_cpu_pse_at"):
+        assert name in module.stdout.split(), f"the wheel ships {name}"
 
 
 def test_config_names_resolve_to_the_packaged_configs(tmp_path, monkeypatch):

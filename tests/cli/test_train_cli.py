@@ -39,6 +39,7 @@ def test_checkpoint_loads_with_weights_only(fitted_run):
     assert type(rebuilt) is PGDATModule and rebuilt.hparams.eps == module.hparams.eps
 
 
+@pytest.mark.slow
 def test_resume_continues_the_epoch_count(tmp_path):
     # An epoch-based schedule can be extended on resume (OneCycle/cosine are fixed by max_epochs).
     args = [*TINY, "--model.scheduler", "multistep", "--model.milestones", "[1]"]
@@ -64,6 +65,7 @@ def test_resume_continues_the_epoch_count(tmp_path):
     assert resumed["optimizer_states"][0]["state"], "optimizer momentum carried over"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["validate", "test"])
 def test_validate_and_test_a_checkpoint(fitted_run, tmp_path, command):
     root, _ = fitted_run
@@ -117,6 +119,7 @@ def test_yaml_typo_is_refused(tmp_path):
     assert result.returncode != 0 and "lrr" in result.stderr
 
 
+@pytest.mark.slow
 def test_fit_without_arguments_uses_the_default_config(tmp_path):
     result = call_train("fit", "--print_config", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -130,6 +133,7 @@ def test_fit_without_arguments_uses_the_default_config(tmp_path):
     assert {"RobustEvalCallback", "PSECallback"} <= set(callbacks)
 
 
+@pytest.mark.slow
 def test_a_composed_config_states_only_what_differs(tmp_path, monkeypatch):
     """A config naming a callbacks block file (relative to it) and a standard module, on top of
     configs/default.yaml: the run folder is runs/<config name>, and BestCheckpoint keeps the best

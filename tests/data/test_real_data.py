@@ -158,6 +158,7 @@ class _FixedSizeBody(nn.Module):
         return self.fc(self.conv(x).flatten(1))[:, :, None, None]
 
 
+@pytest.mark.slow
 def test_pse_at_sizes_its_units_on_the_data_images(monkeypatch, tmp_path):
     def fixed_20px(c):
         body = _FixedSizeBody(c, 20)
@@ -185,6 +186,7 @@ def test_every_config_resolves(capsys, config):
     assert {"RobustEvalCallback", "PSECallback", "CAMCallback", "DissectionCallback", "BestCheckpoint"} <= callbacks
 
 
+@pytest.mark.slow
 def test_mnist_pse_at_config_runs_on_idx_files(tmp_path):
     write_mnist(tmp_path / "data", "MNIST", 200, 40, learnable=True)
     train_main(

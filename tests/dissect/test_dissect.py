@@ -482,6 +482,7 @@ def test_shape_texture_labels_are_the_pair_of_shape_group_and_texture():
         assert int(item["label"]) == 5 * group + texture
 
 
+@pytest.mark.slow
 def test_texture_in_the_label_gives_texture_detectors(trained_model):
     """Ground truth for Network Dissection: a model that must read the background texture grows
     texture detectors at its feature layer; the shape classifier (the test model) has few or none."""

@@ -109,6 +109,7 @@ TINY = dict(num_train=128, num_val=64, num_test=32, batch_size=64)
 ARCH = dict(model="small_cnn", num_classes=10, scheduler="none", lr=0.05, steps=2, step_size=4 / 255)
 
 
+@pytest.mark.slow
 def test_pse_at_with_zero_weights_is_pgd_at_exactly():
     data = SyntheticDataModule(**TINY)
     pl.seed_everything(0)
@@ -145,6 +146,7 @@ def reference_measurement(model, data, samples=32, batch_size=16, reference=None
     return torch.stack([values["suppression_energy"], values["promotion_energy"]]).float(), sensitivity.compute()
 
 
+@pytest.mark.slow
 def test_pse_at_steers_by_the_reference_attack_and_ranks_its_units(tmp_path):
     data = SyntheticDataModule(**TINY)
     data.setup()
@@ -197,6 +199,7 @@ def test_unit_penalty_value_and_gradient_equal_a_direct_computation():
     assert torch.equal(top, torch.tensor([0.0, 1, 0, 1]))
 
 
+@pytest.mark.slow
 def test_pse_at_batchnorm_learns_from_the_adversarial_batch_only():
     """PSE-AT's clean reference forward leaves BatchNorm's running statistics alone: after one step
     they equal PGD-AT (C&W)'s, whose only train-mode forward is the adversarial batch."""
@@ -234,6 +237,7 @@ def test_robust_eval_logs_accuracy_under_attack_and_drives_checkpointing(trained
     assert metrics["val/robust_acc"] < metrics["val/probe_clean_acc"]
 
 
+@pytest.mark.slow
 def test_checkpoint_selection_can_monitor_robust_accuracy(tmp_path):
     data = SyntheticDataModule(**TINY)
     module = PGDATModule(**ARCH)

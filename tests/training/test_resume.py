@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
@@ -18,6 +19,8 @@ import yaml
 from lightning_pse.training.rng import gather_rng_states, restore_rank_rng_states
 
 from helpers import REPO, run_train
+
+pytestmark = pytest.mark.slow  # trains models of its own (make test-fast leaves it out)
 
 STEPS_PER_EPOCH = 10  # 320 training images in batches of 32
 KILL_AT = 15  # the middle of the second epoch

@@ -18,6 +18,7 @@ def test_trained_model_learns_the_synthetic_benchmark(trained_module, synthetic_
 @pytest.mark.parametrize(
     "optimizer, scheduler", [("sgd", "onecycle"), ("adam", "cosine"), ("adamw", "multistep"), ("sgd", "none")]
 )
+@pytest.mark.slow
 def test_optimizers_and_schedulers_step(optimizer, scheduler):
     dm = SyntheticDataModule(num_train=64, num_val=32, num_test=32, batch_size=32)
     module = ClassifierModule(
