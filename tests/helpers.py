@@ -112,19 +112,21 @@ def call_analyze(*args, cwd=REPO) -> Completed:
     return call_cli(main, args, cwd)
 
 
-def write_cifar(root: Path, n_per_file: int, num_classes: int, cifar100: bool = False, labels=None):
-    """CIFAR-10 (or -100) batches in the real pickle format under ``root``; returns name → (data, labels)."""
+def write_cifar(root: Path, n_per_file: int, num_classes: int, cifar100: bool = False, labels=None, data=None):
+    """CIFAR-10 (or -100) batches in the real pickle format under ``root``; returns name → (data, labels).
+    ``data``: ``[n_per_file, 3072]`` uint8 rows (CIFAR's layout: the red plane, then green, then blue)
+    written in every file; random rows when None."""
     folder = root / ("cifar-100-python" if cifar100 else "cifar-10-batches-py")
     folder.mkdir(parents=True)
     files = ["train", "test"] if cifar100 else [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     written = {}
     for i, name in enumerate(files):
         rng = np.random.default_rng(i)
-        data = rng.integers(0, 256, (n_per_file, 3072), dtype=np.uint8)
+        rows = data if data is not None else rng.integers(0, 256, (n_per_file, 3072), dtype=np.uint8)
         lab = labels if labels is not None else rng.integers(0, num_classes, n_per_file).tolist()
         entry = {
             b"batch_label": name.encode(),
-            b"data": data,
+            b"data": rows,
             b"filenames": [f"{j}.png".encode() for j in range(n_per_file)],
         }
         if cifar100:
@@ -133,7 +135,7 @@ def write_cifar(root: Path, n_per_file: int, num_classes: int, cifar100: bool = 
             entry[b"labels"] = lab
         with open(folder / name, "wb") as f:
             pickle.dump(entry, f, protocol=2)
-        written[name] = (data, lab)
+        written[name] = (rows, lab)
     return written
 
 
