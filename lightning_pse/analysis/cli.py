@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from jsonargparse import Namespace
+
 from ..attacks import presets
 from ..errors import UserInputError
 from ..output.figures import correlation_figure, draw, trend_figure
@@ -91,9 +93,9 @@ def _as_dict(value) -> dict:
     return dict(vars(value)) if not isinstance(value, dict) else dict(value)
 
 
-def run(argv: list[str] | None = None) -> Path:
+def run(options) -> Path:
+    """Analyse the one model ``options`` name (parsed ``analyze.py`` options) and write its report."""
     started = time.perf_counter()
-    options = parse(argv, source_data)
     datamodule = instantiate_data(options)
     source = load_source(options, datamodule)
     out = check_out(Path(options.out) if options.out else default_out(source.files, source.label), source.files)
@@ -121,35 +123,6 @@ def run(argv: list[str] | None = None) -> Path:
     return out
 
 
-def split_ckpts(argv: list[str]) -> tuple[list[str], list[str]]:
-    """``(checkpoints, other arguments)``: the values after ``--ckpt`` (one or several, up to the next
-    option) and the rest of ``argv``."""
-    ckpts, rest, i = [], [], 0
-    while i < len(argv):
-        if argv[i] == "--ckpt":
-            i += 1
-            while i < len(argv) and not argv[i].startswith("--"):
-                ckpts.append(argv[i])
-                i += 1
-            continue
-        if argv[i].startswith("--ckpt="):
-            ckpts.append(argv[i].split("=", 1)[1])
-        else:
-            rest.append(argv[i])
-        i += 1
-    return ckpts, rest
-
-
-def _pop_option(argv: list[str], name: str) -> tuple[str | None, list[str]]:
-    """``(value, argv without it)`` for ``--name VALUE`` or ``--name=VALUE``."""
-    for i, token in enumerate(argv):
-        if token == name and i + 1 < len(argv):
-            return argv[i + 1], argv[:i] + argv[i + 2 :]
-        if token.startswith(f"{name}="):
-            return token.split("=", 1)[1], argv[:i] + argv[i + 1 :]
-    return None, argv
-
-
 def read_report(path: Path) -> dict:
     """A saved ``report.json`` of analyze.py, or a one-line error."""
     try:
@@ -168,20 +141,21 @@ def read_report(path: Path) -> dict:
     return report
 
 
-def run_comparison(ckpts: list[str], argv: list[str]) -> Path:
-    """Analyse every checkpoint (each report where a single run would write it) or read its saved
-    ``report.json``, then write the comparison report to ``--out`` (default ``comparison``)."""
-    out_arg, argv = _pop_option(argv, "--out")
-    wandb_arg, _ = _pop_option(argv, "--wandb")
-    paths = [Path(c) for c in ckpts]
+def run_comparison(options) -> Path:
+    """Analyse every checkpoint of ``options.ckpt`` (each report where a single run would write it)
+    or read its saved ``report.json``, then write the comparison report to ``--out`` (default
+    ``comparison``). The options were parsed once; each checkpoint is analysed with them."""
+    paths = [Path(c) for c in options.ckpt]
     for path in paths:
         if not path.is_file():
             raise UserInputError(f"--ckpt {path} does not exist: pass checkpoints or report.json files")
-    out = check_out(Path(out_arg or "comparison"), paths)
-    report_outs = [default_out([p], p.stem).resolve() for p in paths if p.suffix != ".json"]
+    checkpoints = [p for p in paths if p.suffix != ".json"]
+    check_same_data(options, checkpoints)
+    out = check_out(Path(options.out or "comparison"), paths)
+    report_outs = [default_out([p], p.stem).resolve() for p in checkpoints]
     if len(set(report_outs)) < len(report_outs):
         raise UserInputError("two checkpoints would write their reports to the same folder: give them distinct names")
-    for path, report_out in zip([p for p in paths if p.suffix != ".json"], report_outs):
+    for path, report_out in zip(checkpoints, report_outs):
         if within(report_out, out):
             raise UserInputError(f"--out {out} holds the report folder of {path}; name another folder")
         check_out(report_out, [path])
@@ -190,15 +164,45 @@ def run_comparison(ckpts: list[str], argv: list[str]) -> Path:
         if path.suffix == ".json":
             reports.append((f"{path.parent.name}", read_report(path)))
             continue
-        report_out = run([*argv, "--ckpt", str(path)])
+        single = options.clone()
+        single.ckpt, single.out, single.wandb = [str(path)], None, False
+        report_out = run(single)
         reports.append((f"{path.parent.parent.name}/{path.stem}", read_report(report_out / "report.json")))
     comparison = compare(reports)
     write_report(out, comparison, comparison_figures(comparison), render_comparison)
-    if wandb_arg is not None and wandb_arg.lower() in ("true", "1", "yes"):
+    if options.wandb:
         line = log_to_wandb(out, comparison, {}, {"checkpoints": [str(p) for p in paths]})
         if line:
             print(line)
     return out
+
+
+def check_same_data(options, checkpoints: list[Path]) -> None:
+    """Checkpoints compared on their recorded data must record the same data module and settings (the
+    options, parsed once, carry the first one's); else a one-line error naming the way out. Data the
+    command line names (``--data``, ``--data.KEY``) is used for all of them."""
+    recorded = [source_data(Namespace(ckpt=[str(p)], model=Namespace(name=None))) for p in checkpoints]
+    given = (
+        None
+        if options.data is None
+        else {"class_path": options.data.class_path, "init_args": _as_dict(options.data.init_args)}
+    )
+    if not recorded or given != recorded[0]:
+        return
+    for path, data in zip(checkpoints[1:], recorded[1:]):
+        if data != recorded[0]:
+            raise UserInputError(
+                f"{path} was trained on other data than {checkpoints[0]} ({describe_data(data)} vs "
+                f"{describe_data(recorded[0])}): name the data for all (--data CLASS --data.KEY ...), or "
+                "analyse each and compare their report.json files"
+            )
+
+
+def describe_data(data: dict | None) -> str:
+    if data is None:
+        return "no data recorded"
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(data.get("init_args", {}).items()) if k == "data_dir")
+    return data["class_path"].rsplit(".", 1)[1] + (f" {settings}" if settings else "")
 
 
 def comparison_figures(comparison: dict) -> dict[str, bytes]:
@@ -226,8 +230,8 @@ def comparison_figures(comparison: dict) -> dict[str, bytes]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        ckpts, rest = split_ckpts(argv)
-        out = run_comparison(ckpts, rest) if len(ckpts) > 1 else run(argv)
+        options = parse(argv, source_data)
+        out = run_comparison(options) if len(options.ckpt or []) > 1 else run(options)
     except KeyboardInterrupt:
         print(
             "interrupted: the report in progress was not written (a report folder is replaced only when "

@@ -67,7 +67,13 @@ def build_parser(data_as_dict: bool = False) -> ArgumentParser:
         description="Evaluate a model at every level and write report.json + report.html.",
     )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML whose keys are these options")
-    parser.add_argument("--ckpt", type=Optional[str], default=None, help="checkpoint written by train.py")
+    parser.add_argument(
+        "--ckpt",
+        type=str,
+        nargs="+",
+        default=None,
+        help="checkpoint written by train.py; several (or saved report.json files): a comparison report",
+    )
     parser.add_argument(
         "--model",
         type=ModelOptions,

@@ -71,8 +71,9 @@ def _checkpoint(path: str) -> dict:
 def data_default(first) -> dict | None:
     """The data's ``{class_path, init_args}`` the model source implies (the options' first pass):
     the checkpoint's data module, or a RobustBench model's dataset; else None."""
-    if first.ckpt is not None and first.model.name is None:
-        checkpoint = _checkpoint(first.ckpt)
+    checkpoints = [c for c in first.ckpt or [] if not c.endswith(".json")]
+    if checkpoints and first.model.name is None:
+        checkpoint = _checkpoint(checkpoints[0])
         hparams = checkpoint.get("datamodule_hyper_parameters")
         class_path = recorded_class_path(checkpoint, "datamodule")
         if hparams is None or class_path is None:
@@ -104,7 +105,8 @@ def load_source(options, datamodule: ImageDataModule) -> ModelSource:
             )
         source = state_dict_source(name, options.model.weights, options.model.kwargs, datamodule)
     elif options.ckpt is not None:
-        source = checkpoint_source(options.ckpt)
+        (path,) = options.ckpt
+        source = checkpoint_source(path)
     else:
         raise UserInputError(
             "name a model: --ckpt RUN/checkpoints/last.ckpt, --model.name ARCH --model.weights FILE "

@@ -111,3 +111,22 @@ def test_comparison_table_goes_to_wandb(comparison, tmp_path):
     assert tables, "the comparison rows as a wandb.Table"
     table = json.loads(tables[0].read_text())
     assert len(table["data"]) == 2 and "robust" in table["columns"] and "method" in table["columns"]
+
+
+def test_checkpoints_of_other_data_are_refused_unless_the_data_is_named(fitted_run, tmp_path):
+    import torch
+
+    root, _ = fitted_run
+    first = root / "checkpoints" / "epoch000.ckpt"
+    checkpoint = torch.load(first, weights_only=True)
+    checkpoint["datamodule_hyper_parameters"]["num_test"] += 8  # the same class, other settings
+    other = tmp_path / "other" / "checkpoints" / "epoch000.ckpt"
+    other.parent.mkdir(parents=True)
+    torch.save(checkpoint, other)
+    result = call_analyze("--ckpt", first, other, *OPTIONS, "--out", tmp_path / "cmp", cwd=root)
+    assert result.returncode == 2 and "was trained on other data" in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "cmp").exists(), "nothing written before the error"
+    named = call_analyze("--ckpt", first, other, *OPTIONS, "--data.num_test", "48", "--out", tmp_path / "cmp", cwd=root)
+    assert named.returncode == 0, named.stderr[-2000:]
+    report = json.loads((tmp_path / "cmp" / "report.json").read_text())
+    assert len(report["rows"]) == 2

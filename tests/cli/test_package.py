@@ -13,7 +13,7 @@ import pytest
 from lightning_pse.argparsing import PACKAGED_CONFIGS, packaged_config, resolve_config_files
 from lightning_pse.errors import UserInputError
 
-from helpers import REPO, TINY, clean_env
+from helpers import FAST, REPO, TINY, clean_env
 
 
 def build_wheel(out: Path) -> Path:
@@ -82,29 +82,17 @@ def test_the_wheel_trains_and_analyses_from_an_empty_folder(tmp_path):
     ).stdout
     assert where.startswith(str(venv)) and "0.1.0" in where, where  # the installed copy, not the checkout
     command = str(venv / "bin" / "lightning-pse")
-    fit = subprocess.run(
-        [command, "fit", *TINY, "--trainer.max_epochs", "1", "--trainer.default_root_dir", "run"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+
+    def installed(*args):
+        return subprocess.run(list(args), cwd=work, env=env, capture_output=True, text=True, timeout=600)
+
+    fit = installed(command, "fit", *TINY, "--trainer.max_epochs", "1", "--trainer.default_root_dir", "run")
     assert fit.returncode == 0, fit.stderr[-3000:]
     assert (work / "run" / "checkpoints" / "last.ckpt").is_file()
-    analysis = subprocess.run(
-        [command, "analyze", "--ckpt", "run/checkpoints/last.ckpt", "--sections", "robustness", "--num-samples", "8"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    analysis = installed(command, "analyze", "--ckpt", "run/checkpoints/last.ckpt", *FAST)
     assert analysis.returncode == 0, analysis.stderr[-3000:]
     assert (work / "run" / "analysis" / "last" / "report.json").is_file()
-    module = subprocess.run(
-        [venv / "bin" / "python", "-m", "lightning_pse", "configs"], cwd=work, env=env, capture_output=True, text=True
-    )
+    module = installed(venv / "bin" / "python", "-m", "lightning_pse", "configs")
     assert module.returncode == 0
     for name in ("default", "fashion_mnist_cpu_pgd_at", "fashion_mnist_cpu_trades", "fashion_mnist_cpu_pse_at"):
         assert name in module.stdout.split(), f"the wheel ships {name}"
