@@ -163,8 +163,13 @@ def write_mnist(root: Path, folder: str, n_train: int, n_test: int, compress: bo
 
 def quiet_trainer(**kwargs) -> pl.Trainer:
     """A CPU ``Trainer`` for tests: no logger, progress bar, model summary or checkpointing unless
-    ``kwargs`` ask for them (any Trainer argument passes through)."""
-    for name in ("logger", "enable_progress_bar", "enable_model_summary", "enable_checkpointing"):
+    ``kwargs`` ask for them (a ``ModelCheckpoint`` among the callbacks asks for checkpointing; any
+    Trainer argument passes through)."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    for name in ("logger", "enable_progress_bar", "enable_model_summary"):
         kwargs.setdefault(name, False)
+    checkpoints = [c for c in kwargs.get("callbacks") or [] if isinstance(c, ModelCheckpoint)]
+    kwargs.setdefault("enable_checkpointing", bool(checkpoints))
     kwargs.setdefault("accelerator", "cpu")
     return pl.Trainer(**kwargs)
