@@ -91,10 +91,10 @@ class Square(Attack):
         self.p_init = p_init
         self.norm = norm
 
-    @torch.no_grad()
     def budget(self) -> int:
         return self.n_queries - 1
 
+    @torch.no_grad()  # score-based: no query needs a graph (one kept per query grows without bound)
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, mask: Tensor | None) -> Tensor:
         g = self.generator(x.device)
         b, c, h, w = x.shape
