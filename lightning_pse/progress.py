@@ -47,10 +47,9 @@ def resolve_mode(mode: str) -> str:
 
 @contextmanager
 def showing(mode: str | None) -> Iterator[None]:
-    """Show progress of the work inside in ``mode`` (``bars``, ``lines``; ``None``: nothing)."""
-    if mode is not None and mode not in MODES:
-        raise ValueError(f"unknown progress mode {mode!r}; use one of {', '.join(MODES)}")
-    token = _MODE.set(mode)
+    """Show progress of the work inside in ``mode`` (``bars``, ``lines``, ``auto``: ``resolve_mode``;
+    ``None``: nothing)."""
+    token = _MODE.set(None if mode is None else resolve_mode(mode))
     try:
         yield
     finally:

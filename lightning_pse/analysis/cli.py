@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-from jsonargparse import Namespace
-
 from ..attacks import presets
 from ..errors import UserInputError
 from ..output.figures import correlation_figure, draw, trend_figure
@@ -32,7 +30,7 @@ from .compare import INTERPRETATION, compare, robust_pairs, series
 from .engine import Analysis, assemble_report, build_attacks
 from .options import parse, sections_of
 from .registry import page, summary
-from .sources import ModelSource, load_source
+from .sources import ModelSource, load_source, recorded_data
 from .sources import data_default as source_data
 
 
@@ -181,7 +179,7 @@ def check_same_data(options, checkpoints: list[Path]) -> None:
     """Checkpoints compared on their recorded data must record the same data module and settings (the
     options, parsed once, carry the first one's); else a one-line error naming the way out. Data the
     command line names (``--data``, ``--data.KEY``) is used for all of them."""
-    recorded = [source_data(Namespace(ckpt=[str(p)], model=Namespace(name=None))) for p in checkpoints]
+    recorded = [recorded_data(str(p)) for p in checkpoints]
     given = (
         None
         if options.data is None

@@ -68,18 +68,23 @@ def _checkpoint(path: str) -> dict:
     return read_checkpoint(path)
 
 
+def recorded_data(path: str) -> dict | None:
+    """The ``{class_path, init_args}`` of the data module a ``train.py`` checkpoint records, or None."""
+    checkpoint = _checkpoint(path)
+    hparams = checkpoint.get("datamodule_hyper_parameters")
+    class_path = recorded_class_path(checkpoint, "datamodule")
+    if hparams is None or class_path is None:
+        return None
+    project_class(class_path, ImageDataModule)  # never import a class a file names outside the project
+    return {"class_path": class_path, "init_args": {k: v for k, v in hparams.items() if not k.startswith("_")}}
+
+
 def data_default(first) -> dict | None:
     """The data's ``{class_path, init_args}`` the model source implies (the options' first pass):
-    the checkpoint's data module, or a RobustBench model's dataset; else None."""
+    the first checkpoint's data module, or a RobustBench model's dataset; else None."""
     checkpoints = [c for c in first.ckpt or [] if not c.endswith(".json")]
     if checkpoints and first.model.name is None:
-        checkpoint = _checkpoint(checkpoints[0])
-        hparams = checkpoint.get("datamodule_hyper_parameters")
-        class_path = recorded_class_path(checkpoint, "datamodule")
-        if hparams is None or class_path is None:
-            return None
-        project_class(class_path, ImageDataModule)  # never import a class a file names outside the project
-        return {"class_path": class_path, "init_args": {k: v for k, v in hparams.items() if not k.startswith("_")}}
+        return recorded_data(checkpoints[0])
     name = first.model.name or ""
     if name.startswith(ROBUSTBENCH_PREFIX):
         dataset = robustbench_dataset(first.dataset)

@@ -37,7 +37,7 @@ from ..data import ImageDataModule, shard_batches, shard_loader, unpack_batch
 from ..errors import UserInputError
 from ..models.state import check_takes_images, full_precision
 from ..output.media import log_media
-from ..progress import resolve_mode, showing, stage
+from ..progress import showing, stage
 from ..sections import AttackRuns, ProbeBatch, Section
 
 # Attack runs of the current validation run, per trainer and probe batch: shared by every callback
@@ -121,7 +121,7 @@ class ProbeCallback(pl.Callback):
             torch.inference_mode(False),
             torch.enable_grad(),
             full_precision(pl_module.device),
-            showing(resolve_mode("auto") if trainer.is_global_zero else None),  # rank 0 shows the progress
+            showing("auto" if trainer.is_global_zero else None),  # rank 0 shows the progress
         ):
             self.measure(trainer, pl_module, model)
 
@@ -137,11 +137,11 @@ class ProbeCallback(pl.Callback):
         for section in sections:
             section.reset(pl_module.device, keep_examples=trainer.is_global_zero)
         shared = _SHARED_RUNS.setdefault(trainer, {})
-        probe_size = len(trainer.datamodule.probe_set(self.num_samples, self.split, self.seed))
-        num_batches = len(shard_batches(probe_size, self.batch_size, trainer.global_rank, trainer.world_size))
+        probe = trainer.datamodule.probe_set(self.num_samples, self.split, self.seed)
+        num_batches = len(shard_batches(len(probe), self.batch_size, trainer.global_rank, trainer.world_size))
         name = f"{type(self).__name__} (epoch {trainer.current_epoch})"
         with stage(name, num_batches) as bar:
-            for batch in self.probe_batches(trainer, model):
+            for batch in self.probe_batches(trainer, model, probe):
                 key = (self.split, self.seed, self.num_samples, self.batch_size, tuple(batch.index.tolist()))
                 runs = shared.setdefault(key, AttackRuns(model, batch))
                 for section in sections:
@@ -176,10 +176,9 @@ class ProbeCallback(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         _SHARED_RUNS.pop(trainer, None)
 
-    def probe_batches(self, trainer: pl.Trainer, model: nn.Module) -> Iterator[ProbeBatch]:
-        """This rank's probe batches, on the model's device, with their clean logits."""
+    def probe_batches(self, trainer: pl.Trainer, model: nn.Module, probe) -> Iterator[ProbeBatch]:
+        """This rank's batches of ``probe`` (the probe set), on the model's device, with their clean logits."""
         datamodule = trainer.datamodule
-        probe = datamodule.probe_set(self.num_samples, self.split, self.seed)
         device = next(model.parameters()).device
         for positions, batch in shard_loader(
             probe, self.batch_size, trainer.global_rank, trainer.world_size, datamodule.num_workers
