@@ -6,7 +6,8 @@
     python analyze.py --model robustbench:Wong2020Fast --dataset cifar10 --threat_model Linf --model_dir models
 
 Options (``python analyze.py --help``, ``--print_config``) are parsed like ``train.py``'s; see
-``options.py``. The steps: parse → data and model (``sources.py``) → output folder checked
+``options.py``. The steps: parse once → the checkpoint read once → the data settled (the
+checkpoint's unless named; ``--data.KEY`` on top) → data and model (``sources.py``) → output folder checked
 (``output.py``) → every prerequisite checked (``engine.Analysis``) → sections → report written
 atomically → optional W&B run → summary printed. Bad input is one ``error:`` line and exit 2.
 """
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 from ..attacks import presets
+from ..checkpoints import read_checkpoint
 from ..errors import UserInputError
 from ..output.figures import correlation_figure, draw, trend_figure
 from ..output.folder import check_out, default_out, log_to_wandb, within, write_report
@@ -28,10 +30,9 @@ from ..output.text import format_eps, format_interval
 from ..schemas import REPORT_SCHEMA_VERSION
 from .compare import INTERPRETATION, compare, robust_pairs, series
 from .engine import Analysis, assemble_report, build_attacks
-from .options import parse, sections_of
+from .options import Command, parse, printable, sections_of, settle_data
 from .registry import page, summary
-from .sources import ModelSource, load_source, recorded_data
-from .sources import data_default as source_data
+from .sources import ModelSource, data_default, load_source, model_checkpoint, recorded_data
 
 
 def model_name(source: ModelSource) -> str:
@@ -91,11 +92,12 @@ def _as_dict(value) -> dict:
     return dict(vars(value)) if not isinstance(value, dict) else dict(value)
 
 
-def run(options) -> Path:
-    """Analyse the one model ``options`` name (parsed ``analyze.py`` options) and write its report."""
+def run(options, checkpoint: dict | None = None) -> Path:
+    """Analyse the one model ``options`` name (settled ``analyze.py`` options; ``checkpoint``: its
+    ``--ckpt`` already read) and write its report."""
     started = time.perf_counter()
     datamodule = instantiate_data(options)
-    source = load_source(options, datamodule)
+    source = load_source(options, datamodule, checkpoint)
     out = check_out(Path(options.out) if options.out else default_out(source.files, source.label), source.files)
     analysis = build_analysis(options, source, datamodule)
     print(
@@ -139,16 +141,26 @@ def read_report(path: Path) -> dict:
     return report
 
 
-def run_comparison(options) -> Path:
-    """Analyse every checkpoint of ``options.ckpt`` (each report where a single run would write it)
-    or read its saved ``report.json``, then write the comparison report to ``--out`` (default
-    ``comparison``). The options were parsed once; each checkpoint is analysed with them."""
+def run_comparison(command: Command) -> Path | None:
+    """Analyse every checkpoint of ``--ckpt`` (each report where a single run would write it) or
+    read its saved ``report.json``, then write the comparison report to ``--out`` (default
+    ``comparison``). The options were parsed once; the data they settle on (named, else the first
+    checkpoint's) is used for every checkpoint. Each checkpoint is read once to check that they
+    record the same data before any work, and again when its turn comes."""
+    options = command.options
     paths = [Path(c) for c in options.ckpt]
     for path in paths:
         if not path.is_file():
             raise UserInputError(f"--ckpt {path} does not exist: pass checkpoints or report.json files")
     checkpoints = [p for p in paths if p.suffix != ".json"]
-    check_same_data(options, checkpoints)
+    recorded = [recorded_data(read_checkpoint(p)) for p in checkpoints]
+    named = bool(command.data_args) or options.data is not None
+    if not named:
+        check_same_data(checkpoints, recorded)
+    options = settle_data(command, recorded[0] if recorded else None)
+    if command.print_config:
+        print(printable(options))
+        return None
     out = check_out(Path(options.out or "comparison"), paths)
     report_outs = [default_out([p], p.stem).resolve() for p in checkpoints]
     if len(set(report_outs)) < len(report_outs):
@@ -164,7 +176,7 @@ def run_comparison(options) -> Path:
             continue
         single = options.clone()
         single.ckpt, single.out, single.wandb = [str(path)], None, False
-        report_out = run(single)
+        report_out = run(single, read_checkpoint(path))
         reports.append((f"{path.parent.parent.name}/{path.stem}", read_report(report_out / "report.json")))
     comparison = compare(reports)
     write_report(out, comparison, comparison_figures(comparison), render_comparison)
@@ -175,18 +187,9 @@ def run_comparison(options) -> Path:
     return out
 
 
-def check_same_data(options, checkpoints: list[Path]) -> None:
-    """Checkpoints compared on their recorded data must record the same data module and settings (the
-    options, parsed once, carry the first one's); else a one-line error naming the way out. Data the
-    command line names (``--data``, ``--data.KEY``) is used for all of them."""
-    recorded = [recorded_data(str(p)) for p in checkpoints]
-    given = (
-        None
-        if options.data is None
-        else {"class_path": options.data.class_path, "init_args": _as_dict(options.data.init_args)}
-    )
-    if not recorded or given != recorded[0]:
-        return
+def check_same_data(checkpoints: list[Path], recorded: list[dict | None]) -> None:
+    """Checkpoints compared on their recorded data (``recorded``, one per checkpoint) must record the
+    same data module and settings; else a one-line error naming the way out."""
     for path, data in zip(checkpoints[1:], recorded[1:]):
         if data != recorded[0]:
             raise UserInputError(
@@ -225,11 +228,28 @@ def comparison_figures(comparison: dict) -> dict[str, bytes]:
     return figures
 
 
+def settled(command: Command) -> tuple:
+    """The options of one model's analysis with their data settled, and its checkpoint (read here,
+    once; None for other model sources)."""
+    checkpoint = model_checkpoint(command.options)
+    return settle_data(command, data_default(command.options, checkpoint)), checkpoint
+
+
+def run_single(command: Command) -> Path | None:
+    """The one model's analysis: its checkpoint read once, the data settled from it, then ``run``
+    (None: ``--print_config`` printed the settled options instead)."""
+    options, checkpoint = settled(command)
+    if command.print_config:
+        print(printable(options))
+        return None
+    return run(options, checkpoint)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        options = parse(argv, source_data)
-        out = run_comparison(options) if len(options.ckpt or []) > 1 else run(options)
+        command = parse(argv)
+        out = run_comparison(command) if len(command.options.ckpt or []) > 1 else run_single(command)
     except KeyboardInterrupt:
         print(
             "interrupted: the report in progress was not written (a report folder is replaced only when "
@@ -240,4 +260,5 @@ def main(argv: list[str] | None = None) -> None:
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(f"report: {out / 'report.html'} (numbers in {out / 'report.json'})")
+    if out is not None:
+        print(f"report: {out / 'report.html'} (numbers in {out / 'report.json'})")

@@ -7,11 +7,15 @@ nested keys on the command line (``--dissection.layer body.5``, ``--data.data_di
 
 The data default is the checkpoint's own data module (``--data.KEY`` overrides its arguments);
 for other model sources the data must be named (``--data CLASS --data.data_dir DIR``), except
-RobustBench models, whose ``--dataset`` names it.
+RobustBench models, whose ``--dataset`` names it. Since that default is known only once the
+checkpoint is read, ``parse`` keeps the ``--data`` words apart and ``settle_data`` resolves them
+afterwards (``cli.settled``).
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 import sys
 from argparse import ArgumentTypeError
@@ -58,8 +62,8 @@ class ModelOptions:
     kwargs: dict = field(default_factory=dict)
 
 
-def build_parser(data_as_dict: bool = False) -> ArgumentParser:
-    """The parser; ``data_as_dict``: a lenient ``--data`` for the first pass, which only finds the model."""
+def build_parser() -> ArgumentParser:
+    """The parser of every option (``--data`` as the data module's class and arguments)."""
     parser = ArgumentParser(
         prog="analyze.py",
         exit_on_error=False,
@@ -101,15 +105,7 @@ def build_parser(data_as_dict: bool = False) -> ArgumentParser:
     parser.add_argument(
         "--download", type=bool, default=False, help="let RobustBench download weights that are not in --model_dir"
     )
-    if data_as_dict:
-        parser.add_argument("--data", type=Optional[dict], default=None)
-    else:
-        parser.add_subclass_arguments(
-            ImageDataModule,
-            "data",
-            required=False,
-            help="the data (default: the checkpoint's); --data.KEY overrides one argument",
-        )
+    add_data_arguments(parser)
     parser.add_argument(
         "--out",
         type=Optional[str],
@@ -194,47 +190,110 @@ def normalize_argv(argv: list[str]) -> list[str]:
     return out
 
 
-def without_data(args: list[str]) -> list[str]:
-    """``args`` less every ``--data`` / ``--data.KEY`` option and its value, ``--print_config`` and
-    ``--help`` (the second pass prints the whole configuration and the help)."""
-    out, skip = [], False
+def add_data_arguments(parser: ArgumentParser) -> None:
+    parser.add_subclass_arguments(
+        ImageDataModule,
+        "data",
+        required=False,
+        help="the data (default: the checkpoint's); --data.KEY overrides one argument",
+    )
+
+
+@dataclass
+class Command:
+    """``analyze.py``'s command line, parsed once.
+
+    ``options``: every option; ``options.data`` is None or what a config file gave until
+    ``settle_data`` resolves it. ``data_args``: the ``--data CLASS`` / ``--data.KEY VALUE`` words, kept
+    apart because their class defaults to the one the model's checkpoint records, which is known
+    only once the checkpoint has been read. ``print_config``: print the settled options and stop.
+    """
+
+    options: Namespace
+    data_args: list[str]
+    print_config: bool
+
+
+def split_data_args(args: list[str]) -> tuple[list[str], list[str], bool]:
+    """``args`` as (the ``--data``/``--data.KEY`` options with their values, the rest, whether
+    ``--print_config`` was among them)."""
+    data, rest, print_config, take_value = [], [], False, False
     for arg in args:
-        if skip:
-            skip = False
+        if take_value:
+            data.append(arg)
+            take_value = False
         elif arg == "--data" or arg.startswith(("--data.", "--data=")):
-            skip = "=" not in arg
-        elif arg.startswith("--print_config") or arg in ("-h", "--help"):
-            continue
+            data.append(arg)
+            take_value = "=" not in arg
+        elif arg == "--print_config" or arg.startswith("--print_config="):
+            print_config = True
         else:
-            out.append(arg)
-    return out
+            rest.append(arg)
+    return data, rest, print_config
 
 
-def parse(argv: list[str] | None, data_default=None) -> Namespace:
-    """The options of ``argv`` (``sys.argv[1:]`` when None). ``data_default``: a function of the
-    first pass's options giving the data's ``{class_path, init_args}`` when the model source knows
-    it (a checkpoint), else None. Bad options are a ``UserInputError``."""
-    args = normalize_argv(sys.argv[1:] if argv is None else list(argv))
-    args = resolve_config_files(args)
+def parse(argv: list[str] | None) -> Command:
+    """``argv`` (``sys.argv[1:]`` when None) parsed once; bad options are a ``UserInputError``."""
+    args = resolve_config_files(normalize_argv(sys.argv[1:] if argv is None else list(argv)))
+    data_args, rest, print_config = split_data_args(args)
     try:
-        first = build_parser(data_as_dict=True).parse_args(without_data(args))
-        parser = build_parser()
-        default = data_default(first) if data_default is not None else None
-        if default is not None:
-            parser.set_defaults(data=default)
-        options = parser.parse_args(args)
-    except UserInputError:
-        raise
+        options = build_parser().parse_args(rest)
     except Exception as err:  # jsonargparse's ArgumentError, or a config file it cannot read
+        raise bad_option(err) from None
+    check_ranges(options)
+    return Command(options, data_args, print_config)
+
+
+def settle_data(command: Command, recorded: dict | None) -> Namespace:
+    """``command.options`` with ``data`` resolved: the data a config file named, else ``recorded``
+    (``{class_path, init_args}`` the model source implies: its checkpoint's data module, a
+    RobustBench dataset; None when unknown), with the command line's ``--data`` options on top."""
+    options = command.options
+    default = options.data if options.data is not None else recorded
+    if not command.data_args and default is None:
+        return options
+    parser = ArgumentParser(prog="analyze.py", exit_on_error=False, allow_abbrev=False)
+    add_data_arguments(parser)
+    if default is not None:
+        parser.set_defaults(data=default)
+    try:
+        options.data = parser.parse_args(command.data_args).data
+    except Exception as err:
         if "class_path 'lightning_pse.data.ImageDataModule'" in str(err):  # --data.KEY with no class to take it
             raise UserInputError(
                 "--data.KEY needs a data class: --data lightning_pse.data.CIFAR10DataModule (or the class the "
                 "model was trained on), or a --ckpt whose run records it"
             ) from None
-        known = [s for action in build_parser()._actions for s in action.option_strings]
-        raise UserInputError(f"bad option: {one_line(err, known)} (see python analyze.py --help)") from None
-    check_ranges(options)
+        raise bad_option(err, data_options(command.data_args, default)) from None
     return options
+
+
+def data_options(data_args: list[str], default) -> list[str]:
+    """``--data.init_args.KEY`` for every argument of the data class the command line (``--data
+    CLASS``) or ``default`` names, for "did you mean"; empty when the class is not ours to import."""
+    named = [value for flag, value in zip(data_args, data_args[1:]) if flag == "--data"]
+    named += [arg[len("--data=") :] for arg in data_args if arg.startswith("--data=")]
+    class_path = named[-1] if named else (default["class_path"] if default is not None else None)
+    module_name, _, name = str(class_path).rpartition(".")
+    if not module_name.startswith("lightning_pse"):
+        return []
+    cls = getattr(importlib.import_module(module_name), name, None)
+    if cls is None:
+        return []
+    return [f"--data.init_args.{key}" for key in inspect.signature(cls.__init__).parameters if key != "self"]
+
+
+def bad_option(err: Exception, known_data: list[str] = ()) -> UserInputError:
+    """jsonargparse's error as one line in the words the user typed (``--data.KEY``, not
+    ``--data.init_args.KEY``), with the nearest known option for a misspelt one."""
+    known = [s for action in build_parser()._actions for s in action.option_strings] + list(known_data)
+    line = one_line(err, known).replace("--data.init_args.", "--data.")
+    return UserInputError(f"bad option: {line} (see python analyze.py --help)")
+
+
+def printable(options: Namespace) -> str:
+    """The settled options as the YAML a ``--config`` file takes."""
+    return build_parser().dump(options, skip_none=False)
 
 
 def check_ranges(options: Namespace) -> None:

@@ -63,14 +63,8 @@ class ModelSource:
     in_channels: int | None = None
 
 
-@functools.lru_cache(maxsize=4)
-def _checkpoint(path: str) -> dict:
-    return read_checkpoint(path)
-
-
-def recorded_data(path: str) -> dict | None:
+def recorded_data(checkpoint: dict) -> dict | None:
     """The ``{class_path, init_args}`` of the data module a ``train.py`` checkpoint records, or None."""
-    checkpoint = _checkpoint(path)
     hparams = checkpoint.get("datamodule_hyper_parameters")
     class_path = recorded_class_path(checkpoint, "datamodule")
     if hparams is None or class_path is None:
@@ -79,21 +73,31 @@ def recorded_data(path: str) -> dict | None:
     return {"class_path": class_path, "init_args": {k: v for k, v in hparams.items() if not k.startswith("_")}}
 
 
-def data_default(first) -> dict | None:
-    """The data's ``{class_path, init_args}`` the model source implies (the options' first pass):
-    the first checkpoint's data module, or a RobustBench model's dataset; else None."""
-    checkpoints = [c for c in first.ckpt or [] if not c.endswith(".json")]
-    if checkpoints and first.model.name is None:
-        return recorded_data(checkpoints[0])
-    name = first.model.name or ""
+def data_default(options, checkpoint: dict | None) -> dict | None:
+    """The data's ``{class_path, init_args}`` the model source implies: the data module its
+    ``train.py`` checkpoint (read once, ``checkpoint``) records, or a RobustBench model's dataset;
+    else None (the data must be named)."""
+    if checkpoint is not None:
+        return recorded_data(checkpoint)
+    name = options.model.name or ""
     if name.startswith(ROBUSTBENCH_PREFIX):
-        dataset = robustbench_dataset(first.dataset)
+        dataset = robustbench_dataset(options.dataset)
         return {"class_path": ROBUSTBENCH_DATA[dataset], "init_args": {"data_dir": f"data/{dataset}"}}
     return None
 
 
-def load_source(options, datamodule: ImageDataModule) -> ModelSource:
-    """The model the options name, checked against ``datamodule``'s class and channel counts."""
+def model_checkpoint(options) -> dict | None:
+    """The ``train.py`` checkpoint the options' single ``--ckpt`` names, read (once, here), or None
+    when the model comes from elsewhere."""
+    if options.ckpt is None or options.model.name is not None:
+        return None
+    (path,) = options.ckpt
+    return read_checkpoint(path)
+
+
+def load_source(options, datamodule: ImageDataModule, checkpoint: dict | None = None) -> ModelSource:
+    """The model the options name (``checkpoint``: ``model_checkpoint(options)``, already read),
+    checked against ``datamodule``'s class and channel counts."""
     name = options.model.name
     if name is not None and name.startswith(ROBUSTBENCH_PREFIX):
         source = robustbench_source(
@@ -109,9 +113,9 @@ def load_source(options, datamodule: ImageDataModule) -> ModelSource:
                 "give either --ckpt (a train.py checkpoint) or --model.name with --model.weights, not both"
             )
         source = state_dict_source(name, options.model.weights, options.model.kwargs, datamodule)
-    elif options.ckpt is not None:
+    elif checkpoint is not None:
         (path,) = options.ckpt
-        source = checkpoint_source(path)
+        source = checkpoint_source(path, checkpoint)
     else:
         raise UserInputError(
             "name a model: --ckpt RUN/checkpoints/last.ckpt, --model.name ARCH --model.weights FILE "
@@ -127,9 +131,9 @@ def load_source(options, datamodule: ImageDataModule) -> ModelSource:
     return source
 
 
-def checkpoint_source(path: str) -> ModelSource:
-    """A ``train.py`` checkpoint: its module's model, training settings and provenance."""
-    checkpoint = _checkpoint(path)
+def checkpoint_source(path: str, checkpoint: dict) -> ModelSource:
+    """The ``train.py`` checkpoint ``checkpoint`` read from ``path``: its module's model, training
+    settings and provenance."""
     module = load_module(checkpoint)
     hparams = dict(module.hparams)
     training = {"method": type(module).__name__}

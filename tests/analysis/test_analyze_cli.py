@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
+from lightning_pse.analysis.cli import settled
 from lightning_pse.analysis.options import parse, parse_eps
-from lightning_pse.analysis.sources import data_default
 from lightning_pse.errors import UserInputError
 
 from helpers import FAST, REPO, TINY, call_analyze, call_train, run_analyze, run_train
@@ -44,30 +44,32 @@ def test_options_nest_and_merge_like_train_py(fitted_run, tmp_path):
     config.write_text(
         yaml.safe_dump({"batch_size": 7, "eps": "4/255", "dissection": {"layer": "body.5"}, "num_samples": 9})
     )
-    options = parse(
-        [
-            "--ckpt",
-            ckpt,
-            "--config",
-            str(config),
-            "--data.num_test=50",
-            "--num-samples",
-            "11",
-            "--cam.threshold",
-            "0.3",
-        ],
-        data_default,
+    options, checkpoint = settled(
+        parse(
+            [
+                "--ckpt",
+                ckpt,
+                "--config",
+                str(config),
+                "--data.num_test=50",
+                "--num-samples",
+                "11",
+                "--cam.threshold",
+                "0.3",
+            ]
+        )
     )
     assert options.batch_size == 7, "config keys are the options"
     assert options.eps == pytest.approx(4 / 255) and options.num_samples == 11, "the command line wins"
     assert options.dissection.layer == "body.5" and options.cam.threshold == 0.3
     assert options.data.init_args.num_test == 50, "--data.KEY=VALUE overrides the checkpoint's data"
     assert options.data.init_args.num_train == 256, "the rest is the checkpoint's (TINY)"
-    assert parse(["--ckpt", ckpt, "--eps", "0"], data_default).eps == 0.0
-    with pytest.raises(UserInputError, match="num_vall"):
-        parse(["--ckpt", ckpt, "--data.num_vall", "3"], data_default)
+    assert checkpoint["datamodule_hyper_parameters"]["num_train"] == 256, "the checkpoint, read once, comes along"
+    assert parse(["--ckpt", ckpt, "--eps", "0"]).options.eps == 0.0
+    with pytest.raises(UserInputError, match="unknown option --data.num_vall; did you mean --data.num_val"):
+        settled(parse(["--ckpt", ckpt, "--data.num_vall", "3"]))
     with pytest.raises(UserInputError, match="unknown option --num_sample; did you mean --num_samples"):
-        parse(["--ckpt", ckpt, "--num_sample", "3"], data_default)  # no abbreviations
+        parse(["--ckpt", ckpt, "--num_sample", "3"])  # no abbreviations
 
 
 def test_print_config_prints_the_options(fitted_run, tmp_path):
