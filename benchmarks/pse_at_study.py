@@ -1,4 +1,4 @@
-"""Does PSE-AT beat PGD-AT? Six training methods that differ only in the factor under test, several
+"""Does PSE-AT beat PGD-AT? Eight training methods that differ only in the factor under test, several
 seeds each, evaluated on the same test images; paired differences against PGD-AT (C&W margin).
 
     python benchmarks/pse_at_study.py [--benchmark synthetic|mnist] [--data-dir DIR] [--methods ...]
@@ -13,7 +13,9 @@ steps of ``2.5·ε/steps`` — for all):
 - ``pse_at_steer``: PSE-AT with steering only (κ 0.5, no unit penalty);
 - ``pse_at_penalty``: PSE-AT with the unit penalty only (λ 0.1, κ 0);
 - ``pse_at``: PSE-AT, both (κ 0.5, λ 0.1);
-- ``trades``: TRADES, β 6.
+- ``trades``: TRADES, β 6;
+- ``mart``: MART, β 6 (cross-entropy inner attack);
+- ``awp``: PGD-AT (cross-entropy) with adversarial weight perturbation, γ 1e-2.
 
 A seed fixes the initial weights, the data order and the attacks' random starts; runs of different
 methods with the same seed are paired. Each trained model is evaluated on the first ``num-test``
@@ -49,7 +51,7 @@ from lightning_pse.checkpoints import load_module, read_checkpoint
 from lightning_pse.data import MNISTDataModule, SyntheticDataModule, unpack_batch
 from lightning_pse.sections.autoattack import autoattack_robust
 from lightning_pse.stats import mean_sd, paired_difference, verdict
-from lightning_pse.training import PGDATModule, PSEATModule, TRADESModule
+from lightning_pse.training import AWPModule, MARTModule, PGDATModule, PSEATModule, TRADESModule
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE = "pgd_at_cw"
@@ -60,6 +62,8 @@ METHODS = {
     "pse_at_penalty": (PSEATModule, {"steer": 0.0, "unit_penalty": 0.1}),
     "pse_at": (PSEATModule, {"steer": 0.5, "unit_penalty": 0.1}),
     "trades": (TRADESModule, {"beta": 6.0}),
+    "mart": (MARTModule, {"beta": 6.0}),
+    "awp": (AWPModule, {"awp_gamma": 0.01}),
 }
 # Per benchmark: ε and inner steps (configs/default.yaml and configs/mnist_pgd_at.yaml).
 BENCHMARKS = {"synthetic": {"eps": 8 / 255, "steps": 3}, "mnist": {"eps": 0.3, "steps": 10}}

@@ -1,7 +1,17 @@
-"""LightningModules for training classifiers: standard, PGD-AT, fast AT, TRADES, PSE-AT."""
+"""LightningModules for training classifiers: standard, PGD-AT, fast AT, TRADES, MART, AWP, PSE-AT."""
 
-from .adversarial import FastATModule, PGDATModule, TRADESModule
+from .adversarial import FastATModule, MARTModule, PGDATModule, TRADESModule
+from .awp import AWPModule, TRADESAWPModule
 from .classifier import ClassifierModule
 from .pse_at import PSEATModule
 
-__all__ = ["ClassifierModule", "FastATModule", "PGDATModule", "PSEATModule", "TRADESModule"]
+__all__ = [
+    "AWPModule",
+    "ClassifierModule",
+    "FastATModule",
+    "MARTModule",
+    "PGDATModule",
+    "PSEATModule",
+    "TRADESAWPModule",
+    "TRADESModule",
+]

@@ -1,12 +1,16 @@
-"""Adversarial training: PGD-AT, fast AT (FGSM-RS) and TRADES, on ``ClassifierModule``'s base.
+"""Adversarial training: PGD-AT, fast AT (FGSM-RS), TRADES and MART, on ``ClassifierModule``'s base.
 
 The attack of every step runs in eval mode on the current weights (``Attack`` restores the train
 mode and leaves parameter gradients and BatchNorm statistics alone); the loss is then computed in
 train mode, so BatchNorm statistics are updated by the training forward only.
+
+Each module's ``training_loss`` finds ``x'`` with its attack and returns ``adversarial_loss(x, x', y)``;
+``awp.py`` adds adversarial weight perturbation to that loss.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -55,7 +59,10 @@ class PGDATModule(ClassifierModule):
         )
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        x_adv = self.attack(self.model, x, y)
+        return self.adversarial_loss(x, self.attack(self.model, x, y), y)
+
+    def adversarial_loss(self, x: Tensor, x_adv: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(CE(f(x'), y), f(x'))``, in train mode."""
         logits = self(x_adv)
         return self.criterion(logits, y), logits
 
@@ -113,9 +120,54 @@ class TRADESModule(ClassifierModule):
         self.attack = TRADESAttack(eps=eps, steps=steps, step_size=step_size, norm=norm)
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        x_adv = self.attack(self.model, x, y)
+        return self.adversarial_loss(x, self.attack(self.model, x, y), y)
+
+    def adversarial_loss(self, x: Tensor, x_adv: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(CE(f(x), y) + β·KL(p(x) ‖ p(x')), f(x))``, both forwards in train mode."""
         logits, logits_adv = self(x), self(x_adv)
         robust = F.kl_div(
             F.log_softmax(logits_adv, dim=1), F.log_softmax(logits, dim=1), log_target=True, reduction="batchmean"
         )
         return self.criterion(logits, y) + self.hparams.beta * robust, logits
+
+
+class MARTModule(PGDATModule):
+    """MART (Wang et al., "Improving Adversarial Robustness Requires Revisiting Misclassified
+    Examples", ICLR 2020): PGD-AT (cross-entropy attack) whose loss boosts the adversarial margin and
+    weighs a KL term by how badly the clean sample is classified. Per sample, with ``p = p(x)``,
+    ``p' = p(x')`` (softmax ``[B, K]``) and ``k* = argmax_{k≠y} p'_k``:
+
+        BCE  = −log p'_y − log(1 − p'_{k*})                      (boosted cross-entropy)
+        L    = mean_B [ BCE + λ · KL(p ‖ p') · (1 − p_y) ]
+
+    Both forwards run in train mode, as in the reference implementation; ``train/acc`` is measured
+    on the adversarial batch. ``1e-12`` inside the logarithms keeps them finite when a probability
+    saturates (our constant; the reference implementation writes ``log(1.0001 − p'_{k*} + 1e-12)``
+    and ``1.0000001 − p_y``, we keep the paper's ``1 − ·``).
+
+    Args:
+        beta: λ, the weight of the misclassification-aware KL term (MART: 6 on CIFAR-10, ResNet-18).
+        eps, steps, step_size, norm, random_start, attack_loss: the inner PGD, as in ``PGDATModule``
+            (MART: cross-entropy, ℓ∞ 8/255, 10 steps of 2/255).
+        other arguments: see ``ClassifierModule``.
+    """
+
+    def __init__(self, beta: float = 6.0, **kwargs) -> None:
+        check_range("beta", beta, low=0)
+        super().__init__(**kwargs)
+
+    def adversarial_loss(self, x: Tensor, x_adv: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        logits, logits_adv = self(x), self(x_adv)
+        return mart_loss(logits, logits_adv, y, self.hparams.beta), logits_adv
+
+
+def mart_loss(logits: Tensor, logits_adv: Tensor, y: Tensor, beta: float) -> Tensor:
+    """MART's loss (see ``MARTModule``) from clean and adversarial logits ``[B, K]`` and labels ``[B]``."""
+    p, p_adv = F.softmax(logits, dim=1), F.softmax(logits_adv, dim=1)
+    others = p_adv.scatter(1, y[:, None], -1.0)  # the true class out of the running for the runner-up
+    runner_up = others.max(dim=1).values
+    tiny = 1e-12
+    boosted = F.cross_entropy(logits_adv, y, reduction="none") - torch.log(1 - runner_up + tiny)
+    kl = (p * (torch.log(p + tiny) - torch.log(p_adv + tiny))).sum(dim=1)
+    p_true = p.gather(1, y[:, None]).squeeze(1)
+    return (boosted + beta * kl * (1 - p_true)).mean()
