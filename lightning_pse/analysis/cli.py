@@ -74,6 +74,8 @@ def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
         eps=eps,
         norm=norm,
         robustness=options.robustness,
+        autoattack_version=options.autoattack_version,
+        eot_samples=options.eot_samples,
         batch_size=options.batch_size,
         device=options.device,
         attacks=build_attacks(options.attacks) if options.attacks is not None else None,

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ..attacks import Attack, presets
+from ..attacks.randomness import DEFAULT_EOT_SAMPLES, is_randomized, use_eot
 from ..checkpoints import project_class
 from ..data import as_datamodule, unpack_batch
 from ..data.datasets import check_images
@@ -40,7 +41,7 @@ from ..sections import (
     ProbeBatch,
     Section,
 )
-from ..sections.autoattack import check_autoattack
+from ..sections.autoattack import AUTOATTACK_ATTACKS, check_autoattack
 from .findings import findings
 from .options import DEFAULT_SAMPLES
 from .registry import REGISTRY, SECTIONS
@@ -89,7 +90,12 @@ class Analysis:
             conv layer for models without one); ``cam`` / ``dissection`` settings may name their own.
         num_samples, split, seed: the probe set (a seeded subset of ``split``).
         eps, norm: the threat model (default ε: the dataset's standard radius for ``norm``).
-        robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack's standard version).
+        robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack, in ``autoattack_version``).
+        autoattack_version: ``standard``, ``plus``, ``rand``, or ``auto``: ``rand`` for a randomized
+            model, else ``standard``.
+        eot_samples: forward passes averaged per gradient by our attacks when the model is randomized
+            (two forward passes of the first probe batch differ; ``attacks.randomness``); a
+            deterministic model is attacked with one.
         attacks, pse_attacks, sensitivity_attack: replace the default attacks (name → Attack).
         pse, cam, dissection: settings dicts (see ``registry.PSEOptions`` etc.).
         progress: ``bars`` (a bar per section and per attack run), ``lines`` (one line per finished
@@ -109,6 +115,8 @@ class Analysis:
         eps: float | None = None,
         norm: str = "linf",
         robustness: str = "attacks",
+        autoattack_version: str = "auto",
+        eot_samples: int = DEFAULT_EOT_SAMPLES,
         batch_size: int = 64,
         device=None,
         attacks: dict[str, Attack] | None = None,
@@ -131,6 +139,12 @@ class Analysis:
             raise UserInputError(f"unknown norm {norm!r}; choose linf or l2")
         if robustness not in ("attacks", "autoattack"):
             raise UserInputError(f"unknown robustness mode {robustness!r}; choose attacks or autoattack")
+        if autoattack_version != "auto" and autoattack_version not in AUTOATTACK_ATTACKS:
+            raise UserInputError(
+                f"unknown AutoAttack version {autoattack_version!r}; choose auto, {', '.join(AUTOATTACK_ATTACKS)}"
+            )
+        if eot_samples < 1:
+            raise UserInputError(f"eot_samples must be at least 1, got {eot_samples}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         data = as_datamodule(data)
@@ -164,6 +178,15 @@ class Analysis:
             raise UserInputError(str(err)) from None
         self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
         self.sensitivity_attack = sensitivity_attack or presets.sensitivity(self.eps, norm, seed)
+        self.randomized = is_randomized(self.model, self._first_batch())
+        self.eot_samples = eot_samples if self.randomized else 1
+        use_eot([*self.attacks.values(), *self.pse_attacks.values(), self.sensitivity_attack], self.eot_samples)
+        if robustness != "autoattack":
+            self.autoattack_version = None
+        elif autoattack_version == "auto":
+            self.autoattack_version = "rand" if self.randomized else "standard"
+        else:
+            self.autoattack_version = autoattack_version
         # The masking curve ranks units on another split than the one it is evaluated on.
         self.ranking_split = "val" if split == "test" else "test"
         self.ranking_probe = (
@@ -186,6 +209,11 @@ class Analysis:
         """``[1, C, H, W]``: the probe set's first image, on the device."""
         item = self.probe[0]
         return (item["image"] if isinstance(item, dict) else item[0]).unsqueeze(0).to(self.device)
+
+    def _first_batch(self) -> Tensor:
+        """``[b, C, H, W]``: the probe set's first batch, on the device."""
+        batch = next(iter(DataLoader(self.probe, batch_size=self.batch_size)))
+        return unpack_batch(batch)[0].to(self.device)
 
     def _check_model_takes_images(self) -> int:
         """The model's class count, after one forward pass on a probe image (too small images,
@@ -229,6 +257,9 @@ class Analysis:
             "eps": self.eps,
             "norm": self.norm,
             "robustness": self.robustness,
+            "autoattack_version": self.autoattack_version,
+            "randomized": self.randomized,
+            "eot_samples": self.eot_samples,
             "layer": self.layer,
             "cam": self.cam_settings,
             "pse": self.pse_settings.kwargs(),
@@ -268,6 +299,7 @@ class Analysis:
             "norm": self.norm,
             "sections": self.sections,
             "settings": self.settings(),
+            "randomized": self.randomized,
             "figure_errors": [],
         }
         figs: dict[str, bytes] = {}

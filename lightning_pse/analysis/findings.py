@@ -156,7 +156,26 @@ def ground_truth_specificity(truth: dict) -> dict:
 
 
 def notes(report: dict) -> list[str]:
-    """Plain sentences for findings that have nothing to rest on (an attack that fooled nothing)."""
+    """Plain sentences a reader needs beside the findings: a randomized model (attacked with EOT),
+    and findings that have nothing to rest on (an attack that fooled nothing)."""
+    return randomized_note(report) + idle_attack_notes(report)
+
+
+def randomized_note(report: dict) -> list[str]:
+    if not report.get("randomized"):
+        return []
+    settings = report.get("settings", {})
+    version = settings.get("autoattack_version")
+    return [
+        "The model is randomized (two forward passes of the same images gave different outputs): our attacks "
+        f"averaged {settings.get('eot_samples')} forward passes per gradient (EOT)"
+        + (f" and AutoAttack ran its {version} version" if version else "")
+        + "; robust accuracies of a randomized model vary from run to run."
+    ]
+
+
+def idle_attack_notes(report: dict) -> list[str]:
+    """Sentences for findings with nothing to rest on (an attack that fooled nothing)."""
     attacks = report.get("pse", {}).get("attacks", {})
     if not attacks:
         return []

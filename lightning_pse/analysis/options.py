@@ -26,6 +26,7 @@ from typing import Literal, Optional
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
 
 from ..argparsing import one_line, resolve_config_files
+from ..attacks.randomness import DEFAULT_EOT_SAMPLES
 from ..data import ImageDataModule
 from ..dissect import DissectionSettings
 from ..errors import UserInputError
@@ -139,7 +140,19 @@ def build_parser() -> ArgumentParser:
         "--robustness",
         type=Literal["attacks", "autoattack"],
         default="attacks",
-        help="autoattack: also AutoAttack's standard evaluation (pyautoattack)",
+        help="autoattack: also AutoAttack (pyautoattack), in --autoattack_version",
+    )
+    parser.add_argument(
+        "--autoattack_version",
+        type=Literal["auto", "standard", "plus", "rand"],
+        default="auto",
+        help="AutoAttack's version; auto: rand for a randomized model (outputs vary between passes), else standard",
+    )
+    parser.add_argument(
+        "--eot_samples",
+        type=int,
+        default=DEFAULT_EOT_SAMPLES,
+        help="forward passes our attacks average per gradient when the model is randomized (deterministic: 1)",
     )
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
@@ -300,6 +313,8 @@ def check_ranges(options: Namespace) -> None:
     """Values outside their range are a one-line error before any work."""
     if options.num_samples < 1:
         raise UserInputError(f"--num_samples must be at least 1, got {options.num_samples}")
+    if options.eot_samples < 1:
+        raise UserInputError(f"--eot_samples must be at least 1, got {options.eot_samples}")
     if options.batch_size < 1:
         raise UserInputError(f"--batch_size must be at least 1, got {options.batch_size}")
     d = options.dissection

@@ -67,7 +67,7 @@ class SectionEntry:
 
 
 def _robustness(a) -> Section:
-    return RobustnessSection(a.attacks, a.norm, a.eps, autoattack=a.robustness == "autoattack", seed=a.seed)
+    return RobustnessSection(a.attacks, a.norm, a.eps, autoattack=a.autoattack_version, seed=a.seed)
 
 
 def _pse(a) -> Section:

@@ -153,7 +153,7 @@ class APGD(Attack):
         batch = x.shape[0]
         x_adv = x + self._threat.constrain(x, self._threat.random_start(x, generator), mask)
         everyone = slice(None)
-        grad, score, logits = input_gradient(model, x_adv, lambda z: f(z, everyone))
+        grad, score, logits = input_gradient(model, x_adv, lambda z: f(z, everyone), self.eot_samples)
         best_x, best_score, best_grad = x_adv.clone(), score.clone(), grad.clone()
         found = success(logits, y, judge_target)
         found_x = x_adv.clone()
@@ -176,7 +176,9 @@ class APGD(Attack):
             rows = (~found).nonzero().squeeze(1) if self.early_stop else everyone
             if self.early_stop and rows.numel() == 0:
                 break
-            grad[rows], score[rows], logits = input_gradient(model, x_adv[rows], lambda z, r=rows: f(z, r))
+            grad[rows], score[rows], logits = input_gradient(
+                model, x_adv[rows], lambda z, r=rows: f(z, r), self.eot_samples
+            )
 
             hit = torch.zeros_like(found)
             hit[rows] = success(logits, y[rows], None if judge_target is None else judge_target[rows])

@@ -74,16 +74,23 @@ class AttackResult:
         )
 
 
-def input_gradient(model: nn.Module, x: Tensor, objective) -> tuple[Tensor, Tensor, Tensor]:
+def input_gradient(model: nn.Module, x: Tensor, objective, samples: int = 1) -> tuple[Tensor, Tensor, Tensor]:
     """``(∇_x Σ_b f_b, f [B], logits)`` for a per-sample objective ``f = objective(logits)``;
     only the input gets a gradient (parameter ``.grad`` untouched). One step of the attack's progress.
+
+    ``samples > 1``: expectation over transformation (EOT, Athalye et al. 2018) for a randomized
+    model: gradient, objective and logits are each the mean over ``samples`` forward passes
+    (``E[∇f]``, as AutoAttack's ``rand`` version averages its gradients).
     """
     x = x.detach().requires_grad_(True)
-    logits = model(x)
-    values = objective(logits)
-    (grad,) = torch.autograd.grad(values.sum(), x)
+    grad, values, logits = 0.0, 0.0, 0.0
+    for _ in range(samples):
+        z = model(x)
+        f = objective(z)
+        (g,) = torch.autograd.grad(f.sum(), x)
+        grad, values, logits = grad + g, values + f.detach(), logits + z.detach()
     step_done()
-    return grad, values.detach(), logits.detach()
+    return grad / samples, values / samples, logits / samples
 
 
 def broadcast_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
@@ -125,6 +132,9 @@ class Attack:
     bounded = True  # the perturbation stays in the ε-ball of ``norm`` (C&W, EAD, StrAttack: minimal, unbounded)
     uses_gradients = True  # False for score-based (black-box) attacks such as Square
     norm = "linf"  # the ε-ball's norm (bounded attacks set it per instance); unbounded: the norm they minimise
+    # Forward passes averaged per gradient (EOT) by the attacks that step along ``input_gradient``
+    # (PGD, APGD, StrAttack); 1 for a deterministic model. ``randomness.use_eot`` sets it.
+    eot_samples = 1
 
     def __init__(self, targeted: bool = False, target_rule: str = "random", seed: int | None = None) -> None:
         if target_rule not in TARGET_RULES:

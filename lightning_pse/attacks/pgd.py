@@ -132,7 +132,9 @@ class PGD(Attack):
         rows = torch.arange(x.shape[0], device=x.device) if fooled else slice(None)
         for step in range(self.steps):
             x_rows, mask_rows = x[rows], None if mask is None else mask[rows]
-            grad, _, logits = input_gradient(model, x_rows + delta[rows], lambda z, r=rows, k=step: f(z, r, k))
+            grad, _, logits = input_gradient(
+                model, x_rows + delta[rows], lambda z, r=rows, k=step: f(z, r, k), self.eot_samples
+            )
             stepped = self._threat.constrain(
                 x_rows, self._threat.step(delta[rows], apply_mask(grad, mask_rows), self.step_size), mask_rows
             )

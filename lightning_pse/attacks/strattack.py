@@ -125,7 +125,7 @@ class StrAttack(Attack):
             w = (z - v / rho).clamp(-x, 1 - x)
             a = grid.unfold(z) - s / rho
             group_y = (1 - (self.tau / rho) / (a.norm(dim=2, keepdim=True) + 1e-12)).clamp(min=0) * a
-            grad, _, _ = input_gradient(model, x + z, loss)
+            grad, _, _ = input_gradient(model, x + z, loss, self.eot_samples)
             if mask is not None:
                 grad = grad * mask
             eta = (k + 1) ** 0.5 / self.lr

@@ -1,5 +1,7 @@
-"""AutoAttack's standard evaluation (APGD-CE, APGD-T, FAB-T, Square-5000; Croce & Hein 2020)
-through the official code (``pyautoattack``, optional extra), run without changing the model."""
+"""AutoAttack (Croce & Hein 2020) through the official code (``pyautoattack``, optional extra), run
+without changing the model, in any of its versions (``AUTOATTACK_ATTACKS``): ``standard`` (the
+leaderboards'), ``plus`` (more restarts and the untargeted FAB and DLR runs) and ``rand`` (for
+randomized defenses: APGD-CE and APGD-DLR with 20 EOT samples per gradient)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,11 @@ from ..models.state import eval_mode
 from ..progress import attack_task, step_done
 
 AUTOATTACK_NORMS = {"linf": "Linf", "l2": "L2"}
+AUTOATTACK_ATTACKS = {  # what each version runs, in AutoAttack's order
+    "standard": ["apgd-ce", "apgd-t", "fab-t", "square"],
+    "plus": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"],
+    "rand": ["apgd-ce", "apgd-dlr"],
+}
 
 
 def check_autoattack(num_classes: int) -> None:
@@ -72,16 +79,18 @@ def frozen_parameters(model: nn.Module):
             p.requires_grad_(flag)
 
 
-def autoattack_robust(model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str, seed: int = 0) -> Tensor:
-    """``[B]`` bool: classified correctly on ``x`` and after AutoAttack's standard version at
+def autoattack_robust(
+    model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str, seed: int = 0, version: str = "standard"
+) -> Tensor:
+    """``[B]`` bool: classified correctly on ``x`` and after AutoAttack's ``version`` at
     ``(norm, eps)``. With fewer than 10 classes APGD-T and FAB-T aim at all ``K − 1`` other classes
     instead of 9. The model runs in eval mode; its mode, BatchNorm statistics and ``.grad`` are untouched."""
     from pyautoattack import AutoAttack
 
+    if version not in AUTOATTACK_ATTACKS:
+        raise UserInputError(f"unknown AutoAttack version {version!r}; choose one of {', '.join(AUTOATTACK_ATTACKS)}")
     with eval_mode(model), frozen_parameters(model):
-        adversary = AutoAttack(
-            model, norm=AUTOATTACK_NORMS[norm], eps=eps, version="standard", device=x.device, seed=seed
-        )
+        adversary = AutoAttack(model, norm=AUTOATTACK_NORMS[norm], eps=eps, version=version, device=x.device, seed=seed)
         with torch.no_grad():
             num_classes = model(x[:1]).shape[1]
         adversary.apgd_targeted.n_target_classes = min(9, num_classes - 1)

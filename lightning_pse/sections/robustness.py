@@ -14,7 +14,7 @@ from ..attacks import Attack, presets
 from ..models.state import eval_mode
 from ..output.html import fmt, interval_of, settings_text, table
 from ..output.text import format_eps, format_rate
-from .autoattack import autoattack_robust
+from .autoattack import AUTOATTACK_ATTACKS, autoattack_robust
 from .base import AttackRuns, ProbeBatch, Section
 from .intervals import rate
 from .records import Records
@@ -46,15 +46,16 @@ class RobustnessSection(Section):
     Report (top-level keys of report.json): ``threat_model``, ``clean_accuracy``, ``clean``
     (count, n, ci95), ``attacks.<name>`` (robust accuracy with its interval, success rate, mean
     ℓ∞/ℓ2 of the successful perturbations, the radius it is judged at, whether it is in the threat
-    model), ``worst_case`` over the attacks in the threat model, ``autoattack`` and ``robustbench``
-    (with ``autoattack=True``), ``warnings`` (intervals too wide to quote) and ``sanity`` (zero input
-    gradients; a black-box attack beating every white-box one). Logged per epoch:
+    model), ``worst_case`` over the attacks in the threat model, ``autoattack`` (its version and
+    attacks) and ``robustbench`` (with ``autoattack``), ``warnings`` (intervals too wide to quote) and
+    ``sanity`` (zero input gradients; a black-box attack beating every white-box one). Logged per epoch:
     ``<prefix>/robust_acc`` (worst case) and ``<prefix>/probe_clean_acc``.
 
     Args:
         attacks: name → attack (default ``presets.autoattack_like``; needs ``num_classes``).
         norm, eps: the threat model; the worst case is taken over the attacks judged in it.
-        autoattack: also run AutoAttack's standard version (``pyautoattack``) on every batch.
+        autoattack: also run this version of AutoAttack (``standard``, ``plus`` or ``rand``;
+            ``pyautoattack``) on every batch; None: not.
         prefix: the logged names' prefix (the probe split: ``val``).
         check_gradients: count images with an all-zero input gradient (one more forward and backward
             pass per batch; the per-epoch callback, which logs no sanity flags, turns it off).
@@ -68,7 +69,7 @@ class RobustnessSection(Section):
         norm: str = "linf",
         eps: float = presets.DEFAULT_EPS,
         num_classes: int | None = None,
-        autoattack: bool = False,
+        autoattack: str | None = None,
         seed: int = 0,
         prefix: str = "val",
         check_gradients: bool = True,
@@ -100,7 +101,8 @@ class RobustnessSection(Section):
             robust_key, linf_key, l2_key = self.columns[name]
             columns.update({robust_key: robust.float(), linf_key: linf, l2_key: l2})
         if self.autoattack:
-            columns["autoattack"] = autoattack_robust(model, batch.x, batch.y, self.eps, self.norm, self.seed).double()
+            robust = autoattack_robust(model, batch.x, batch.y, self.eps, self.norm, self.seed, self.autoattack)
+            columns["autoattack"] = robust.double()
         self.records.update(batch.index, **columns)
 
     def _attack(self, attack: Attack, runs: AttackRuns, correct: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -191,8 +193,8 @@ class RobustnessSection(Section):
         return {
             "autoattack": {
                 **counted,
-                "version": "standard",
-                "attacks": ["apgd-ce", "apgd-t", "fab-t", "square"],
+                "version": self.autoattack,
+                "attacks": AUTOATTACK_ATTACKS[self.autoattack],
                 "broken_only_by_autoattack": int((worst & ~robust).sum()),
                 "broken_only_by_our_attacks": int((robust & ~worst).sum()),
             },
@@ -282,7 +284,7 @@ class RobustnessSection(Section):
         if "autoattack" in report:
             aa, rb = report["autoattack"], report["robustbench"]
             parts.append(
-                f"<h3>AutoAttack (standard: {', '.join(aa['attacks'])})</h3><p>Robust accuracy "
+                f"<h3>AutoAttack ({aa['version']}: {', '.join(aa['attacks'])})</h3><p>Robust accuracy "
                 f"{fmt(aa['value'])} {interval_of(aa)} ({aa['count']}/{aa['n']}). Samples only AutoAttack broke: "
                 f"{aa['broken_only_by_autoattack']}; only our attacks broke: {aa['broken_only_by_our_attacks']}.</p>"
             )
@@ -312,7 +314,7 @@ class RobustnessSection(Section):
             f"worst case over the {threat['norm']} ε = {threat['eps_text']} attacks {format_rate(report['worst_case'])}"
         )
         if "autoattack" in report:
-            lines.append(f"AutoAttack (standard) {format_rate(report['autoattack'])}")
+            lines.append(f"AutoAttack ({report['autoattack']['version']}) {format_rate(report['autoattack'])}")
         lines.extend(f"warning: {w}" for w in report.get("warnings", []) + report.get("sanity", []))
         return lines
 

@@ -108,7 +108,9 @@ def test_our_worst_case_is_no_weaker_than_autoattack_on_the_same_samples(trained
     sample AutoAttack breaks, we break."""
     x, y = probe[0][:32], probe[1][:32]
     eps = 6 / 255
-    section = RobustnessSection(presets.autoattack_like(eps, 10, square_queries=300), "linf", eps, autoattack=True)
+    section = RobustnessSection(
+        presets.autoattack_like(eps, 10, square_queries=300), "linf", eps, autoattack="standard"
+    )
     section.reset(x.device)
     before = {k: v.clone() for k, v in trained_model.state_dict().items()}
     batch = ProbeBatch.of(trained_model, x, y)
