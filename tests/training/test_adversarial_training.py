@@ -24,23 +24,9 @@ def batch_norm_buffers(module):
     return {k: v.clone() for k, v in module.state_dict().items() if "running" in k or "num_batches" in k}
 
 
-@pytest.fixture()
-def batch(synthetic_data):
-    items = [synthetic_data.split("train")[i] for i in range(32)]
-    return torch.stack([i["image"] for i in items]), torch.tensor([i["label"] for i in items])
-
-
-def module_like(cls, trained_module, **kwargs):
-    """``cls`` holding the trained weights, in train mode."""
-    h = trained_module.hparams
-    module = cls(model=h.model, num_classes=h.num_classes, mean=h.mean, std=h.std, **kwargs)
-    module.load_state_dict(trained_module.state_dict(), strict=False)
-    return module.train()
-
-
-def test_pgd_at_loss_is_cross_entropy_on_the_attack_output_in_train_mode(trained_module, batch):
+def test_pgd_at_loss_is_cross_entropy_on_the_attack_output_in_train_mode(like_trained, batch):
     x, y = batch
-    module = module_like(PGDATModule, trained_module, steps=3)
+    module = like_trained(PGDATModule, steps=3)
     twin = copy.deepcopy(module)
     modes = []
     module.model.register_forward_pre_hook(lambda m, inputs: modes.append(m.training))
@@ -66,15 +52,15 @@ def test_pgd_at_loss_is_cross_entropy_on_the_attack_output_in_train_mode(trained
     assert all(p.grad is None for p in module.parameters()), "the attack leaves parameter gradients alone"
 
 
-def test_fast_at_is_one_fgsm_step_from_a_random_start(trained_module):
-    attack = module_like(FastATModule, trained_module).attack
+def test_fast_at_is_one_fgsm_step_from_a_random_start(like_trained):
+    attack = like_trained(FastATModule).attack
     assert isinstance(attack, PGD) and attack.steps == 1 and attack.random_start
     assert attack.step_size == pytest.approx(1.25 * attack.eps)
 
 
-def test_trades_loss_is_clean_cross_entropy_plus_beta_kl(trained_module, batch):
+def test_trades_loss_is_clean_cross_entropy_plus_beta_kl(like_trained, batch):
     x, y = batch
-    module = module_like(TRADESModule, trained_module, beta=6.0, steps=3)
+    module = like_trained(TRADESModule, beta=6.0, steps=3)
     twin = copy.deepcopy(module)
     torch.manual_seed(0)
     loss, logits = module.training_loss(x, y)

@@ -15,20 +15,6 @@ from lightning_pse.training.awp import perturbed_weights, weight_perturbation
 from helpers import TINY, call_train, quiet_trainer
 
 
-@pytest.fixture()
-def batch(synthetic_data):
-    items = [synthetic_data.split("train")[i] for i in range(32)]
-    return torch.stack([i["image"] for i in items]), torch.tensor([i["label"] for i in items])
-
-
-def module_like(cls, trained_module, **kwargs):
-    """``cls`` holding the trained weights, in train mode."""
-    h = trained_module.hparams
-    module = cls(model=h.model, num_classes=h.num_classes, mean=h.mean, std=h.std, **kwargs)
-    module.load_state_dict(trained_module.state_dict(), strict=False)
-    return module.train()
-
-
 def mart_by_hand(clean, adv, y, beta):
     """MART's loss written per sample from the paper's formula."""
     total = 0.0
@@ -41,20 +27,22 @@ def mart_by_hand(clean, adv, y, beta):
     return total / len(y)
 
 
-def test_mart_loss_is_boosted_cross_entropy_plus_misclassification_weighted_kl(trained_module, batch):
+def test_mart_loss_is_boosted_cross_entropy_plus_misclassification_weighted_kl(like_trained, batch):
     x, y = batch
-    module = module_like(MARTModule, trained_module, beta=6.0, steps=3)
+    module = like_trained(MARTModule, beta=6.0, steps=3)
     twin = copy.deepcopy(module)
     torch.manual_seed(0)
     loss, logits = module.training_loss(x, y)
     torch.manual_seed(0)
     x_adv = twin.attack(twin.model, x, y)
     clean, adv = twin(x), twin(x_adv)
-    assert loss.item() == pytest.approx(float(mart_by_hand(clean, adv, y, 6.0)), rel=1e-4)
+    assert loss.item() == pytest.approx(float(mart_by_hand(clean.detach(), adv.detach(), y, 6.0)), rel=1e-4)
     assert torch.allclose(logits, adv), "train/acc is measured on the adversarial batch"
-    plain = module_like(MARTModule, trained_module, beta=0.0, steps=3)
+    plain = like_trained(MARTModule, beta=0.0, steps=3)
     torch.manual_seed(0)
-    assert plain.training_loss(x, y)[0].item() == pytest.approx(float(mart_by_hand(clean, adv, y, 0.0)), rel=1e-4)
+    assert plain.training_loss(x, y)[0].item() == pytest.approx(
+        float(mart_by_hand(clean.detach(), adv.detach(), y, 0.0)), rel=1e-4
+    )
 
 
 def test_awp_perturbation_is_the_references_normalised_proxy_step(trained_module, batch):
@@ -82,9 +70,9 @@ def test_awp_perturbation_is_the_references_normalised_proxy_step(trained_module
     assert all(p.grad is None for p in model.parameters()), "no .grad is filled"
 
 
-def test_awp_takes_the_gradient_at_perturbed_weights_and_restores_them(trained_module, batch):
+def test_awp_takes_the_gradient_at_perturbed_weights_and_restores_them(like_trained, batch):
     x, y = batch
-    module = module_like(AWPModule, trained_module, awp_gamma=0.02, steps=2)
+    module = like_trained(AWPModule, awp_gamma=0.02, steps=2)
     twin = copy.deepcopy(module)
     before = {k: v.clone() for k, v in module.state_dict().items()}
     torch.manual_seed(0)
@@ -120,9 +108,9 @@ def test_awp_takes_the_gradient_at_perturbed_weights_and_restores_them(trained_m
     assert F.cross_entropy(plain(x_adv), y) < expected, "the perturbation raised the loss"
 
 
-def test_awp_waits_for_its_warmup(trained_module, batch):
+def test_awp_waits_for_its_warmup(like_trained, batch):
     x, y = batch
-    module = module_like(AWPModule, trained_module, awp_gamma=0.02, awp_warmup=1, steps=2)
+    module = like_trained(AWPModule, awp_gamma=0.02, awp_warmup=1, steps=2)
     torch.manual_seed(0)
     module.training_loss(x, y)
     assert module._saved_weights is None, "epoch 0 < warmup: no perturbation"
