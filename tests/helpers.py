@@ -1,6 +1,7 @@
 """Helpers shared by the tests that run the command-line tools in subprocesses."""
 
 import contextlib
+import copy
 import io
 import os
 import pickle
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 
 from lightning_pse.data.readers import write_idx
 
@@ -173,3 +175,15 @@ def quiet_trainer(**kwargs) -> pl.Trainer:
     kwargs.setdefault("enable_checkpointing", bool(checkpoints))
     kwargs.setdefault("accelerator", "cpu")
     return pl.Trainer(**kwargs)
+
+
+def loss_and_reference(module, x, y):
+    """``(loss, logits)`` of ``module.training_loss(x, y)`` and, from an untouched copy whose attack
+    draws the same random start (seed 0), the logits ``f(x)`` and ``f(x')`` ``[B, K]`` in train mode:
+    what a direct computation of the module's loss starts from."""
+    twin = copy.deepcopy(module)
+    torch.manual_seed(0)
+    loss, logits = module.training_loss(x, y)
+    torch.manual_seed(0)
+    x_adv = twin.attack(twin.model, x, y)
+    return loss, logits, twin(x), twin(x_adv)

@@ -143,26 +143,27 @@ def read_report(path: Path) -> dict:
     return report
 
 
-def run_comparison(command: Command) -> Path | None:
+def settled_comparison(command: Command):
+    """The options of a comparison with their data settled: named on the command line or in a config,
+    else the first checkpoint's, after checking that every checkpoint records the same data (each is
+    read here for that, before any work, and again when its turn comes in ``run_comparison``)."""
+    options = command.options
+    for path in options.ckpt:
+        if not Path(path).is_file():
+            raise UserInputError(f"--ckpt {path} does not exist: pass checkpoints or report.json files")
+    checkpoints = [Path(p) for p in options.ckpt if not p.endswith(".json")]
+    recorded = [recorded_data(read_checkpoint(p)) for p in checkpoints]
+    if not command.data_args and options.data is None:
+        check_same_data(checkpoints, recorded)
+    return settle_data(command, recorded[0] if recorded else None)
+
+
+def run_comparison(options) -> Path:
     """Analyse every checkpoint of ``--ckpt`` (each report where a single run would write it) or
     read its saved ``report.json``, then write the comparison report to ``--out`` (default
-    ``comparison``). The options were parsed once; the data they settle on (named, else the first
-    checkpoint's) is used for every checkpoint. Each checkpoint is read once to check that they
-    record the same data before any work, and again when its turn comes."""
-    options = command.options
+    ``comparison``). ``options``: from ``settled_comparison``; each checkpoint is analysed with them."""
     paths = [Path(c) for c in options.ckpt]
-    for path in paths:
-        if not path.is_file():
-            raise UserInputError(f"--ckpt {path} does not exist: pass checkpoints or report.json files")
     checkpoints = [p for p in paths if p.suffix != ".json"]
-    recorded = [recorded_data(read_checkpoint(p)) for p in checkpoints]
-    named = bool(command.data_args) or options.data is not None
-    if not named:
-        check_same_data(checkpoints, recorded)
-    options = settle_data(command, recorded[0] if recorded else None)
-    if command.print_config:
-        print(printable(options))
-        return None
     out = check_out(Path(options.out or "comparison"), paths)
     report_outs = [default_out([p], p.stem).resolve() for p in checkpoints]
     if len(set(report_outs)) < len(report_outs):
@@ -237,21 +238,16 @@ def settled(command: Command) -> tuple:
     return settle_data(command, data_default(command.options, checkpoint)), checkpoint
 
 
-def run_single(command: Command) -> Path | None:
-    """The one model's analysis: its checkpoint read once, the data settled from it, then ``run``
-    (None: ``--print_config`` printed the settled options instead)."""
-    options, checkpoint = settled(command)
-    if command.print_config:
-        print(printable(options))
-        return None
-    return run(options, checkpoint)
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         command = parse(argv)
-        out = run_comparison(command) if len(command.options.ckpt or []) > 1 else run_single(command)
+        comparison = len(command.options.ckpt or []) > 1
+        options, checkpoint = (settled_comparison(command), None) if comparison else settled(command)
+        if command.print_config:
+            print(printable(options))
+            return
+        out = run_comparison(options) if comparison else run(options, checkpoint)
     except KeyboardInterrupt:
         print(
             "interrupted: the report in progress was not written (a report folder is replaced only when "
@@ -262,5 +258,4 @@ def main(argv: list[str] | None = None) -> None:
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    if out is not None:
-        print(f"report: {out / 'report.html'} (numbers in {out / 'report.json'})")
+    print(f"report: {out / 'report.html'} (numbers in {out / 'report.json'})")

@@ -258,7 +258,6 @@ class Analysis:
             "norm": self.norm,
             "robustness": self.robustness,
             "autoattack_version": self.autoattack_version,
-            "randomized": self.randomized,
             "eot_samples": self.eot_samples,
             "layer": self.layer,
             "cam": self.cam_settings,

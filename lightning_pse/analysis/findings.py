@@ -162,6 +162,7 @@ def notes(report: dict) -> list[str]:
 
 
 def randomized_note(report: dict) -> list[str]:
+    """The sentence saying the model is randomized and how it was attacked (none for a deterministic model)."""
     if not report.get("randomized"):
         return []
     settings = report.get("settings", {})

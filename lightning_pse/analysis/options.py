@@ -313,8 +313,6 @@ def check_ranges(options: Namespace) -> None:
     """Values outside their range are a one-line error before any work."""
     if options.num_samples < 1:
         raise UserInputError(f"--num_samples must be at least 1, got {options.num_samples}")
-    if options.eot_samples < 1:
-        raise UserInputError(f"--eot_samples must be at least 1, got {options.eot_samples}")
     if options.batch_size < 1:
         raise UserInputError(f"--batch_size must be at least 1, got {options.batch_size}")
     d = options.dissection

@@ -83,14 +83,15 @@ def input_gradient(model: nn.Module, x: Tensor, objective, samples: int = 1) -> 
     (``E[∇f]``, as AutoAttack's ``rand`` version averages its gradients).
     """
     x = x.detach().requires_grad_(True)
-    grad, values, logits = 0.0, 0.0, 0.0
+    total = None
     for _ in range(samples):
-        z = model(x)
-        f = objective(z)
-        (g,) = torch.autograd.grad(f.sum(), x)
-        grad, values, logits = grad + g, values + f.detach(), logits + z.detach()
+        logits = model(x)
+        values = objective(logits)
+        (grad,) = torch.autograd.grad(values.sum(), x)
+        one = (grad, values.detach(), logits.detach())
+        total = one if total is None else tuple(a + b for a, b in zip(total, one))
     step_done()
-    return grad / samples, values / samples, logits / samples
+    return total if samples == 1 else tuple(t / samples for t in total)
 
 
 def broadcast_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:

@@ -17,7 +17,7 @@ from lightning_pse.pse import PSEShares, UnitSensitivity, analyze_attack, unit_e
 from lightning_pse.training import FastATModule, PGDATModule, PSEATModule, TRADESModule
 from lightning_pse.training.pse_at import steered_weights, top_units_mask, unit_penalty
 
-from helpers import quiet_trainer
+from helpers import loss_and_reference, quiet_trainer
 
 
 def batch_norm_buffers(module):
@@ -61,12 +61,7 @@ def test_fast_at_is_one_fgsm_step_from_a_random_start(like_trained):
 def test_trades_loss_is_clean_cross_entropy_plus_beta_kl(like_trained, batch):
     x, y = batch
     module = like_trained(TRADESModule, beta=6.0, steps=3)
-    twin = copy.deepcopy(module)
-    torch.manual_seed(0)
-    loss, logits = module.training_loss(x, y)
-    torch.manual_seed(0)
-    x_adv = twin.attack(twin.model, x, y)
-    clean, adv = twin(x), twin(x_adv)
+    loss, logits, clean, adv = loss_and_reference(module, x, y)
     kl = F.kl_div(F.log_softmax(adv, 1), F.softmax(clean, 1), reduction="sum") / x.shape[0]
     assert loss.item() == pytest.approx((F.cross_entropy(clean, y) + 6.0 * kl).item(), rel=1e-5)
     assert torch.equal(logits.argmax(1), clean.argmax(1)), "train/acc is measured on the clean batch"

@@ -12,7 +12,7 @@ from lightning_pse.errors import UserInputError
 from lightning_pse.training import AWPModule, MARTModule, TRADESAWPModule
 from lightning_pse.training.awp import perturbed_weights, weight_perturbation
 
-from helpers import TINY, call_train, quiet_trainer
+from helpers import TINY, call_train, loss_and_reference, quiet_trainer
 
 
 def mart_by_hand(clean, adv, y, beta):
@@ -30,12 +30,7 @@ def mart_by_hand(clean, adv, y, beta):
 def test_mart_loss_is_boosted_cross_entropy_plus_misclassification_weighted_kl(like_trained, batch):
     x, y = batch
     module = like_trained(MARTModule, beta=6.0, steps=3)
-    twin = copy.deepcopy(module)
-    torch.manual_seed(0)
-    loss, logits = module.training_loss(x, y)
-    torch.manual_seed(0)
-    x_adv = twin.attack(twin.model, x, y)
-    clean, adv = twin(x), twin(x_adv)
+    loss, logits, clean, adv = loss_and_reference(module, x, y)
     assert loss.item() == pytest.approx(float(mart_by_hand(clean.detach(), adv.detach(), y, 6.0)), rel=1e-4)
     assert torch.allclose(logits, adv), "train/acc is measured on the adversarial batch"
     plain = like_trained(MARTModule, beta=0.0, steps=3)
