@@ -85,6 +85,8 @@ def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
         cam=_as_dict(options.cam),
         dissection=_as_dict(options.dissection),
         progress="lines" if options.quiet else "auto",
+        devices=options.devices,
+        num_nodes=options.num_nodes,
     )
 
 
@@ -94,9 +96,10 @@ def _as_dict(value) -> dict:
     return dict(vars(value)) if not isinstance(value, dict) else dict(value)
 
 
-def run(options, checkpoint: dict | None = None) -> Path:
+def run(options, checkpoint: dict | None = None) -> Path | None:
     """Analyse the one model ``options`` name (settled ``analyze.py`` options; ``checkpoint``: its
-    ``--ckpt`` already read) and write its report."""
+    ``--ckpt`` already read) and write its report (``None``: this process is a rank other than 0 of
+    a torchrun or SLURM launch, which leaves the writing to rank 0)."""
     started = time.perf_counter()
     datamodule = instantiate_data(options)
     source = load_source(options, datamodule, checkpoint)
@@ -108,7 +111,10 @@ def run(options, checkpoint: dict | None = None) -> Path:
         f"{', '.join(analysis.sections)}; report in {out}",
         file=sys.stderr,
     )
-    body, figures = analysis.run()
+    result = analysis.run()
+    if result is None:
+        return None
+    body, figures = result
     header = {
         "checkpoint": str(source.files[0]) if source.files else source.label,
         "model": model_name(source),
@@ -158,7 +164,7 @@ def settled_comparison(command: Command):
     return settle_data(command, recorded[0] if recorded else None)
 
 
-def run_comparison(options) -> Path:
+def run_comparison(options) -> Path | None:
     """Analyse every checkpoint of ``--ckpt`` (each report where a single run would write it) or
     read its saved ``report.json``, then write the comparison report to ``--out`` (default
     ``comparison``). ``options``: from ``settled_comparison``; each checkpoint is analysed with them."""
@@ -180,7 +186,11 @@ def run_comparison(options) -> Path:
         single = options.clone()
         single.ckpt, single.out, single.wandb = [str(path)], None, False
         report_out = run(single, read_checkpoint(path))
+        if report_out is None:  # a rank other than 0 of a torchrun or SLURM launch: rank 0 writes
+            continue
         reports.append((f"{path.parent.parent.name}/{path.stem}", read_report(report_out / "report.json")))
+    if len(reports) < len(paths):
+        return None
     comparison = compare(reports)
     write_report(out, comparison, comparison_figures(comparison), render_comparison)
     if options.wandb:
@@ -258,4 +268,5 @@ def main(argv: list[str] | None = None) -> None:
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(f"report: {out / 'report.html'} (numbers in {out / 'report.json'})")
+    if out is not None:
+        print(f"report: {out / 'report.html'} (numbers in {out / 'report.json'})")

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from ..attacks import Attack, presets
 from ..attacks.randomness import DEFAULT_EOT_SAMPLES, is_randomized, use_eot
 from ..checkpoints import project_class
-from ..data import as_datamodule, unpack_batch
+from ..data import as_datamodule, shard_loader, unpack_batch
 from ..data.datasets import check_images
 from ..dissect import DissectionSettings, concept_probe_set
 from ..errors import UserInputError
@@ -45,6 +45,7 @@ from ..sections.autoattack import AUTOATTACK_ATTACKS, check_autoattack
 from .findings import findings
 from .options import DEFAULT_SAMPLES
 from .registry import REGISTRY, SECTIONS
+from .spread import check_devices, run_spread
 
 
 def build_attacks(spec: dict) -> dict[str, Attack]:
@@ -100,6 +101,8 @@ class Analysis:
         pse, cam, dissection: settings dicts (see ``registry.PSEOptions`` etc.).
         progress: ``bars`` (a bar per section and per attack run), ``lines`` (one line per finished
             section), or ``auto`` (bars on a terminal, else lines).
+        devices, num_nodes: processes per node and nodes the probe batches are spread over
+            (``spread.py``; the report is the same as one process's). ``masking`` runs in one.
     """
 
     def __init__(
@@ -126,6 +129,8 @@ class Analysis:
         cam: dict | None = None,
         dissection: dict | None = None,
         progress: str = "auto",
+        devices: int = 1,
+        num_nodes: int = 1,
     ) -> None:
         try:
             self.progress = resolve_mode(progress)
@@ -146,6 +151,12 @@ class Analysis:
         if eot_samples < 1:
             raise UserInputError(f"eot_samples must be at least 1, got {eot_samples}")
         self.device = resolve_device(device)
+        check_devices(devices, num_nodes, self.device)
+        if devices * num_nodes > 1 and "masking" in self.sections:
+            raise UserInputError(
+                "the masking section runs in one process: drop masking from the sections or run with --devices 1"
+            )
+        self.devices, self.num_nodes = devices, num_nodes
         self.model = model.to(self.device).eval()
         data = as_datamodule(data)
         self.data, self.split, self.seed, self.batch_size = data, split, seed, batch_size
@@ -204,6 +215,17 @@ class Analysis:
                 self.image_size,
                 self.in_channels,
             )
+
+    def portable(self) -> Analysis:
+        """A copy to send to other processes: the probe sets as lists of their samples, without the
+        data module (the whole dataset), which nothing after ``__init__`` reads."""
+        copy = object.__new__(Analysis)
+        copy.__dict__.update(self.__dict__)
+        copy.data = None
+        copy.probe = [self.probe[i] for i in range(len(self.probe))]
+        if self.ranking_probe is not None:
+            copy.ranking_probe = [self.ranking_probe[i] for i in range(len(self.ranking_probe))]
+        return copy
 
     def _first_image(self) -> Tensor:
         """``[1, C, H, W]``: the probe set's first image, on the device."""
@@ -264,13 +286,15 @@ class Analysis:
             "pse": self.pse_settings.kwargs(),
             "dissection": self.dissection_settings,
             "device": str(self.device),
+            "devices": self.devices * self.num_nodes,
         }
 
-    def batches(self, probe=None) -> list[ProbeBatch]:
-        """The probe set (or ``probe``) as ``ProbeBatch`` es on the device with their clean logits,
-        held in memory (each section passes over them)."""
-        out, start = [], 0
-        for batch in DataLoader(self.probe if probe is None else probe, batch_size=self.batch_size):
+    def batches(self, probe=None, rank: int = 0, world_size: int = 1) -> list[ProbeBatch]:
+        """Rank ``rank``'s batches of the probe set (or ``probe``) as ``ProbeBatch`` es on the device
+        with their clean logits (``data.shard_batches``; all of them for one process), held in memory
+        (each section passes over them)."""
+        out = []
+        for positions, batch in shard_loader(self.probe if probe is None else probe, self.batch_size, rank, world_size):
             x, y = (t.to(self.device) for t in unpack_batch(batch))
             check_labels(y, self.num_classes)
             extras = (
@@ -278,17 +302,26 @@ class Analysis:
                 if isinstance(batch, dict)
                 else {}
             )
-            out.append(ProbeBatch.of(self.model, x, y, extras, start))
-            start += len(y)
+            out.append(ProbeBatch.of(self.model, x, y, extras, torch.tensor(positions)))
         return out
 
     def build_sections(self) -> list[Section]:
         """The requested sections, in report order, with this analysis's settings (``registry.REGISTRY``)."""
         return [REGISTRY[name].build(self) for name in self.sections]
 
-    def run(self) -> tuple[dict, dict[str, bytes]]:
-        """``(report, figures)``: the report dict (report.json) and name → PNG bytes."""
-        batches = self.batches()
+    def run(self) -> tuple[dict, dict[str, bytes]] | None:
+        """``(report, figures)``: the report dict (report.json) and name → PNG bytes; spread over
+        ``devices × num_nodes`` processes when that is more than one (``None`` on the ranks other
+        than 0 of a torchrun or SLURM launch)."""
+        if self.devices * self.num_nodes == 1:
+            return self.run_shard(0, 1)
+        return run_spread(self, self.devices, self.num_nodes)
+
+    def run_shard(self, rank: int, world_size: int) -> tuple[dict, dict[str, bytes]]:
+        """Rank ``rank`` of ``world_size``'s part: its probe batches through every section, whose
+        ``compute`` syncs over the ranks, so the report is every rank's; the figures are drawn on
+        rank 0 (empty elsewhere)."""
+        batches = self.batches(rank=rank, world_size=world_size)
         runs = [AttackRuns(self.model, batch) for batch in batches]  # shared by the sections, per batch
         report: dict = {
             "schema_version": REPORT_SCHEMA_VERSION,
@@ -303,15 +336,16 @@ class Analysis:
         }
         figs: dict[str, bytes] = {}
         for section in self.build_sections():
-            section.reset(self.device)
-            with showing(self.progress), stage(section.name, len(batches)) as bar:
+            section.reset(self.device, keep_examples=rank == 0)
+            with showing(self.progress if rank == 0 else None), stage(section.name, len(batches)) as bar:
                 for batch, batch_runs in zip(batches, runs):
                     section.update(self.model, batch, batch_runs)
                     bar.update()
-                entries = section.compute(self.model)
+                entries = section.compute(self.model, rank, world_size)
             report.update(entries)
-            for name, draw in section.figures(entries).items():
-                figures.draw(figs, report["figure_errors"], name, draw)
+            if rank == 0:
+                for name, draw in section.figures(entries).items():
+                    figures.draw(figs, report["figure_errors"], name, draw)
         report["findings"] = findings(report)
         return report, figs
 
@@ -325,20 +359,22 @@ def check_labels(labels: Tensor, num_classes: int) -> None:
         )
 
 
-def evaluate(model: nn.Module, data, sections=SECTIONS, layer: str | None = None, **settings) -> dict:
+def evaluate(model: nn.Module, data, sections=SECTIONS, layer: str | None = None, **settings) -> dict | None:
     """Evaluate ``model`` (any ``nn.Module`` taking pixels in [0, 1], returning logits) on ``data``'s
     probe set (``data``: tensors ``(x, y)``, a Dataset, a DataLoader or an ImageDataModule; see
     ``Analysis``) and return the report dict (what ``analyze.py`` writes to report.json, without the
-    figures). ``settings``: see ``Analysis``. The model is left as it was (mode, weights, ``.grad``)."""
+    figures). ``settings``: see ``Analysis`` (``devices=N`` spreads the work over N processes). The
+    model is left as it was (mode, weights, ``.grad``). ``None`` on the ranks other than 0 of a
+    torchrun or SLURM launch."""
     started = time.perf_counter()
     training = [(m, m.training) for m in model.modules()]
     try:
         analysis = Analysis(model, data, sections, layer, **settings)
-        body, _ = analysis.run()
+        result = analysis.run()
     finally:
         for module, flag in training:
             module.training = flag
-    return assemble_report(analysis, body, started=started)
+    return None if result is None else assemble_report(analysis, result[0], started=started)
 
 
 def assemble_report(analysis: Analysis, body: dict, header: dict | None = None, started: float | None = None) -> dict:

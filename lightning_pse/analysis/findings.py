@@ -182,6 +182,11 @@ def idle_attack_notes(report: dict) -> list[str]:
         return []
     idle = [name for name, entry in attacks.items() if entry["num_analyzed"] == 0]
     attacked = max(entry["num_attacked"] for entry in attacks.values())
+    if attacked == 0:
+        return [
+            "The model classified none of the probe samples correctly, so no attack had a sample to fool and "
+            "the PSE and CAM findings have nothing to analyse."
+        ]
     if len(idle) == len(attacks):
         return [
             f"No attack fooled any of the {attacked} correctly classified probe samples: the model held on every "

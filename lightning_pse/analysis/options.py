@@ -156,6 +156,13 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="processes per node the probe batches are spread over (CPU processes or GPUs); the same report",
+    )
+    parser.add_argument("--num_nodes", type=int, default=1, help="nodes, under torchrun or SLURM's srun")
     parser.add_argument("--wandb", type=bool, default=False, help="also log to a W&B run (offline unless configured)")
     parser.add_argument(
         "--quiet",

@@ -54,13 +54,39 @@ def objective(name: str | Callable, targeted: bool) -> Callable[[Tensor, Tensor,
         return name
     if name not in LOSSES:
         raise UnknownNameError(f"unknown attack loss {name!r}; choose one of {', '.join(LOSSES)}")
-    if name == "ce":
-        if targeted:
-            return lambda z, y, t: -F.cross_entropy(z, t, reduction="none")
-        return lambda z, y, t: F.cross_entropy(z, y, reduction="none")
-    if name == "cw":
-        return (lambda z, y, t: margin(z, t)) if targeted else (lambda z, y, t: -margin(z, y))
-    return (lambda z, y, t: dlr_targeted(z, y, t)) if targeted else (lambda z, y, t: dlr(z, y))
+    return OBJECTIVES[name, targeted]
+
+
+def ce_untargeted(logits: Tensor, y: Tensor, target: Tensor | None = None) -> Tensor:
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+def ce_targeted(logits: Tensor, y: Tensor, target: Tensor) -> Tensor:
+    return -F.cross_entropy(logits, target, reduction="none")
+
+
+def cw_untargeted(logits: Tensor, y: Tensor, target: Tensor | None = None) -> Tensor:
+    return -margin(logits, y)
+
+
+def cw_targeted(logits: Tensor, y: Tensor, target: Tensor) -> Tensor:
+    return margin(logits, target)
+
+
+def dlr_untargeted(logits: Tensor, y: Tensor, target: Tensor | None = None) -> Tensor:
+    return dlr(logits, y)
+
+
+# (name, targeted) → f(logits, y, target): module-level functions, so attacks pickle (an analysis
+# spread over processes sends them to each).
+OBJECTIVES = {
+    ("ce", False): ce_untargeted,
+    ("ce", True): ce_targeted,
+    ("cw", False): cw_untargeted,
+    ("cw", True): cw_targeted,
+    ("dlr", False): dlr_untargeted,
+    ("dlr", True): dlr_targeted,
+}
 
 
 def check_dlr_classes(num_classes: int) -> None:

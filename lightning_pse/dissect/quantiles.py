@@ -52,7 +52,7 @@ class ExactQuantile:
         self.parts.append(values.detach().float().cpu())
 
     def compute(self, gather: Gather = no_sync) -> Tensor:
-        values = gather(torch.cat(self.parts))
+        values = gather(torch.cat(self.parts) if self.parts else torch.zeros(0, 0))
         return interpolated_quantile(values, self.level)
 
 
@@ -78,7 +78,8 @@ class SampledQuantile:
         return keys[kept], values[kept]
 
     def compute(self, gather: Gather = no_sync) -> Tensor:
-        keys, values = self._smallest(gather(self.keys[:, None])[:, 0], gather(self.values))
+        values = self.values if self.values is not None else torch.zeros(0, 0)  # a rank without images
+        keys, values = self._smallest(gather(self.keys[:, None])[:, 0], gather(values))
         return interpolated_quantile(values, self.level)
 
 

@@ -18,18 +18,22 @@ def no_sync(tensor: Tensor) -> Tensor:
 
 def gather_rows(tensor: Tensor) -> Tensor:
     """``tensor`` ``[n_r, ...]`` of every rank concatenated along dim 0 in rank order (ranks may hold
-    different ``n_r``, including 0). Gathered on the tensor's device (move it to the process's
-    CUDA device first with NCCL)."""
+    different ``n_r``, including 0; a rank with no rows may give any trailing shape of the same
+    number of dimensions, e.g. ``[0, 0]``, as it may not know the others'). Gathered on the
+    tensor's device (move it to the process's CUDA device first with NCCL)."""
     if not _distributed():
         return tensor
-    sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, torch.tensor([tensor.shape[0]], device=tensor.device))
-    largest = int(max(sizes).item())
-    padded = torch.zeros((largest, *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
-    padded[: tensor.shape[0]] = tensor
+    world = dist.get_world_size()
+    shapes = [torch.zeros(tensor.dim(), dtype=torch.long, device=tensor.device) for _ in range(world)]
+    dist.all_gather(shapes, torch.tensor(tensor.shape, dtype=torch.long, device=tensor.device))
+    sizes = [int(shape[0]) for shape in shapes]
+    trailing = next((tuple(shape[1:].tolist()) for shape in shapes if shape[0] > 0), tuple(tensor.shape[1:]))
+    padded = torch.zeros((max(sizes), *trailing), dtype=tensor.dtype, device=tensor.device)
+    if tensor.shape[0]:
+        padded[: tensor.shape[0]] = tensor
     parts = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(parts, padded)
-    return torch.cat([part[: int(size.item())] for part, size in zip(parts, sizes)])
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
 
 def sum_ranks(tensor: Tensor) -> Tensor:

@@ -95,8 +95,6 @@ class DissectionSection(Section):
         self.probe_images.update(float(len(batch)))
 
     def compute(self, model: nn.Module, rank: int = 0, world_size: int = 1) -> dict:
-        if self.sensitivity is None:
-            raise ValueError("no probe batches to measure the unit sensitivity on")
         source = concept_source(self.concepts)
         batches = shard_batches(len(self.concepts), self.batch_size, rank, world_size)
         loader = DataLoader(self.concepts, batch_sampler=batches, generator=private_generator())
@@ -110,6 +108,8 @@ class DissectionSection(Section):
             concept_categories=source.concept_categories,
             sync_ranks=world_size > 1,
         )
+        if self.sensitivity is None:  # a rank without probe batches: its empty sums join the sync
+            self.sensitivity = UnitSensitivity(self.result.thresholds.shape[0]).to(next(model.parameters()).device)
         self.unit_sensitivity = self.sensitivity.compute().cpu()
         summary = dissection_summary(self.result, self.unit_sensitivity, self.settings.top_fraction)
         return {

@@ -276,10 +276,12 @@ def test_analyze_py_on_checkpoints_nothing_fools_writes_reports_and_a_comparison
     for name in ("epoch000", "epoch001"):
         report = json.loads((tmp_path / "run" / "analysis" / name / "report.json").read_text())
         assert report["pse"]["attacks"]["pgd"]["num_analyzed"] == 0
-        assert report["findings"]["notes"][0].startswith("No attack fooled any of the")
+        attacked = report["pse"]["attacks"]["pgd"]["num_attacked"]
+        opening = "No attack fooled any of the" if attacked else "The model classified none of the probe samples"
+        assert report["findings"]["notes"][0].startswith(opening)
     comparison = json.loads((tmp_path / "cmp" / "report.json").read_text())
     assert [row["label"] for row in comparison["rows"]] == ["run/epoch000", "run/epoch001"]
-    assert "No attack fooled any of the" in result.stdout
+    assert "the PSE and CAM findings have nothing to analyse" in result.stdout
 
 
 def test_evaluate_refuses_dissection_settings_out_of_range_before_any_work(trained_model, synthetic_data):
