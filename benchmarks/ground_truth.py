@@ -26,10 +26,12 @@ from lightning_pse.sections import AttackRuns, ProbeBatch, PSESection
 from lightning_pse.training import ClassifierModule
 
 
-def standard_model(num_train: int) -> torch.nn.Module:
+def trained_small_cnn(num_train: int, module_class=ClassifierModule, **knobs) -> torch.nn.Module:
+    """A small CNN trained on ``num_train`` synthetic images for 3 epochs (seed 0, SGD + OneCycle,
+    lr 0.1) by ``module_class`` (``ClassifierModule``: standard training) with ``knobs``; eval mode."""
     data = SyntheticDataModule(num_train=num_train, num_val=256, num_test=256, batch_size=128)
     pl.seed_everything(0, verbose=False)
-    module = ClassifierModule(model="small_cnn", num_classes=10, mean=data.mean, std=data.std, lr=0.1)
+    module = module_class(model="small_cnn", num_classes=10, mean=data.mean, std=data.std, lr=0.1, **knobs)
     trainer = pl.Trainer(
         max_epochs=3,
         accelerator="cpu",
@@ -65,7 +67,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=256)
     parser.add_argument("--num-train", type=int, default=4000, help="training images of the standard model")
     args = parser.parse_args()
-    models = {"standard (ERM, seed 0)": standard_model(args.num_train)}
+    models = {"standard (ERM, seed 0)": trained_small_cnn(args.num_train)}
     for path in args.ckpt:
         module = load_module(read_checkpoint(path))
         models[f"{type(module).__name__} ({path})"] = module.model

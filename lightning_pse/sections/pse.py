@@ -16,8 +16,7 @@ from ..output.html import img, table
 from ..output.images import as_rgb, category_overlay
 from ..pse import Category, PSESettings, PSEShares, analyze
 from ..pse.categories import clamped
-from ..pse.ground_truth import concentration_of_counts
-from ..stats import bootstrap_interval
+from ..pse.ground_truth import TRUTH_COLUMNS, truth_counts, truth_summary
 from .base import AttackRuns, ProbeBatch, Section, nan_if_none
 from .records import Records
 
@@ -38,21 +37,6 @@ RECORD_COLUMNS = (
     "suppression_energy",
     "promotion_energy",
     "balanced_energy",
-)
-# Ground truth: pixel counts per image, pooled in the report for ``concentration`` = (|m ∩ r| / |m|) / (|r| / |image|).
-TRUTH_PAIRS = (
-    ("suppression", "object"),
-    ("promotion", "distractor"),
-    ("promotion", "object"),
-    ("suppression", "distractor"),
-)
-TRUTH_COLUMNS = (
-    "pixels",
-    "object",
-    "distractor",
-    "suppression",
-    "promotion",
-    *(f"{mask}_on_{region}" for mask, region in TRUTH_PAIRS),
 )
 
 
@@ -145,19 +129,13 @@ class PSESection(Section):
         if not won.any():
             return
         pse = analyze(model, batch.x[won], result.x_adv[won], batch.y[won], target[won], **self.settings.kwargs())
-        masks = {
-            "suppression": pse.category_mask(Category.SUPPRESSION),
-            "promotion": pse.category_mask(Category.PROMOTION),
-            "object": batch.extras["object_mask"][won].bool(),
-            "distractor": batch.extras["distractor_mask"][won].bool(),
-        }
-        per_image = lambda mask: mask.flatten(1).sum(dim=1).double()  # noqa: E731
-        self.truth.update(
-            batch.index[won],
-            pixels=per_image(torch.ones_like(masks["object"])),
-            **{key: per_image(mask) for key, mask in masks.items()},
-            **{f"{mask}_on_{region}": per_image(masks[mask] & masks[region]) for mask, region in TRUTH_PAIRS},
+        counts = truth_counts(
+            pse.category_mask(Category.SUPPRESSION),
+            pse.category_mask(Category.PROMOTION),
+            batch.extras["object_mask"][won],
+            batch.extras["distractor_mask"][won],
         )
+        self.truth.update(batch.index[won], **counts)
 
     def compute(self, model: nn.Module | None = None, rank: int = 0, world_size: int = 1) -> dict:
         attacks = {}
@@ -184,23 +162,9 @@ class PSESection(Section):
         out: dict = {"attacks": attacks}
         truth = self.truth.table()
         if len(truth["index"]):
-            totals = {key: float(values.sum()) for key, values in truth.items()}
             out["ground_truth"] = {
                 "attack": f"{self.truth_attack.describe()}, target = the distractor's class",
-                "num_images": len(truth["index"]),
-                **{
-                    f"{mask}_on_{region}": concentration_of_counts(
-                        totals[f"{mask}_on_{region}"], totals[mask], totals[region], totals["pixels"]
-                    )
-                    for mask, region in TRUTH_PAIRS
-                },
-                "meaning": "share of a category's pixels inside the region over the region's area share (1 = chance)",
-                "specificity": {
-                    "suppression_object_over_distractor": specificity(truth, "suppression", "object", "distractor"),
-                    "promotion_distractor_over_object": specificity(truth, "promotion", "distractor", "object"),
-                    "meaning": "concentration on the region the mechanism should prefer over that on the other "
-                    "(1 = no preference); 95 % paired bootstrap over images",
-                },
+                **truth_summary(truth),
             }
         return {"pse": out}
 
@@ -333,28 +297,6 @@ class PSESection(Section):
                 shares = ", ".join(f"{k} {v:.2f}" for k, v in pse["image_type_shares"].items())
                 lines.append(f"PSE {name}: {pse['num_analyzed']} fooled images; {shares}")
         return lines
-
-
-def specificity(truth: dict[str, Tensor], mask: str, preferred: str, other: str, seed: int = 0) -> dict:
-    """How much more a PSE category sits on one region than on the other, from per-image pixel
-    counts ``truth`` (``TRUTH_COLUMNS``): ``(Σ|m ∩ a| / Σ|a|) / (Σ|m ∩ b| / Σ|b|)`` (the ratio of
-    the two concentrations; the category's and the image's sizes cancel), ``{value, ci95, n}`` with
-    a 95 % bootstrap interval over images (2000 resamples, seeded); value None when the category
-    never touches ``other``."""
-
-    def ratio(c: dict[str, Tensor]) -> float:
-        inside_other = c[f"{mask}_on_{other}"].sum() / c[other].sum()
-        if inside_other <= 0:
-            return float("nan")
-        return float((c[f"{mask}_on_{preferred}"].sum() / c[preferred].sum()) / inside_other)
-
-    columns = {k: truth[k] for k in (f"{mask}_on_{preferred}", f"{mask}_on_{other}", preferred, other)}
-    value = ratio(columns)
-    return {
-        "value": None if value != value else value,
-        "ci95": bootstrap_interval(ratio, columns, seed=seed),
-        "n": len(truth["index"]),
-    }
 
 
 def unclamped_median_psr(records: dict[str, list]) -> float | None:

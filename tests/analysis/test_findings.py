@@ -13,7 +13,7 @@ from lightning_pse.analysis.findings import (
     sensitive_units,
 )
 from lightning_pse.pse import Category
-from lightning_pse.sections.pse import specificity
+from lightning_pse.pse.ground_truth import specificity
 from lightning_pse.stats import paired_difference, spearman_interval, verdict
 
 
@@ -176,3 +176,6 @@ def test_a_run_that_fooled_nothing_says_so_in_one_sentence():
     assert "No attack fooled any of the 30" in note and "nothing to analyse" in note
     (note,) = findings({"pse": {"attacks": {"pgd": idle, "cw": busy}}})["notes"]
     assert note.startswith("pgd fooled none of the 30")
+    nothing_correct = {"num_attacked": 0, "num_analyzed": 0, "records": {"image_type": []}}
+    (note,) = findings({"pse": {"attacks": {"pgd": nothing_correct}}})["notes"]
+    assert note.startswith("The model classified none of the probe samples correctly")
