@@ -280,6 +280,7 @@ def _accuracy(model, x, y):
         return (model(x).argmax(1) == y).float().mean().item()
 
 
+@pytest.mark.slow
 def test_pgd_at_least_as_strong_as_torchattacks(trained_model, strength_probe):
     x, y = strength_probe
     eps = 4 / 255
@@ -289,6 +290,7 @@ def test_pgd_at_least_as_strong_as_torchattacks(trained_model, strength_probe):
     assert ours <= ref + 0.01
 
 
+@pytest.mark.slow
 def test_apgd_ce_at_least_as_strong_as_torchattacks(trained_model, strength_probe):
     x, y = strength_probe
     eps = 4 / 255

@@ -77,6 +77,7 @@ def test_default_output_is_per_checkpoint():
     assert default_out([], "robustbench-X") == Path("analysis/robustbench-X")
 
 
+@pytest.mark.slow
 def test_two_checkpoints_of_one_run_get_two_reports_and_a_rerun_replaces_its_own(fitted_run, tmp_path):
     root, _ = fitted_run
     best = next((root / "checkpoints").glob("best-*.ckpt"))
@@ -123,6 +124,7 @@ def test_a_folder_that_changed_during_the_run_is_not_replaced(tmp_path):
     assert (out / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_the_wandb_run_lives_outside_the_report_and_survives_a_second_analysis(fitted_run, tmp_path):
     root, _ = fitted_run
     out = tmp_path / "reports" / "last"

@@ -208,6 +208,7 @@ def test_unit_effects(trained_model, synthetic_data):
     assert (same.sensitivity == 0).all()
 
 
+@pytest.mark.slow
 def test_ground_truth_suppression_on_object_promotion_on_distractor(trained_model, synthetic_data):
     """Targeted PGD toward the distractor's class: suppression-dominated pixels concentrate on
     the main object and promotion-dominated ones on the distractor, far above their area share,

@@ -102,6 +102,7 @@ def test_attack_settings_are_range_checked():
             make()
 
 
+@pytest.mark.slow
 def test_our_worst_case_is_no_weaker_than_autoattack_on_the_same_samples(trained_model, probe):
     """AutoAttack's standard version and our default attacks on the same 32 images at a radius where
     the standard test model keeps a few samples (AutoAttack's cost grows with the survivors): every
