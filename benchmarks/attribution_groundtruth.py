@@ -32,11 +32,10 @@ import time
 from pathlib import Path
 
 import torch
-from ground_truth import trained_small_cnn
+from ground_truth import test_batches, trained_small_cnn
 
 from lightning_pse.analysis.findings import ground_truth_specificity
 from lightning_pse.attacks import presets
-from lightning_pse.data import SyntheticDataModule
 from lightning_pse.groups import GroupGrid
 from lightning_pse.pse import Category
 from lightning_pse.pse.attributions import ATTRIBUTION_METHODS, attribution_effects
@@ -85,26 +84,21 @@ def pixel_counts(promotion, suppression, energy, grid: GroupGrid, regions) -> di
 
 def measure(model, num_fooled: int, num_test: int, ablation_images: int, batch_size: int = 32) -> dict:
     """Every method's ground-truth summary and seconds per image on the first ``num_fooled`` fooled images."""
-    data = SyntheticDataModule(num_train=16, num_val=16, num_test=num_test)
-    data.setup("test")
-    probe = data.probe_set(num_test, "test", seed=0)
     grid = GroupGrid(32, 32, 2)
     attack = presets.ground_truth(seed=0)
     counts: dict[str, list[dict]] = {m: [] for m in METHODS}
     seconds = dict.fromkeys(METHODS, 0.0)
     images = dict.fromkeys(METHODS, 0)
     fooled, largest_ablation_gap = 0, 0.0
-    for start in range(0, num_test, batch_size):
+    for positions, batch in test_batches(num_test, batch_size):
         if fooled >= num_fooled:
             break
-        items = [probe[i] for i in range(start, min(start + batch_size, num_test))]
-        batch = {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in items[0]}
         x, y = batch["image"], batch["label"].long()
         target = batch["distractor_label"].long()
         with torch.no_grad():
             keep = (model(x).argmax(1) == y) & (target >= 0)
         x, y, target = x[keep], y[keep], target[keep]
-        index = torch.arange(start, start + len(items))[keep]
+        index = positions[keep]
         if not len(y):
             continue
         result = attack.run(model, x, y, target)
@@ -133,7 +127,7 @@ def measure(model, num_fooled: int, num_test: int, ablation_images: int, batch_s
                     raise SystemExit(f"error: FeatureAblation differs from the ablation estimator by {gap:.2e}")
             counts[method].append({"index": index, **pixel_counts(promotion, suppression, energy, grid, regions)})
         fooled += len(y)
-        print(f"  {fooled} fooled images of the first {start + len(items)} test images", flush=True)
+        print(f"  {fooled} fooled images of the first {int(positions[-1]) + 1} test images", flush=True)
     out = {}
     for method in METHODS:
         if not counts[method]:

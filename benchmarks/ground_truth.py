@@ -45,17 +45,23 @@ def trained_small_cnn(num_train: int, module_class=ClassifierModule, **knobs) ->
     return module.model.eval()
 
 
-def ground_truth(model: torch.nn.Module, num_samples: int, batch_size: int = 64) -> dict | None:
+def test_batches(num_samples: int, batch_size: int = 64):
+    """The first ``num_samples`` images of the synthetic test probe (seed 0) as ``(index [B], batch)``
+    pairs, ``batch`` a dict of stacked tensors (image, label, masks, distractor label)."""
     data = SyntheticDataModule(num_train=16, num_val=16, num_test=max(num_samples, 16))
     data.setup("test")
     probe = data.probe_set(num_samples, "test", seed=0)
-    section = PSESection(attacks={})
-    section.reset(torch.device("cpu"))
     for start in range(0, num_samples, batch_size):
         items = [probe[i] for i in range(start, min(start + batch_size, num_samples))]
         batch = {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in items[0]}
+        yield torch.arange(start, start + len(items)), batch
+
+
+def ground_truth(model: torch.nn.Module, num_samples: int, batch_size: int = 64) -> dict | None:
+    section = PSESection(attacks={})
+    section.reset(torch.device("cpu"))
+    for index, batch in test_batches(num_samples, batch_size):
         extras = {k: v for k, v in batch.items() if k not in ("image", "label")}
-        index = torch.arange(start, start + len(items))
         probe_batch = ProbeBatch.of(model, batch["image"], batch["label"], extras, index)
         section.update(model, probe_batch, AttackRuns(model, probe_batch))
     return section.compute()["pse"].get("ground_truth")  # None: no correctly classified image was fooled

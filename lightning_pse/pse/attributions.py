@@ -25,10 +25,12 @@ project imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -79,10 +81,10 @@ def attribution_effects(
             # needs, so it runs on a copy whose ReLUs are not in place (the model itself is untouched).
             model = _without_inplace(model)
         attribute = _ATTRIBUTIONS[method]
-        torch.manual_seed(seed)
-        promotion = attribute(model, x, delta, target.long(), grid, n_steps=n_steps, n_samples=n_samples)
-        torch.manual_seed(seed)
-        suppression = -attribute(model, x, delta, y.long(), grid, n_steps=n_steps, n_samples=n_samples)
+        with _seeded_global_streams(seed, x.device):
+            promotion = attribute(model, x, delta, target.long(), grid, n_steps=n_steps, n_samples=n_samples)
+        with _seeded_global_streams(seed, x.device):
+            suppression = -attribute(model, x, delta, y.long(), grid, n_steps=n_steps, n_samples=n_samples)
     return promotion.detach(), suppression.detach()
 
 
@@ -172,6 +174,20 @@ _ATTRIBUTIONS: dict[str, Callable[..., Tensor]] = {
     "saliency_x_delta": _saliency_x_delta,
     "feature_ablation": _feature_ablation,
 }
+
+
+@contextlib.contextmanager
+def _seeded_global_streams(seed: int, device: torch.device):
+    """captum's GradientShap draws its path points and baselines from numpy's and torch's global
+    generators: both seeded with ``seed`` inside, the caller's streams restored on the way out."""
+    numpy_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
 
 
 def _without_inplace(model: nn.Module) -> nn.Module:

@@ -4,6 +4,7 @@ gradients is complete, and the model is left as it was."""
 
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -93,3 +94,14 @@ def test_bad_requests_get_one_line_errors(trained_model, fooled, monkeypatch):
     monkeypatch.setitem(sys.modules, "captum.attr", None)  # as if captum were not installed
     with pytest.raises(UserInputError, match=r"pip install 'lightning_pse\[attribution\]'"):
         attribution_effects("deeplift", trained_model, *fooled)
+
+
+def test_the_callers_random_stream_is_left_as_it_was(trained_model, fooled):
+    """GradientShap draws its path points from a seeded stream of its own, not the caller's."""
+    torch.manual_seed(123), np.random.seed(123)
+    expected = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(123), np.random.seed(123)
+    first = attribution_effects("gradient_shap", trained_model, *fooled)
+    assert torch.equal(torch.rand(3), expected[0]) and (np.random.rand(3) == expected[1]).all()
+    second = attribution_effects("gradient_shap", trained_model, *fooled)
+    torch.testing.assert_close(second, first)  # seeded: the same points on every call
