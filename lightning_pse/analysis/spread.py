@@ -95,10 +95,17 @@ def _run_on_rank(fabric, analysis: Analysis) -> tuple[dict, dict[str, bytes]]:
 
 
 def _run_sent_on_rank(fabric, sent: Path, received: Path) -> None:
-    """``_run_on_rank`` on the analysis pickled at ``sent``; rank 0 pickles its result to ``received``."""
+    """``_run_on_rank`` on the analysis pickled at ``sent``; rank 0 pickles its result to ``received``.
+
+    Every rank then waits for the others and destroys the process group before its process exits:
+    a spawned process that exits with the group alive (a rank with less work finishes first) can
+    die with SIGABRT while the interpreter shuts down, as gloo's worker threads still hold tensors
+    of its last collective (pytorch/pytorch#190489)."""
     with sent.open("rb") as file:
         analysis = pickle.load(file)
     result = _run_on_rank(fabric, analysis)
     if fabric.global_rank == 0:
         with received.open("wb") as file:
             pickle.dump(result, file)
+    fabric.barrier()
+    torch.distributed.destroy_process_group()
