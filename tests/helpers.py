@@ -1,4 +1,4 @@
-"""Helpers shared by the tests that run the command-line tools in subprocesses."""
+"""Helpers shared by the tests: the command-line tools in subprocesses, tiny models and data."""
 
 import contextlib
 import copy
@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from lightning_pse.data.readers import write_idx
 
@@ -187,3 +189,27 @@ def loss_and_reference(module, x, y):
     torch.manual_seed(0)
     x_adv = twin.attack(twin.model, x, y)
     return loss, logits, twin(x), twin(x_adv)
+
+
+class TinyNet(nn.Module):
+    """Pixels ``[B, 3, 16, 16]`` → 10 logits; ``dropout`` > 0 keeps dropout on at inference (MC dropout)."""
+
+    def __init__(self, dropout: float = 0.0) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.fc = nn.Linear(16, 10)
+        self.dropout = dropout
+
+    def forward(self, x):
+        h = F.relu(self.conv(x)).mean(dim=(2, 3))
+        return self.fc(F.dropout(h, self.dropout, training=True) if self.dropout else h)
+
+
+def data(n=8):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 3, 16, 16, generator=generator)
+    model = TinyNet()
+    with torch.no_grad():
+        y = model(x).argmax(1)  # labels the deterministic net gets right: every sample is attacked
+    return x, y

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from ..attacks import Attack, presets
 from ..attacks.randomness import DEFAULT_EOT_SAMPLES, is_randomized, use_eot
+from ..attacks.threat import NORMS
 from ..checkpoints import project_class
 from ..data import as_datamodule, shard_loader, unpack_batch
 from ..data.datasets import check_images
@@ -140,8 +141,8 @@ class Analysis:
         unknown = set(sections) - set(REGISTRY)
         if unknown or not self.sections:
             raise UserInputError(f"unknown or no sections {sorted(unknown)}; choose from {', '.join(REGISTRY)}")
-        if norm not in ("linf", "l2"):
-            raise UserInputError(f"unknown norm {norm!r}; choose linf or l2")
+        if norm not in NORMS:
+            raise UserInputError(f"unknown norm {norm!r}; choose {', '.join(NORMS)}")
         if robustness not in ("attacks", "autoattack"):
             raise UserInputError(f"unknown robustness mode {robustness!r}; choose attacks or autoattack")
         if autoattack_version != "auto" and autoattack_version not in AUTOATTACK_ATTACKS:

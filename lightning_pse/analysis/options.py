@@ -132,7 +132,7 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--norm",
-        type=Optional[Literal["linf", "l2"]],
+        type=Optional[Literal["linf", "l2", "l1"]],
         default=None,
         help="threat model norm (default: the model's training norm, else linf)",
     )

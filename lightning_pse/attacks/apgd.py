@@ -46,9 +46,10 @@ class APGD(Attack):
     default on): the run returns its first successful point anyway, so the result is the same.
 
     Args:
-        eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2).
+        eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2, 12 for ℓ1).
         steps: iterations per run (default 100).
-        norm: ``"linf"`` or ``"l2"``.
+        norm: ``"linf"``, ``"l2"`` or ``"l1"`` (ℓ1: APGD's schedule over the fixed-sparsity step of
+            ``threat.L1Threat``, not AutoAttack's APGD-ℓ1, which adapts the sparsity and the radius).
         loss: ``"ce"``, ``"cw"`` or ``"dlr"``.
         targeted: see above.
         restarts: random restarts (default 1); each sample keeps its worst case.
@@ -146,7 +147,7 @@ class APGD(Attack):
         return best_x
 
     def _step(self, x: Tensor, x_adv: Tensor, grad: Tensor, step_size: Tensor, mask: Tensor | None) -> Tensor:
-        delta = self._threat.step(x_adv - x, apply_mask(grad, mask), step_size)
+        delta = self._threat.step(x, x_adv - x, apply_mask(grad, mask), step_size)
         return x + self._threat.constrain(x, delta, mask)
 
     def _single_run(self, model, x, f, y, judge_target, mask, generator) -> tuple[Tensor, Tensor]:

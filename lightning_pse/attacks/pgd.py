@@ -17,17 +17,17 @@ class PGD(Attack):
     """Projected Gradient Descent (Madry et al., "Towards Deep Learning Models Resistant to
     Adversarial Attacks", ICLR 2018).
 
-    Distance: ℓ∞ or ℓ2. Each step moves ``δ`` along the steepest-ascent direction of the
-    objective for the norm (``sign(∇)`` for ℓ∞, ``∇/‖∇‖₂`` for ℓ2), then projects onto the
-    ε-ball, the support ``mask`` and the image box [0, 1].
+    Distance: ℓ∞, ℓ2 or ℓ1. Each step moves ``δ`` along the steepest-ascent direction of the
+    objective for the norm (``sign(∇)`` for ℓ∞, ``∇/‖∇‖₂`` for ℓ2, a sparse sign step for ℓ1: see
+    ``threat.L1Threat``), then projects onto the ε-ball, the support ``mask`` and the image box [0, 1].
 
     Args:
-        eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2).
+        eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2, 12 for ℓ1).
         steps: iterations (default 10).
         step_size: step length (default ``2.5·eps/steps``, Madry et al.; 2/255 for ℓ∞ 8/255, 10 steps).
-        norm: ``"linf"`` or ``"l2"``.
+        norm: ``"linf"``, ``"l2"`` or ``"l1"``.
         targeted: maximise the target class instead of leaving the true one.
-        random_start: start uniformly in the ε-ball (ℓ∞) or at a random radius (ℓ2).
+        random_start: start uniformly in the ε-ball (ℓ∞) or at a random radius (ℓ2, ℓ1).
         restarts: independent runs; after the first, only samples not yet fooled are attacked
             again, and each keeps its worst case (success first, then objective).
         loss: ``"ce"`` (cross-entropy), ``"cw"`` (C&W margin) or ``"dlr"`` (needs ≥ 4 classes);
@@ -136,7 +136,7 @@ class PGD(Attack):
                 model, x_rows + delta[rows], lambda z, r=rows, k=step: f(z, r, k), self.eot_samples
             )
             stepped = self._threat.constrain(
-                x_rows, self._threat.step(delta[rows], apply_mask(grad, mask_rows), self.step_size), mask_rows
+                x_rows, self._threat.step(x_rows, delta[rows], apply_mask(grad, mask_rows), self.step_size), mask_rows
             )
             if fooled is None:
                 delta = stepped

@@ -15,8 +15,8 @@ preset                 attack
 ``cam_attacks``        ``{"pgd": pse_targeted}``: the CAM callback (C&W left out for cost)
 ``sensitivity``        PGD-10, step ε/4: unit sensitivity ``s_k`` and the masking curve
 ``ground_truth``       targeted PGD-20 at ℓ∞ 16/255 toward the distractor's class (synthetic data)
-``autoattack_like``    PGD-20, APGD-CE, APGD-T (DLR, ≥ 4 classes), C&W ℓ2, Square: the report's
-                       robustness section
+``autoattack_like``    PGD-20, APGD-CE, APGD-T (DLR, ≥ 4 classes), C&W ℓ2, Square (ℓ∞, ℓ2) or
+                       EAD (ℓ1): the report's robustness section
 =====================  ==========================================================================
 """
 
@@ -28,12 +28,15 @@ from ..data.stats import standard_eps
 from .apgd import APGD
 from .base import Attack
 from .cw import CW
+from .ead import EAD
 from .pgd import PGD
 from .square import Square
 
 DEFAULT_EPS = 8 / 255  # ℓ∞ radius of the per-epoch callbacks when a config names none
 GROUND_TRUTH_EPS = 16 / 255  # larger than 8/255 so that most synthetic images are fooled toward the distractor
-L2_EPS = 0.5  # C&W ℓ2 is unbounded: under an ℓ∞ threat model it is judged within this ℓ2 radius
+L2_EPS = 0.5  # C&W ℓ2 is unbounded: under an ℓ∞ or ℓ1 threat model it is judged within this ℓ2 radius
+L1_EPS = 12.0  # EAD is unbounded: under an ℓ∞ or ℓ2 threat model it is judged within this ℓ1 radius
+UNBOUNDED_RADIUS = {"l2": L2_EPS, "l1": L1_EPS}
 
 
 def robust_eval(eps: float = DEFAULT_EPS, norm: str = "linf", seed: int = 0) -> PGD:
@@ -95,19 +98,29 @@ def ground_truth(seed: int = 0) -> PGD:
     return PGD(eps=GROUND_TRUTH_EPS, steps=20, targeted=True, seed=seed)
 
 
-def cw_radius(norm: str, eps: float) -> float:
-    """The ℓ2 radius an unbounded attack's success is judged at: ε under an ℓ2 threat model, else ``L2_EPS``."""
-    return eps if norm == "l2" else L2_EPS
+def unbounded_radius(attack_norm: str, norm: str, eps: float) -> float:
+    """The radius, in the norm ``attack_norm`` it minimises, within which an unbounded attack (C&W ℓ2,
+    EAD ℓ1) counts as a success: ε when that is the threat model's norm ``norm``, else the norm's
+    reference radius (``L2_EPS``, ``L1_EPS``)."""
+    return eps if attack_norm == norm else UNBOUNDED_RADIUS[attack_norm]
+
+
+def ead_l1(seed: int = 0) -> EAD:
+    """Untargeted EAD (minimal ℓ1): 5 binary-search × 100 FISTA steps, the budget of ``pse_cw``
+    (Chen et al. use 9 × 1000)."""
+    return EAD(steps=100, binary_search_steps=5, seed=seed)
 
 
 def autoattack_like(
     eps: float, num_classes: int, norm: str = "linf", seed: int = 0, square_queries: int = 1000
 ) -> dict[str, Attack]:
     """PGD-20 (``robust_eval``), APGD-CE, APGD-T (DLR, needs ≥ 4 classes), C&W ℓ2 and Square at radius
-    ``eps`` of ``norm``. C&W is ``pse_cw`` (5 × 100 steps, minimal ℓ2, judged broken within
-    ``cw_radius``), the same attack as the PSE section's, so an analysis with both sections runs it
-    once per batch; Square runs ``square_queries`` queries (fewer than the papers' defaults, to fit
-    CPU budgets; raise them in ``--config``). PGD and APGD stop working on a sample at its first
+    ``eps`` of ``norm``; under ℓ1 EAD (``ead_l1``, minimal ℓ1, judged at ε) takes Square's place, as
+    our Square has no ℓ1 version (AutoAttack's Square-ℓ1 runs with ``--robustness autoattack``). C&W
+    is ``pse_cw`` (5 × 100 steps, minimal ℓ2, judged broken within ``unbounded_radius``), the same
+    attack as the PSE section's, so an analysis with both sections runs it once per batch; Square
+    runs ``square_queries`` queries (fewer than the papers' defaults, to fit CPU budgets; raise
+    them in ``--config``). PGD and APGD stop working on a sample at its first
     adversarial point, which can only lower robust accuracy and saves most of the work on weak models."""
     attacks: dict[str, Attack] = {
         "pgd20": robust_eval(eps, norm, seed),
@@ -118,5 +131,8 @@ def autoattack_like(
             eps=eps, loss="dlr", norm=norm, targeted=True, n_target_classes=min(9, num_classes - 1), seed=seed
         )
     attacks["cw_l2"] = pse_cw(seed)  # the PSE section's C&W: one run per batch serves both sections
-    attacks["square"] = Square(eps=eps, norm=norm, n_queries=square_queries, seed=seed)
+    if norm == "l1":
+        attacks["ead_l1"] = ead_l1(seed)
+    else:
+        attacks["square"] = Square(eps=eps, norm=norm, n_queries=square_queries, seed=seed)
     return attacks

@@ -9,11 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import check_range
+from ..errors import UnknownNameError, check_range
 from ..progress import step_done
 from .base import Attack, apply_mask
 from .losses import attack_margin, success
 from .threat import l2_norm, resolve_eps
+
+SQUARE_NORMS = ("linf", "l2")
 
 
 def square_fraction(p_init: float, query: int, n_queries: int) -> float:
@@ -61,7 +63,8 @@ class Square(Attack):
         eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2).
         n_queries: query budget (default 5000, as in AutoAttack).
         p_init: initial square fraction (default 0.8, as in AutoAttack).
-        norm: ``"linf"`` or ``"l2"``.
+        norm: ``"linf"`` or ``"l2"`` (no ℓ1 version here: AutoAttack's Square-ℓ1 runs with
+            ``--robustness autoattack``).
         targeted, seed, target_rule: see ``Attack``.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
@@ -84,6 +87,8 @@ class Square(Attack):
         target_rule: str = "random",
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
+        if norm not in SQUARE_NORMS:
+            raise UnknownNameError(f"Square runs at {' or '.join(SQUARE_NORMS)}, not {norm!r}")
         self.eps = resolve_eps(eps, norm)
         check_range("n_queries", n_queries, low=1)
         check_range("p_init", p_init, above=0, high=1)

@@ -36,7 +36,8 @@ class RobustEvalCallback(ProbeCallback):
 
     def use_attack(self, attack: Attack) -> None:
         self.attack = attack
-        norm, eps = (attack.norm, attack.eps) if attack.bounded else ("l2", presets.L2_EPS)
+        eps = attack.eps if attack.bounded else presets.UNBOUNDED_RADIUS[attack.norm]
+        norm = attack.norm
         self.section = RobustnessSection(
             {"attack": attack}, norm, eps, seed=self.seed, prefix=self.split, check_gradients=False
         )

@@ -1,7 +1,9 @@
 """AutoAttack (Croce & Hein 2020) through the official code (``pyautoattack``, optional extra), run
 without changing the model, in any of its versions (``AUTOATTACK_ATTACKS``): ``standard`` (the
 leaderboards'), ``plus`` (more restarts and the untargeted FAB and DLR runs) and ``rand`` (for
-randomized defenses: APGD-CE and APGD-DLR with 20 EOT samples per gradient)."""
+randomized defenses: APGD-CE and APGD-DLR with 20 EOT samples per gradient), at ℓ∞, ℓ2 or ℓ1 (the
+ℓ1 standard version is Croce & Hein 2021's: APGD-ℓ1 with 5 restarts and 5 target classes, FAB-ℓ1 and
+Square-ℓ1)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from ..errors import UserInputError
 from ..models.state import eval_mode
 from ..progress import attack_task, step_done
 
-AUTOATTACK_NORMS = {"linf": "Linf", "l2": "L2"}
+AUTOATTACK_NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
 AUTOATTACK_ATTACKS = {  # what each version runs, in AutoAttack's order
     "standard": ["apgd-ce", "apgd-t", "fab-t", "square"],
     "plus": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"],
@@ -83,8 +85,9 @@ def autoattack_robust(
     model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str, seed: int = 0, version: str = "standard"
 ) -> Tensor:
     """``[B]`` bool: classified correctly on ``x`` and after AutoAttack's ``version`` at
-    ``(norm, eps)``. With fewer than 10 classes APGD-T and FAB-T aim at all ``K − 1`` other classes
-    instead of 9. The model runs in eval mode; its mode, BatchNorm statistics and ``.grad`` are untouched."""
+    ``(norm, eps)``. APGD-T and FAB-T aim at as many other classes as the version sets (9; APGD-T
+    5 at ℓ1), at most the model's ``K − 1``. The model runs in eval mode; its mode, BatchNorm
+    statistics and ``.grad`` are untouched."""
     from pyautoattack import AutoAttack
 
     if version not in AUTOATTACK_ATTACKS:
@@ -93,8 +96,8 @@ def autoattack_robust(
         adversary = AutoAttack(model, norm=AUTOATTACK_NORMS[norm], eps=eps, version=version, device=x.device, seed=seed)
         with torch.no_grad():
             num_classes = model(x[:1]).shape[1]
-        adversary.apgd_targeted.n_target_classes = min(9, num_classes - 1)
-        adversary.fab.n_target_classes = min(9, num_classes - 1)
+        for targeted in (adversary.apgd_targeted, adversary.fab):
+            targeted.n_target_classes = min(targeted.n_target_classes, num_classes - 1)
         with attack_by_attack_progress(adversary.attacks_to_run):
             _, predicted = adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
     return predicted.to(y.device) == y

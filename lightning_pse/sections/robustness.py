@@ -14,10 +14,12 @@ from ..attacks import Attack, presets
 from ..models.state import eval_mode
 from ..output.html import fmt, interval_of, settings_text, table
 from ..output.text import format_eps, format_rate
-from .autoattack import AUTOATTACK_ATTACKS, autoattack_robust
+from .autoattack import AUTOATTACK_ATTACKS, AUTOATTACK_NORMS, autoattack_robust
 from .base import AttackRuns, ProbeBatch, Section
 from .intervals import rate
 from .records import Records
+
+MEASURES = ("robust", "linf", "l2", "l1")  # per attack and sample: robust (1/0), norms of δ where broken
 
 
 def attack_settings(attack: Attack) -> dict:
@@ -33,9 +35,10 @@ def attack_settings(attack: Attack) -> dict:
 
 
 def attack_radius(attack: Attack, norm: str, eps: float) -> tuple[str, float]:
-    """``(norm, ε)`` an attack's success is judged at (unbounded attacks: ℓ2 ``presets.cw_radius``)."""
+    """``(norm, ε)`` an attack's success is judged at (unbounded attacks: their own norm at
+    ``presets.unbounded_radius``)."""
     if not attack.bounded:
-        return "l2", presets.cw_radius(norm, eps)
+        return attack.norm, presets.unbounded_radius(attack.norm, norm, eps)
     return attack.norm, float(attack.eps)
 
 
@@ -81,7 +84,7 @@ class RobustnessSection(Section):
             attacks = presets.autoattack_like(eps, num_classes, norm, seed)
         self.attacks, self.norm, self.eps = attacks, norm, float(eps)
         self.autoattack, self.seed, self.prefix, self.check_gradients = autoattack, seed, prefix, check_gradients
-        self.columns = {name: (f"robust_{i}", f"linf_{i}", f"l2_{i}") for i, name in enumerate(attacks)}
+        self.columns = {name: tuple(f"{kind}_{i}" for kind in MEASURES) for i, name in enumerate(attacks)}
         self.records = self.add_metric(
             Records(("correct", "zero_gradient", "autoattack", *(c for cs in self.columns.values() for c in cs)))
         )
@@ -97,31 +100,30 @@ class RobustnessSection(Section):
             "autoattack": unmeasured,
         }
         for name, attack in self.attacks.items():
-            robust, linf, l2 = self._attack(attack, runs, correct)
-            robust_key, linf_key, l2_key = self.columns[name]
-            columns.update({robust_key: robust.float(), linf_key: linf, l2_key: l2})
+            columns.update(zip(self.columns[name], self._attack(attack, runs, correct)))
         if self.autoattack:
             robust = autoattack_robust(model, batch.x, batch.y, self.eps, self.norm, self.seed, self.autoattack)
             columns["autoattack"] = robust.double()
         self.records.update(batch.index, **columns)
 
-    def _attack(self, attack: Attack, runs: AttackRuns, correct: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``robust`` ``[B]`` bool and the ℓ∞/ℓ2 of the perturbations that broke a sample (NaN elsewhere)."""
+    def _attack(self, attack: Attack, runs: AttackRuns, correct: Tensor) -> tuple[Tensor, ...]:
+        """The ``MEASURES`` ``[B]`` float64: robust (1/0) and the ℓ∞/ℓ2/ℓ1 norms of the perturbations
+        that broke a sample (NaN elsewhere)."""
         robust = correct.clone()
-        linf = torch.full(correct.shape, torch.nan, dtype=torch.float64, device=correct.device)
-        l2 = linf.clone()
+        norms = [torch.full(correct.shape, torch.nan, dtype=torch.float64, device=correct.device) for _ in range(3)]
         if self.eps == 0 or not correct.any():  # at ε = 0 nothing moves
-            return robust, linf, l2
+            return robust.double(), *norms
         result = runs.attacked(attack)
         held = result.logits.argmax(dim=1) == runs.batch.y
         if not attack.bounded:  # broken only within the radius it is judged at
-            held |= result.l2 > presets.cw_radius(self.norm, self.eps)
+            distance = {"l2": result.l2, "l1": result.l1}[attack.norm]
+            held |= distance > presets.unbounded_radius(attack.norm, self.norm, self.eps)
         robust[correct] = held
         broken = correct.clone()
         broken[correct] = ~held
-        linf[broken] = result.linf[~held].double()
-        l2[broken] = result.l2[~held].double()
-        return robust, linf, l2
+        for column, size in zip(norms, (result.linf, result.l2, result.l1)):
+            column[broken] = size[~held].double()
+        return robust.double(), *norms
 
     def in_threat_model(self, attack: Attack) -> bool:
         norm, eps = attack_radius(attack, self.norm, self.eps)
@@ -141,10 +143,9 @@ class RobustnessSection(Section):
         }
         worst = correct.clone()
         for name, attack in self.attacks.items():
-            robust_key, linf_key, l2_key = self.columns[name]
+            robust_key, *norm_keys = self.columns[name]
             robust = records[robust_key].bool()
-            linf, l2 = records[linf_key], records[l2_key]
-            linf, l2 = linf[~linf.isnan()], l2[~l2.isnan()]
+            sizes = {key: records[column][~records[column].isnan()] for key, column in zip(MEASURES[1:], norm_keys)}
             norm, eps = attack_radius(attack, self.norm, self.eps)
             counted = rate(int(robust.sum()), n, f"robust accuracy under {name}")
             out["attacks"][name] = {
@@ -155,8 +156,7 @@ class RobustnessSection(Section):
                 "n": n,
                 "ci95": counted["ci95"],
                 "success_rate": (correct & ~robust).sum().item() / max(int(correct.sum()), 1),
-                "mean_linf": linf.mean().item() if linf.numel() else None,
-                "mean_l2": l2.mean().item() if l2.numel() else None,
+                **{f"mean_{key}": size.mean().item() if size.numel() else None for key, size in sizes.items()},
                 "eps": eps,
                 "eps_text": format_eps(eps),
                 "norm": norm,
@@ -189,7 +189,7 @@ class RobustnessSection(Section):
         same samples (ours should be no weaker: ``broken_only_by_autoattack`` = 0)."""
         n = robust.numel()
         counted = rate(int(robust.sum()), n, "AutoAttack robust accuracy")
-        threat = {"linf": "Linf", "l2": "L2"}[self.norm]
+        threat = AUTOATTACK_NORMS[self.norm]
         return {
             "autoattack": {
                 **counted,
@@ -255,6 +255,7 @@ class RobustnessSection(Section):
                 a["success_rate"],
                 a["mean_linf"],
                 a["mean_l2"],
+                a.get("mean_l1"),
             ]
             for name, a in report["attacks"].items()
         ]
@@ -272,6 +273,7 @@ class RobustnessSection(Section):
                     "success rate",
                     "mean ℓ∞ (fooled)",
                     "mean ℓ2 (fooled)",
+                    "mean ℓ1 (fooled)",
                 ],
                 rows,
             )

@@ -26,7 +26,7 @@ class PGDATModule(ClassifierModule):
     Args:
         eps: ε of the threat model, in pixels (literature: ℓ∞ 8/255 on CIFAR-size data).
         steps, step_size: PGD iterations and step (literature: 10 steps of 2/255).
-        norm: ``linf`` or ``l2``.
+        norm: ``linf``, ``l2`` or ``l1``.
         random_start: start uniformly in the ε-ball.
         attack_loss: the attack's objective, ``ce`` (Madry; what ``None`` means) or ``cw`` (margin).
         other arguments: see ``ClassifierModule``.

@@ -4,7 +4,6 @@ version; deterministic models are attacked as before; every AutoAttack version r
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from lightning_pse.analysis import Analysis
 from lightning_pse.attacks import PGD
@@ -12,29 +11,7 @@ from lightning_pse.attacks.base import input_gradient
 from lightning_pse.attacks.randomness import is_randomized
 from lightning_pse.sections.autoattack import AUTOATTACK_ATTACKS, autoattack_robust
 
-
-class TinyNet(nn.Module):
-    """Pixels ``[B, 3, 16, 16]`` → 10 logits; ``dropout`` > 0 keeps dropout on at inference (MC dropout)."""
-
-    def __init__(self, dropout: float = 0.0) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = nn.Conv2d(3, 16, 3, padding=1)
-        self.fc = nn.Linear(16, 10)
-        self.dropout = dropout
-
-    def forward(self, x):
-        h = F.relu(self.conv(x)).mean(dim=(2, 3))
-        return self.fc(F.dropout(h, self.dropout, training=True) if self.dropout else h)
-
-
-def data(n=8):
-    generator = torch.Generator().manual_seed(0)
-    x = torch.rand(n, 3, 16, 16, generator=generator)
-    model = TinyNet()
-    with torch.no_grad():
-        y = model(x).argmax(1)  # labels the deterministic net gets right: every sample is attacked
-    return x, y
+from helpers import TinyNet, data
 
 
 def test_two_passes_tell_a_randomized_model_from_a_deterministic_one():

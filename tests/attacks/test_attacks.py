@@ -16,9 +16,11 @@ ATTACKS = {
     "fgsm_rs": (lambda **kw: FGSM(eps=EPS, random_start=True, **kw), ("linf", EPS)),
     "pgd_linf": (lambda **kw: PGD(eps=EPS, steps=5, **kw), ("linf", EPS)),
     "pgd_l2": (lambda **kw: PGD(eps=0.5, steps=5, norm="l2", **kw), ("l2", 0.5)),
+    "pgd_l1": (lambda **kw: PGD(eps=3.0, steps=5, norm="l1", **kw), ("l1", 3.0)),
     "pgd_cw_restarts": (lambda **kw: PGD(eps=EPS, steps=3, restarts=2, loss="cw", **kw), ("linf", EPS)),
     "apgd_ce": (lambda **kw: APGD(eps=EPS, steps=8, **kw), ("linf", EPS)),
     "apgd_l2": (lambda **kw: APGD(eps=0.5, steps=8, norm="l2", **kw), ("l2", 0.5)),
+    "apgd_l1": (lambda **kw: APGD(eps=3.0, steps=8, norm="l1", **kw), ("l1", 3.0)),
     "apgd_t": (lambda **kw: APGD(eps=EPS, steps=5, loss="dlr", targeted=True, n_target_classes=2, **kw), ("linf", EPS)),
     "cw": (lambda **kw: CW(steps=15, binary_search_steps=2, initial_const=1.0, **kw), None),
     "ead": (lambda **kw: EAD(steps=15, binary_search_steps=2, initial_const=1.0, **kw), None),
@@ -49,10 +51,13 @@ def test_bounds_box_mask_and_result(name, trained_model, probe):
         norm, eps = bound
         if norm == "linf":
             assert delta.abs().max() <= eps + 1e-6
-        else:
+        elif norm == "l2":
             assert delta.flatten(1).norm(dim=1).max() <= eps + 1e-5
+        else:
+            assert delta.flatten(1).abs().sum(dim=1).max() <= eps * (1 + 1e-5)
     # The result's norms are the perturbation's.
     torch.testing.assert_close(result.l2, delta.flatten(1).norm(dim=1))
+    torch.testing.assert_close(result.l1, delta.flatten(1).abs().sum(dim=1))
     torch.testing.assert_close(result.linf, delta.abs().flatten(1).amax(dim=1))
     assert torch.equal(result.l0, (delta != 0).any(dim=1).flatten(1).sum(dim=1))
     with torch.no_grad():
@@ -91,7 +96,7 @@ def test_batch_of_one_and_no_grad_context(name, trained_model, probe):
     assert x_adv.shape == (1, *x.shape[1:])
 
 
-@pytest.mark.parametrize("name", ["fgsm_rs", "pgd_linf", "pgd_l2", "apgd_ce", "square_linf", "square_l2"])
+@pytest.mark.parametrize("name", ["fgsm_rs", "pgd_linf", "pgd_l2", "pgd_l1", "apgd_ce", "square_linf", "square_l2"])
 def test_reproducible_with_seed(name, trained_model, probe):
     factory, _ = ATTACKS[name]
     x, y = probe
@@ -208,7 +213,9 @@ def test_bad_inputs(trained_model, probe):
     with pytest.raises(UserInputError, match="labels"):
         PGD(steps=1)(trained_model, x, y[:3])
     with pytest.raises(ValueError, match="norm"):
-        PGD(norm="l1")
+        PGD(norm="l0")
+    with pytest.raises(ValueError, match="Square runs at linf or l2"):
+        Square(norm="l1")
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -155,7 +155,7 @@ def test_checkpoint_for_other_data_is_refused(fitted_run, tmp_path):
         ("train", ["fit", "--trainer.max_epoch", "3"], "did you mean --trainer.max_epochs?"),
         ("train", ["fit", "--model.init_args.weight_decy", "1"], "did you mean --model.init_args.weight_decay?"),
         ("analyze", [], "name a model: --ckpt FILE"),
-        ("analyze", ["--norm", "l3"], "--norm: choose one of linf, l2, got 'l3'"),
+        ("analyze", ["--norm", "l3"], "--norm: choose one of linf, l2, l1, got 'l3'"),
         ("analyze", ["--eps", "-1"], "--eps: ε must be ≥ 0, got '-1'"),
         ("analyze", ["--num-sample", "3"], "unknown option --num_sample; did you mean --num_samples?"),
         ("analyze", ["--pse.rh", "0.1"], "did you mean --pse.rho?"),
