@@ -98,10 +98,11 @@ class L1Threat(ThreatModel):
     """``‖δ‖₁ ≤ ε``; sparse ascent steps (after Tramèr & Boneh 2019's SLIDE): the sign of the gradient
     on its ``sparsity`` largest coordinates, scaled to unit ℓ1 norm, leaving out coordinates that the
     [0, 1] box stops (the pixel is at the bound the gradient pushes toward), which would otherwise
-    take every step and stall the attack. The top-1 % default is our choice (SLIDE uses percentiles
-    80–99); AutoAttack's APGD-ℓ1 adapts the sparsity during the run instead."""
+    take every step and stall the attack. The top-5 % default is our choice (SLIDE uses percentiles
+    80–99; 5 % left fewer Fashion-MNIST images robust than 1 % in benchmarks/README.md, "ℓ1");
+    AutoAttack's APGD-ℓ1 adapts the sparsity during the run instead."""
 
-    def __init__(self, eps: float, sparsity: float = 0.01) -> None:
+    def __init__(self, eps: float, sparsity: float = 0.05) -> None:
         self.eps, self.sparsity = eps, sparsity
 
     def random_start(self, x: Tensor, generator: torch.Generator | None) -> Tensor:

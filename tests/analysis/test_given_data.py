@@ -3,6 +3,7 @@ model the project never built, its class count read from the model's output, and
 at the user."""
 
 import warnings
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from lightning_pse.analysis import evaluate
 from lightning_pse.analysis.engine import Analysis
 from lightning_pse.attacks import PGD, presets
 from lightning_pse.data import as_datamodule
+from lightning_pse.data.stats import standard_eps
 from lightning_pse.errors import UserInputError
 
 NUM_CLASSES = 3
@@ -113,11 +115,17 @@ def test_other_forms_are_one_line_errors(data, message):
         ({"eps": 0.1, "norm": "linf"}, "l2", None, ("l2", 0.5)),  # another norm: not the training radius
         ({"eps": 0.1, "norm": "linf"}, None, 0.0, ("linf", 0.0)),  # zero is a value
         ({"eps": 1.0, "norm": "l2"}, None, None, ("l2", 1.0)),  # an ℓ2-trained model is attacked in ℓ2
+        ({"eps": 0.1, "norm": "linf"}, "l1", None, ("l1", 12.0)),  # unknown data: CIFAR-10's ℓ1 radius
     ],
 )
 def test_one_threat_model_resolver(training, norm, eps, expected):
     data = as_datamodule(tensors())
     assert presets.model_threat(training, data, norm, eps) == pytest.approx(expected)
+
+
+def test_the_standard_l1_radius_is_mnists_on_the_mnist_likes_and_cifars_elsewhere():
+    for stats_key, radius in (("mnist", 10.0), ("fashion_mnist", 10.0), ("cifar10", 12.0), ("imagenet", 12.0)):
+        assert standard_eps(SimpleNamespace(stats_key=stats_key), "l1") == radius
 
 
 def test_the_pse_and_sensitivity_attacks_work_at_the_analysis_radius():

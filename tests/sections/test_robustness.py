@@ -14,6 +14,8 @@ from lightning_pse.schemas import report_schema
 from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection
 from lightning_pse.sections.intervals import rate, wilson_interval
 
+from helpers import TinyNet, data
+
 
 @pytest.fixture(scope="module")
 def probe(synthetic_data):
@@ -121,9 +123,31 @@ def test_our_worst_case_is_no_weaker_than_autoattack_on_the_same_samples(trained
     report = section.compute()
     assert 0 < report["autoattack"]["count"] < report["clean"]["count"], "a radius where the comparison means something"
     assert report["autoattack"]["broken_only_by_autoattack"] == 0
+    assert not any("AutoAttack broke" in flag for flag in report["sanity"])
     assert report["worst_case"]["count"] <= report["autoattack"]["count"]
     block = report["robustbench"]
     assert block["n_examples"] == 32 and block["threat_model"] == "Linf" and block["eps_text"] == "6/255"
     assert block["autoattack_acc"] == pytest.approx(report["autoattack"]["count"] / 32)
     schema = report_schema()
     jsonschema.validate(block, {"$defs": schema["$defs"], **schema["properties"]["robustbench"]})
+
+
+def section_report(section: RobustnessSection, model, x, y) -> dict:
+    section.reset(x.device)
+    batch = ProbeBatch.of(model, x, y)
+    section.update(model, batch, AttackRuns(model, batch))
+    return section.compute()
+
+
+def test_samples_only_autoattack_broke_and_an_l1_worst_case_without_it_are_flagged():
+    x, y = data(4)
+    model = TinyNet()
+    too_weak = {"pgd": PGD(eps=0.3, steps=1, step_size=1e-6, random_start=False, seed=0)}
+    report = section_report(RobustnessSection(too_weak, "linf", 0.3, autoattack="standard"), model, x, y)
+    assert report["autoattack"]["broken_only_by_autoattack"] == 4
+    assert any("AutoAttack broke 4 of 4 samples that our attacks did not" in flag for flag in report["sanity"])
+    l1 = {"pgd": PGD(eps=1.0, steps=1, norm="l1", seed=0)}
+    flags = section_report(RobustnessSection(l1, "l1", 1.0), model, x, y)["sanity"]
+    assert any("--robustness autoattack" in flag for flag in flags)
+    flags = section_report(RobustnessSection(too_weak, "linf", 0.3), model, x, y)["sanity"]
+    assert not any("AutoAttack" in flag for flag in flags), "no AutoAttack run, no ℓ1: nothing to flag"
