@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..data.stats import standard_eps
+from ..data.stats import REFERENCE_EPS, standard_eps
 from .apgd import APGD
 from .base import Attack
 from .cw import CW
@@ -32,11 +32,8 @@ from .ead import EAD
 from .pgd import PGD
 from .square import Square
 
-DEFAULT_EPS = 8 / 255  # ℓ∞ radius of the per-epoch callbacks when a config names none
+DEFAULT_EPS = REFERENCE_EPS["linf"]  # ℓ∞ radius of the per-epoch callbacks when a config names none
 GROUND_TRUTH_EPS = 16 / 255  # larger than 8/255 so that most synthetic images are fooled toward the distractor
-L2_EPS = 0.5  # C&W ℓ2 is unbounded: under an ℓ∞ or ℓ1 threat model it is judged within this ℓ2 radius
-L1_EPS = 12.0  # EAD is unbounded: under an ℓ∞ or ℓ2 threat model it is judged within this ℓ1 radius
-UNBOUNDED_RADIUS = {"l2": L2_EPS, "l1": L1_EPS}
 
 
 def robust_eval(eps: float = DEFAULT_EPS, norm: str = "linf", seed: int = 0) -> PGD:
@@ -101,8 +98,8 @@ def ground_truth(seed: int = 0) -> PGD:
 def unbounded_radius(attack_norm: str, norm: str, eps: float) -> float:
     """The radius, in the norm ``attack_norm`` it minimises, within which an unbounded attack (C&W ℓ2,
     EAD ℓ1) counts as a success: ε when that is the threat model's norm ``norm``, else the norm's
-    reference radius (``L2_EPS``, ``L1_EPS``)."""
-    return eps if attack_norm == norm else UNBOUNDED_RADIUS[attack_norm]
+    reference radius (``data.stats.REFERENCE_EPS``: C&W within ℓ2 0.5, EAD within ℓ1 12)."""
+    return eps if attack_norm == norm else REFERENCE_EPS[attack_norm]
 
 
 def ead_l1(seed: int = 0) -> EAD:

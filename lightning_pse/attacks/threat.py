@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..data.stats import REFERENCE_EPS
 from ..errors import UnknownNameError, check_range
 
 NORMS = ("linf", "l2", "l1")
@@ -125,17 +126,15 @@ class L1Threat(ThreatModel):
         return project_l1_ball(delta, self.eps)
 
 
-DEFAULT_EPS = {"linf": 8 / 255, "l2": 0.5, "l1": 12.0}
 THREATS = {"linf": LinfThreat, "l2": L2Threat, "l1": L1Threat}
 
 
 def resolve_eps(eps: float | None, norm: str) -> float:
-    """``eps``, or the literature's CIFAR-size radius for ``norm`` (ℓ∞ 8/255, ℓ2 0.5, ℓ1 12 as in
-    Croce & Hein 2021)."""
-    if norm not in DEFAULT_EPS:
+    """``eps``, or the literature's CIFAR-size radius for ``norm`` (``data.stats.REFERENCE_EPS``)."""
+    if norm not in REFERENCE_EPS:
         raise UnknownNameError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
     if eps is None:
-        return DEFAULT_EPS[norm]
+        return REFERENCE_EPS[norm]
     check_range("eps", eps, low=0)
     return eps
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ..attacks import Attack, presets
+from ..data.stats import REFERENCE_EPS
 from ..sections import RobustnessSection, Section
+from ..sections.robustness import attack_radius
 from .schedule import ProbeCallback
 
 
@@ -34,17 +36,20 @@ class RobustEvalCallback(ProbeCallback):
         self.default_attack = attack is None
         self.use_attack(attack if attack is not None else presets.robust_eval(seed=seed))
 
-    def use_attack(self, attack: Attack) -> None:
+    def use_attack(self, attack: Attack, norm: str | None = None, eps: float | None = None) -> None:
+        """Measure ``attack``, judged where the robustness section judges it under the threat model
+        ``(norm, eps)`` (default: the attack's norm at its reference radius): a bounded attack at its
+        own radius, an unbounded one (C&W, EAD) within ``presets.unbounded_radius``."""
         self.attack = attack
-        eps = attack.eps if attack.bounded else presets.UNBOUNDED_RADIUS[attack.norm]
-        norm = attack.norm
+        norm = norm or attack.norm
+        judged = attack_radius(attack, norm, REFERENCE_EPS[norm] if eps is None else eps)
         self.section = RobustnessSection(
-            {"attack": attack}, norm, eps, seed=self.seed, prefix=self.split, check_gradients=False
+            {"attack": attack}, *judged, seed=self.seed, prefix=self.split, check_gradients=False
         )
 
     def use_threat_model(self, norm: str, eps: float) -> None:
-        if self.default_attack:
-            self.use_attack(presets.robust_eval(eps, norm, self.seed))
+        attack = presets.robust_eval(eps, norm, self.seed) if self.default_attack else self.attack
+        self.use_attack(attack, norm, eps)
 
     def sections(self) -> list[Section]:
         return [self.section]

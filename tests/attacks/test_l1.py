@@ -8,6 +8,7 @@ import torch
 from lightning_pse.analysis import evaluate
 from lightning_pse.attacks import APGD, CW, EAD, PGD, presets
 from lightning_pse.attacks.threat import L1Threat, project_l1_ball
+from lightning_pse.data.stats import REFERENCE_EPS
 from lightning_pse.sections.autoattack import AUTOATTACK_ATTACKS, autoattack_robust
 
 from helpers import TinyNet, data
@@ -81,8 +82,8 @@ def test_the_l1_cascade_judges_ead_at_epsilon_and_leaves_square_out():
     assert "square" not in attacks and attacks["ead_l1"].norm == "l1" and not attacks["ead_l1"].bounded
     assert all(a.norm == "l1" for k, a in attacks.items() if a.bounded)
     assert presets.unbounded_radius("l1", "l1", 12.0) == 12.0
-    assert presets.unbounded_radius("l2", "l1", 12.0) == presets.L2_EPS
-    assert presets.unbounded_radius("l1", "linf", 8 / 255) == presets.L1_EPS
+    assert presets.unbounded_radius("l2", "l1", 12.0) == REFERENCE_EPS["l2"]
+    assert presets.unbounded_radius("l1", "linf", 8 / 255) == REFERENCE_EPS["l1"]
 
 
 def test_evaluate_at_l1_reports_the_threat_model_and_the_l1_sizes(trained_model, synthetic_data):
@@ -103,5 +104,5 @@ def test_evaluate_at_l1_reports_the_threat_model_and_the_l1_sizes(trained_model,
     assert ead["robust"] < report["clean"]["count"], "EAD breaks some samples within ε"
     assert ead["mean_l1"] <= eps * (1 + 1e-6), "EAD counts a sample as broken only within ε"
     assert report["attacks"]["pgd"]["mean_l1"] <= eps * (1 + 1e-5)
-    assert report["attacks"]["cw"]["norm"] == "l2" and report["attacks"]["cw"]["eps"] == presets.L2_EPS
+    assert report["attacks"]["cw"]["norm"] == "l2" and report["attacks"]["cw"]["eps"] == REFERENCE_EPS["l2"]
     assert any("under ℓ1 our attacks are much weaker" in flag for flag in report["sanity"])

@@ -13,7 +13,7 @@ import torch
 from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
-from lightning_pse.attacks import PGD
+from lightning_pse.attacks import CW, PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.cam import cam_agreement, localization, saliency_agreement
 from lightning_pse.data import SyntheticDataModule
@@ -300,3 +300,19 @@ def test_pse_and_cam_callbacks_share_one_attack_run_per_probe_batch(trained_modu
     assert metrics["pse/pgd/success_rate"] > 0 and metrics["cam/pgd/cam_shift"] == metrics["cam/pgd/cam_shift"]
     trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)
     assert len(runs) == 4, "the next validation run measures afresh"
+
+
+@pytest.mark.parametrize(
+    "attack, threat, judged",
+    [
+        (PGD(eps=0.05, steps=1), ("linf", 0.1), ("linf", 0.05)),  # a bounded attack: its own radius
+        (CW(steps=1), ("l2", 0.25), ("l2", 0.25)),  # unbounded, in the model's norm: the model's ε
+        (CW(steps=1), ("linf", 0.1), ("l2", 0.5)),  # unbounded, another norm: its reference radius
+        (None, ("l2", 0.25), ("l2", 0.25)),  # the default PGD-20 at the model's threat model
+    ],
+)
+def test_robust_eval_judges_its_attack_where_the_robustness_section_does(attack, threat, judged):
+    callback = RobustEvalCallback(attack=attack)
+    callback.use_threat_model(*threat)
+    assert (callback.section.norm, callback.section.eps) == judged
+    assert callback.section.in_threat_model(callback.attack)
