@@ -47,6 +47,7 @@ def counts(text: str, description: str) -> list[tuple[int, int]]:
         FGSM(eps=0.05),
         APGD(eps=0.05, steps=4, seed=0),
         APGD(eps=0.05, steps=3, loss="ce", targeted=True, n_target_classes=2, seed=0),
+        APGD(eps=2.0, steps=5, norm="l1", seed=0),  # three phases: a gradient at the start of each
         CW(steps=3, binary_search_steps=2, abort_early=False),
         EAD(steps=3, binary_search_steps=2),
         StrAttack(steps=2, binary_search_steps=1, refine_steps=2),

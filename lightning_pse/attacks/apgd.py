@@ -1,5 +1,6 @@
 """Auto-PGD (Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of
-diverse parameter-free attacks", ICML 2020): APGD-CE and APGD-T (targeted DLR)."""
+diverse parameter-free attacks", ICML 2020): APGD-CE and APGD-T (targeted DLR); at ℓ1 the schedule of
+APGD-ℓ1 (``apgd_l1``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import check_range
+from .apgd_l1 import l1_apgd_run, phase_radii
 from .base import Attack, apply_mask, input_gradient, keep_better
 from .losses import check_dlr_classes, objective, success
 from .threat import resolve_eps, threat_model
@@ -48,13 +50,16 @@ class APGD(Attack):
     Args:
         eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2, 12 for ℓ1).
         steps: iterations per run (default 100).
-        norm: ``"linf"``, ``"l2"`` or ``"l1"`` (ℓ1: APGD's schedule over the fixed-sparsity step of
-            ``threat.L1Threat``, not AutoAttack's APGD-ℓ1, which adapts the sparsity and the radius).
+        norm: ``"linf"``, ``"l2"`` or ``"l1"`` (ℓ1: APGD-ℓ1's schedule, ``attacks.apgd_l1``: sparse
+            steps whose sparsity adapts, no momentum, joint projection onto the ℓ1 ball and the box;
+            ``rho`` has no role there).
         loss: ``"ce"``, ``"cw"`` or ``"dlr"``.
         targeted: see above.
         restarts: random restarts (default 1); each sample keeps its worst case.
         n_target_classes: targets tried by APGD-T without a given target (default 9).
         rho: the fraction of increasing steps below which the step size is halved (default 0.75).
+        large_radii: at ℓ1, spend 30 % and 30 % of the steps at radii 3ε and 2ε before 40 % at ε,
+            as AutoAttack's standard ℓ1 version does (default on; no effect at ℓ∞ and ℓ2).
         early_stop: skip the gradient work of points already fooled (same result; off only to
             measure the saving).
         seed, target_rule: see ``Attack`` (``target_rule`` is unused: APGD-T picks its own).
@@ -79,6 +84,7 @@ class APGD(Attack):
         restarts: int = 1,
         n_target_classes: int = 9,
         rho: float = 0.75,
+        large_radii: bool = True,
         early_stop: bool = True,
         seed: int | None = None,
         target_rule: str = "random",
@@ -95,14 +101,17 @@ class APGD(Attack):
         self.restarts = restarts
         self.n_target_classes = n_target_classes
         self.rho = rho
+        self.large_radii = large_radii
         self.early_stop = early_stop
         # Derived from the settings above (private: two attacks with equal settings are equal).
         self._threat = threat_model(norm, self.eps)
         self._loss_objective = objective(loss, targeted)
 
     def budget(self) -> int:
-        """One gradient at the start of each run and one per step, per restart and target class."""
-        return (self.steps + 1) * self.restarts * (self.n_target_classes if self.targeted else 1)
+        """One gradient at the start of each run (of each phase at ℓ1) and one per step, per restart and
+        target class."""
+        phases = len(phase_radii(self.eps, self.steps, self.large_radii)) if self.norm == "l1" else 1
+        return (self.steps + phases) * self.restarts * (self.n_target_classes if self.targeted else 1)
 
     def check_classes(self, num_classes: int) -> None:
         super().check_classes(num_classes)
@@ -151,6 +160,11 @@ class APGD(Attack):
         return x + self._threat.constrain(x, delta, mask)
 
     def _single_run(self, model, x, f, y, judge_target, mask, generator) -> tuple[Tensor, Tensor]:
+        if self.norm == "l1":
+            return l1_apgd_run(
+                model, x, f, y, judge_target, mask, generator, self.eps, self.steps, self.large_radii,
+                self.early_stop, self.eot_samples,
+            )  # fmt: skip
         batch = x.shape[0]
         x_adv = x + self._threat.constrain(x, self._threat.random_start(x, generator), mask)
         everyone = slice(None)

@@ -25,23 +25,40 @@ def l1_norm(t: Tensor) -> Tensor:
     return t.flatten(1).abs().sum(dim=1).view(-1, 1, 1, 1)
 
 
-def project_l1_ball(delta: Tensor, eps: float) -> Tensor:
-    """The Euclidean projection of each sample of ``delta`` ``[B, ...]`` onto ``{‖δ‖₁ ≤ ε}`` (Duchi et
-    al. 2008): ``sign(δ) · max(|δ| − θ, 0)`` with the threshold ``θ ≥ 0`` at which the ℓ1 norm is ε,
-    found by sorting ``|δ|`` in decreasing order ``u``: ``θ = (Σ_{j≤ρ} u_j − ε) / ρ`` for the largest
-    ``ρ`` with ``u_ρ > (Σ_{j≤ρ} u_j − ε) / ρ``. Samples inside the ball are returned unchanged."""
+def project_l1_ball(delta: Tensor, eps: float, low: Tensor | None = None, high: Tensor | None = None) -> Tensor:
+    """The Euclidean projection of each sample of ``delta`` ``[B, ...]`` onto ``{‖δ‖₁ ≤ ε}``, and onto
+    the box ``low ≤ δ ≤ high`` as well when it is given (``low ≤ 0 ≤ high``, shaped like ``delta``;
+    for images ``low = −x``, ``high = 1 − x``, so ``x + δ`` stays in [0, 1]).
+
+    The problem separates per coordinate once the ℓ1 constraint has its multiplier ``λ ≥ 0``:
+    ``δ_i = sign(v_i) · min(max(|v_i| − λ, 0), r_i)``, ``r_i`` the box's room in ``v_i``'s direction
+    (∞ without a box: Duchi et al. 2008's soft threshold). ``λ = 0`` when the box-clipped point is in
+    the ball, else the root of ``g(λ) = Σ_i clamp(|v_i| − λ, 0, r_i) = ε``. ``g`` is piecewise linear
+    and decreasing, with breakpoints ``|v_i|`` (coordinate i starts to count, slope −1 more) and
+    ``|v_i| − r_i`` (it is capped at ``r_i``); sorting them in decreasing order and accumulating
+    gives ``g`` at every breakpoint, and ``λ`` lies on the segment where ``g`` passes ε (the ℓ1
+    projection of Croce & Hein 2021's APGD-ℓ1 solves the same problem by bisection over the
+    breakpoints). Exact up to rounding; batched, one sort of ``2·D`` numbers per sample."""
     flat = delta.flatten(1)
     magnitude = flat.abs()
-    outside = magnitude.sum(dim=1) > eps
+    if low is None:
+        room = torch.full_like(magnitude, torch.inf)
+    else:
+        room = torch.where(flat >= 0, high.flatten(1), -low.flatten(1)).clamp(min=0)
+    clipped = torch.minimum(magnitude, room)
+    outside = clipped.sum(dim=1) > eps
     if not outside.any():
-        return delta
-    ranked = magnitude.sort(dim=1, descending=True).values
-    totals = ranked.cumsum(dim=1)
-    counts = torch.arange(1, flat.shape[1] + 1, device=delta.device, dtype=delta.dtype)
-    rho = (ranked - (totals - eps) / counts > 0).sum(dim=1, keepdim=True)  # the condition holds on a prefix
-    theta = ((totals.gather(1, rho - 1) - eps) / rho).clamp(min=0)
-    projected = flat.sign() * (magnitude - theta).clamp(min=0)
-    return torch.where(outside.unsqueeze(1), projected, flat).view_as(delta)
+        return (flat.sign() * clipped).view_as(delta)
+    breakpoints = torch.cat([magnitude, (magnitude - room).clamp(min=0)], dim=1)
+    slope_change = torch.cat([torch.ones_like(magnitude), -torch.ones_like(magnitude)], dim=1)
+    points, order = breakpoints.sort(dim=1, descending=True)
+    counting = slope_change.gather(1, order).cumsum(dim=1)  # coordinates on their linear piece below each point
+    rises = (counting[:, :-1] * (points[:, :-1] - points[:, 1:])).cumsum(dim=1)
+    g = torch.cat([torch.zeros_like(points[:, :1]), rises], dim=1)  # g at each breakpoint
+    last = ((g <= eps).sum(dim=1, keepdim=True) - 1).clamp(0, points.shape[1] - 2)  # g passes ε after it
+    lam = points.gather(1, last) - (eps - g.gather(1, last)) / counting.gather(1, last).clamp(min=1)
+    lam = torch.where(outside.unsqueeze(1), lam.clamp(min=0), torch.zeros_like(lam))
+    return (flat.sign() * torch.minimum((magnitude - lam).clamp(min=0), room)).view_as(delta)
 
 
 class ThreatModel:
@@ -114,16 +131,29 @@ class L1Threat(ThreatModel):
         radius = torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=x.device, dtype=x.dtype)
         return direction / (l1_norm(direction) + 1e-12) * radius * self.eps
 
-    def step(self, x: Tensor, delta: Tensor, grad: Tensor, step_size: float | Tensor) -> Tensor:
+    def step(
+        self, x: Tensor, delta: Tensor, grad: Tensor, step_size: float | Tensor, sparsity: Tensor | None = None
+    ) -> Tensor:
+        """``δ + step_size · s / ‖s‖₁``, ``s`` the gradient's sign on its ``⌊sparsity·D⌋`` (at least one)
+        largest movable coordinates; ``sparsity`` ``[B]`` per sample (APGD-ℓ1 adapts it), default the
+        threat model's."""
         at_bound = ((x + delta >= 1) & (grad > 0)) | ((x + delta <= 0) & (grad < 0))
-        movable = grad.masked_fill(at_bound, 0).flatten(1)
-        k = max(1, int(self.sparsity * movable.shape[1]))
-        chosen = movable.abs().topk(k, dim=1).indices
-        direction = torch.zeros_like(movable).scatter_(1, chosen, movable.gather(1, chosen).sign()).view_as(grad)
+        movable = grad.masked_fill(at_bound, 0).flatten(1).abs()
+        size = movable.shape[1]
+        fraction = torch.as_tensor(self.sparsity if sparsity is None else sparsity, device=x.device)
+        k = (fraction * size).long().clamp(1, size).expand(movable.shape[0]).unsqueeze(1)
+        threshold = movable.sort(dim=1, descending=True).values.gather(1, k - 1)
+        chosen = (movable >= threshold) & (movable > 0)
+        direction = (grad.sign() * chosen.view_as(grad)).to(grad.dtype)
         return delta + step_size * direction / (l1_norm(direction) + 1e-12)
 
-    def project(self, delta: Tensor) -> Tensor:
-        return project_l1_ball(delta, self.eps)
+    def constrain(self, x: Tensor, delta: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The nearest point to ``δ`` (zeroed outside ``mask``) in the ℓ1 ball with ``x + δ`` in
+        [0, 1]: one joint projection (projecting onto the ball, then clipping, would spend the budget
+        on pixels the box then cuts)."""
+        if mask is not None:
+            delta = delta * mask
+        return (x + project_l1_ball(delta, self.eps, -x, 1 - x)).clamp(0, 1) - x
 
 
 THREATS = {"linf": LinfThreat, "l2": L2Threat, "l1": L1Threat}

@@ -7,6 +7,7 @@ import torch
 
 from lightning_pse.analysis import evaluate
 from lightning_pse.attacks import APGD, CW, EAD, PGD, presets
+from lightning_pse.attacks.apgd_l1 import phase_radii
 from lightning_pse.attacks.threat import L1Threat, project_l1_ball
 from lightning_pse.data.stats import REFERENCE_EPS
 from lightning_pse.sections.autoattack import AUTOATTACK_ATTACKS, autoattack_robust
@@ -14,16 +15,22 @@ from lightning_pse.sections.autoattack import AUTOATTACK_ATTACKS, autoattack_rob
 from helpers import TinyNet, data
 
 
-def projection_by_bisection(v: torch.Tensor, eps: float) -> torch.Tensor:
-    """The oracle: soft-threshold each row at the θ where its ℓ1 norm is ε, θ found by bisection in float64."""
+def projection_by_bisection(v: torch.Tensor, eps: float, room: torch.Tensor | None = None) -> torch.Tensor:
+    """The oracle: soft-threshold each row at the λ where its ℓ1 norm is ε, capped at the box's room in
+    each coordinate's direction (none: no box), λ found by bisection in float64."""
     v = v.double()
+    room = torch.full_like(v, torch.inf) if room is None else room.double()
+
+    def shrunk(lam):
+        return torch.minimum((v.abs() - lam).clamp(min=0), room)
+
     low, high = torch.zeros(v.shape[0], 1, dtype=torch.float64), v.abs().amax(dim=1, keepdim=True)
     for _ in range(200):
-        theta = (low + high) / 2
-        too_big = (v.abs() - theta).clamp(min=0).sum(dim=1, keepdim=True) > eps
-        low, high = torch.where(too_big, theta, low), torch.where(too_big, high, theta)
-    shrunk = v.sign() * (v.abs() - (low + high) / 2).clamp(min=0)
-    return torch.where(v.abs().sum(dim=1, keepdim=True) > eps, shrunk, v)
+        lam = (low + high) / 2
+        too_big = shrunk(lam).sum(dim=1, keepdim=True) > eps
+        low, high = torch.where(too_big, lam, low), torch.where(too_big, high, lam)
+    lam = torch.where(shrunk(0).sum(dim=1, keepdim=True) > eps, (low + high) / 2, 0)
+    return v.sign() * shrunk(lam)
 
 
 def test_projection_onto_the_l1_ball_is_the_nearest_point_of_the_ball():
@@ -39,6 +46,28 @@ def test_projection_onto_the_l1_ball_is_the_nearest_point_of_the_ball():
     assert torch.allclose(projected[~inside].flatten(1).abs().sum(dim=1), torch.tensor(eps, dtype=torch.float64))
 
 
+def test_projection_onto_the_l1_ball_and_the_box_is_the_nearest_point_of_both():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.rand(16, 3, 8, 8, generator=generator, dtype=torch.float64)
+    x[:, :, :4] = torch.randint(0, 2, (16, 3, 4, 8), generator=generator).double()  # pixels at the box's walls
+    scale = torch.linspace(0.1, 2, 16, dtype=torch.float64).view(-1, 1, 1, 1)
+    v = torch.randn(16, 3, 8, 8, generator=generator, dtype=torch.float64) * scale
+    eps = 40.0
+    projected = project_l1_ball(v, eps, -x, 1 - x)
+    room = torch.where(v >= 0, 1 - x, x).flatten(1)
+    oracle = projection_by_bisection(v.flatten(1), eps, room)
+    torch.testing.assert_close(projected.flatten(1), oracle, rtol=0, atol=1e-9)
+    clipped = v.flatten(1).sign() * torch.minimum(v.flatten(1).abs(), room)
+    in_ball = clipped.abs().sum(dim=1) <= eps
+    assert 0 < in_ball.sum() < 16, "rows whose clipped point is in the ball and rows it is not"
+    assert torch.equal(projected.flatten(1)[in_ball], clipped[in_ball]), "then the projection only clips"
+    assert ((x + projected) >= 0).all() and ((x + projected) <= 1).all()
+    assert (projected.flatten(1).abs().sum(dim=1) <= eps + 1e-9).all()
+    ball_then_box = (x + project_l1_ball(v, eps)).clamp(0, 1) - x
+    farther = (ball_then_box - v).flatten(1).norm(dim=1) - (projected - v).flatten(1).norm(dim=1)
+    assert (farther >= -1e-9).all() and (farther[~in_ball] > 1e-6).any(), "nearer than projecting, then clipping"
+
+
 def test_the_sparse_step_has_unit_l1_norm_follows_the_gradient_and_skips_pixels_the_box_stops():
     x = torch.full((2, 1, 10, 10), 0.5)
     grad = torch.zeros_like(x)
@@ -50,6 +79,17 @@ def test_the_sparse_step_has_unit_l1_norm_follows_the_gradient_and_skips_pixels_
     assert step[1, 0, 0, :2].tolist() == pytest.approx([0.3, -0.3]), "the two largest gradients, their signs"
     assert step[0, 0, 0, 0] == 0, "the pixel the box stops is left out"
     assert step[0, 0, 0, 1:3].tolist() == pytest.approx([-0.3, 0.3])
+
+
+def test_the_sparse_step_takes_a_sparsity_per_sample_and_never_a_stopped_pixel():
+    x = torch.full((2, 1, 10, 10), 0.5)
+    grad = torch.zeros_like(x)
+    grad[:, 0, 0, :5] = torch.tensor([5.0, -4.0, 3.0, 2.0, 1.0])
+    x[:, 0, 0, 0] = 1.0  # stopped by the box in both samples
+    step = L1Threat(eps=3.0).step(x, torch.zeros_like(x), grad, 0.8, sparsity=torch.tensor([0.02, 1.0]))
+    assert step[0, 0, 0, 1:3].tolist() == pytest.approx([-0.4, 0.4]), "two coordinates in the first sample"
+    assert step[1, 0, 0, 1:5].tolist() == pytest.approx([-0.2, 0.2, 0.2, 0.2]), "every movable one in the second"
+    assert (step[:, 0, 0, 0] == 0).all() and step.flatten(1).abs().sum(dim=1).tolist() == pytest.approx([0.8, 0.8])
 
 
 @pytest.mark.parametrize("kind", [PGD, APGD])
@@ -66,6 +106,48 @@ def test_pgd_and_apgd_at_l1_stay_in_the_ball_and_beat_same_size_noise(kind, trai
         noisy = trained_model((x + noise).clamp(0, 1)).argmax(1) == y
     attacked = ~result.success & clean
     assert attacked.sum() < noisy.sum() - 8, f"attack leaves {int(attacked.sum())} correct, noise {int(noisy.sum())}"
+
+
+class FlipsAtTwo(torch.nn.Module):
+    """Two classes: class 0 scores 2, class 1 scores ``Σ (x − 0.5)``; from x = 0.5 it takes ℓ1 > 2 to flip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sum = torch.nn.Linear(16, 1, bias=False)
+        torch.nn.init.ones_(self.sum.weight)
+
+    def forward(self, x):
+        score = self.sum((x - 0.5).flatten(1)).squeeze(1)
+        return torch.stack([torch.full_like(score, 2.0), score], dim=1)
+
+
+@pytest.mark.parametrize("large_radii", [True, False])
+def test_apgd_l1_counts_successes_only_at_epsilon(large_radii):
+    assert phase_radii(1.0, 100, True) == [(3.0, 30), (2.0, 30), (1.0, 40)]
+    assert phase_radii(1.0, 100, False) == [(1.0, 100)] and phase_radii(1.0, 4, True) == [(1.0, 4)], "too few steps"
+    x, y = torch.full((3, 1, 4, 4), 0.5), torch.zeros(3, dtype=torch.long)
+    held = APGD(eps=1.9, steps=10, norm="l1", large_radii=large_radii, seed=0).run(FlipsAtTwo(), x, y)
+    assert not held.success.any(), "3ε and 2ε would flip it: the phases at larger radii must not count"
+    assert held.l1.max() <= 1.9 * (1 + 1e-6)
+    broken = APGD(eps=2.5, steps=10, norm="l1", large_radii=large_radii, seed=0).run(FlipsAtTwo(), x, y)
+    assert broken.success.all() and broken.l1.max() <= 2.5 * (1 + 1e-6)
+
+
+def test_apgd_l1_is_as_strong_as_autoattacks(trained_model, synthetic_data):
+    """The oracle: AutoAttack's own APGD-CE at ℓ1 (with its larger radii first), same images, same budget."""
+    from pyautoattack.autopgd_base import APGDAttack
+
+    batch = next(iter(torch.utils.data.DataLoader(synthetic_data.split("val"), batch_size=32)))
+    x, y = batch["image"], batch["label"]
+    eps = 4.0  # about a quarter of these images survive either attack
+    reference = APGDAttack(trained_model, norm="L1", eps=eps, n_iter=100, loss="ce", use_largereps=True, seed=0)
+    with torch.no_grad():
+        clean = trained_model(x).argmax(1) == y
+        reference_robust = int((clean & (trained_model(reference.perturb(x, y)).argmax(1) == y)).sum())
+    ours = APGD(eps=eps, norm="l1", steps=100, seed=0).run(trained_model, x, y)
+    robust = int((clean & ~ours.success).sum())
+    assert 2 <= reference_robust <= int(clean.sum()) - 8, "a radius where the comparison says something"
+    assert robust <= reference_robust + 3, f"ours leaves {robust} robust, AutoAttack's APGD-ℓ1 {reference_robust}"
 
 
 @pytest.mark.slow
