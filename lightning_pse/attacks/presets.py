@@ -114,8 +114,8 @@ def autoattack_like(
     eps: float, num_classes: int, norm: str = "linf", seed: int = 0, square_queries: int = 1000
 ) -> dict[str, Attack]:
     """PGD-20 (``robust_eval``), APGD-CE, APGD-T (DLR, needs ≥ 4 classes), C&W ℓ2 and Square at radius
-    ``eps`` of ``norm``; under ℓ1 EAD (``ead_l1``, minimal ℓ1, judged at ε) takes Square's place, as
-    our Square has no ℓ1 version (AutoAttack's Square-ℓ1 runs with ``--robustness autoattack``). C&W
+    ``eps`` of ``norm``; under ℓ1 also EAD (``ead_l1``, minimal ℓ1, judged at ε), and APGD runs
+    APGD-ℓ1's schedule and Square Square-ℓ1's (``attacks.apgd_l1``, ``Square``). C&W
     is ``pse_cw`` (5 × 100 steps, minimal ℓ2, judged broken within ``unbounded_radius``), the same
     attack as the PSE section's, so an analysis with both sections runs it once per batch; Square
     runs ``square_queries`` queries (fewer than the papers' defaults, to fit CPU budgets; raise
@@ -132,6 +132,5 @@ def autoattack_like(
     attacks["cw_l2"] = pse_cw(seed)  # the PSE section's C&W: one run per batch serves both sections
     if norm == "l1":
         attacks["ead_l1"] = ead_l1(seed)
-    else:
-        attacks["square"] = Square(eps=eps, norm=norm, n_queries=square_queries, seed=seed)
+    attacks["square"] = Square(eps=eps, norm=norm, n_queries=square_queries, seed=seed)
     return attacks

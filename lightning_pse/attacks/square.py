@@ -13,9 +13,9 @@ from ..errors import UnknownNameError, check_range
 from ..progress import step_done
 from .base import Attack, apply_mask
 from .losses import attack_margin, success
-from .threat import l2_norm, resolve_eps
+from .threat import l1_norm, l2_norm, resolve_eps, threat_model
 
-SQUARE_NORMS = ("linf", "l2")
+SQUARE_NORMS = ("linf", "l2", "l1")
 
 
 def square_fraction(p_init: float, query: int, n_queries: int) -> float:
@@ -35,14 +35,46 @@ def _window(size: Tensor, top: Tensor, left: Tensor, h: int, w: int) -> Tensor:
     return ((rows >= t) & (rows < t + s) & (cols >= left) & (cols < left + s))[:, None]
 
 
-def _pseudo_gaussian(side: int, device, dtype) -> Tensor:
-    """The ℓ2 attack's square pattern ``[side, side]``: concentric rings whose value falls as
-    ``1/(r + 1)²`` from the centre, unit ℓ2 norm (the paper's "meta pseudo-Gaussian" block)."""
-    idx = torch.arange(side, device=device, dtype=dtype)
-    centre = (side - 1) / 2
-    ring = torch.maximum((idx[:, None] - centre).abs(), (idx[None, :] - centre).abs()).floor()
-    pattern = 1.0 / (ring + 1) ** 2
-    return pattern / pattern.norm()
+SIZE = {"l2": l2_norm, "l1": l1_norm}  # per-sample norms [B, 1, 1, 1]
+
+
+def _rings(rows: int, cols: int, decay: int, device, dtype) -> Tensor:
+    """``[rows, cols]``: ``r`` the Chebyshev distance from the centre ``(rows//2, cols//2)``, each
+    entry ``Σ_{k=r}^{K-1} 1/(k + 1)^decay`` (``K = max(rows//2, cols//2) + 1``): the sum of nested
+    centred squares of side ``2k + 1`` weighted ``1/(k + 1)^decay`` (AutoAttack's rectangles)."""
+    ring = torch.maximum(
+        (torch.arange(rows, device=device) - rows // 2).abs()[:, None],
+        (torch.arange(cols, device=device) - cols // 2).abs()[None, :],
+    )
+    weights = 1.0 / torch.arange(1, max(rows // 2, cols // 2) + 2, device=device, dtype=dtype) ** decay
+    tails = weights.flip(0).cumsum(0).flip(0)  # tails[r] = Σ_{k ≥ r} weights[k]
+    return tails[ring]
+
+
+def square_block(side: int, norm: str, device, dtype) -> Tensor:
+    """The ℓ2 and ℓ1 attacks' square pattern ``[side, side]``, unit norm. ℓ2: concentric rings
+    falling as ``1/(r + 1)²`` from the centre (the paper's "meta pseudo-Gaussian" block, one sign).
+    ℓ1: Croce & Hein 2021's block, the top half nested squares weighted ``1/(k + 1)⁴`` and the bottom
+    half the same with the opposite sign (steep, so the budget sits on few pixels)."""
+    if norm == "l2":
+        idx = torch.arange(side, device=device, dtype=dtype)
+        centre = (side - 1) / 2
+        ring = torch.maximum((idx[:, None] - centre).abs(), (idx[None, :] - centre).abs()).floor()
+        pattern = 1.0 / (ring + 1) ** 2
+    else:
+        top = side // 2
+        pattern = torch.cat([_rings(top, side, 4, device, dtype), -_rings(side - top, side, 4, device, dtype)])
+    return pattern / SIZE[norm](pattern[None]).view(())
+
+
+def square_side(p: float, h: int, w: int, norm: str) -> int:
+    """The side of a query's square: ``round(√(p·H·W))``; ℓ∞/ℓ2 within ``[1, H − 1]``, ℓ1 odd and
+    within ``[3, min(H, W)]`` (Square-ℓ1's rule)."""
+    side = int(round(math.sqrt(p * h * w)))
+    if norm != "l1":
+        return max(min(side, h - 1), 1)
+    side = max(side, 3)
+    return min(side + 1 - side % 2, h, w)
 
 
 class Square(Attack):
@@ -56,15 +88,19 @@ class Square(Attack):
     puts a new pseudo-Gaussian block with random channel signs plus the old content in the first,
     empties the second, and rescales the union so that ``‖δ‖₂ = ε`` (the paper's update, with the
     budget shared across channels rather than split per channel: our simplification).
+    ℓ1 (Croce & Hein 2021's Square-ℓ1, with the same simplification): the same scheme with Square-ℓ1's
+    blocks (a positive and a negative half of steep nested squares, randomly transposed) and its
+    odd square sides of at least 3; the start tiling (``C·k`` blocks of unit ℓ1 norm) and each
+    candidate window (``C`` times the free budget, ``_rescale``) exceed ε and are projected onto the
+    ℓ1 ball and the [0, 1] box together, which soft-thresholds them to their peaks.
 
     Only samples not yet fooled are queried; a sample stops once it succeeds.
 
     Args:
-        eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2).
+        eps: radius (default 8/255 for ℓ∞, 0.5 for ℓ2, 12 for ℓ1).
         n_queries: query budget (default 5000, as in AutoAttack).
         p_init: initial square fraction (default 0.8, as in AutoAttack).
-        norm: ``"linf"`` or ``"l2"`` (no ℓ1 version here: AutoAttack's Square-ℓ1 runs with
-            ``--robustness autoattack``).
+        norm: ``"linf"``, ``"l2"`` or ``"l1"``.
         targeted, seed, target_rule: see ``Attack``.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
@@ -88,13 +124,14 @@ class Square(Attack):
     ) -> None:
         super().__init__(targeted=targeted, target_rule=target_rule, seed=seed)
         if norm not in SQUARE_NORMS:
-            raise UnknownNameError(f"Square runs at {' or '.join(SQUARE_NORMS)}, not {norm!r}")
+            raise UnknownNameError(f"Square runs at {', '.join(SQUARE_NORMS)}, not {norm!r}")
         self.eps = resolve_eps(eps, norm)
         check_range("n_queries", n_queries, low=1)
         check_range("p_init", p_init, above=0, high=1)
         self.n_queries = n_queries
         self.p_init = p_init
         self.norm = norm
+        self._threat = threat_model(norm, self.eps)  # derived (private: equal settings, equal attacks)
 
     def budget(self) -> int:
         return self.n_queries - 1
@@ -106,7 +143,7 @@ class Square(Attack):
         delta = apply_mask(self._init(x, g), mask)
         if self.norm == "l2":
             delta = self._rescale(delta, torch.ones_like(delta[:, :1]), delta)
-        x_adv = (x + delta).clamp(0, 1)
+        x_adv = x + self._threat.constrain(x, delta, mask)
         logits = model(x_adv)
         loss = self._loss(logits, y, target)
         done = success(logits, y, target)
@@ -115,7 +152,7 @@ class Square(Attack):
             if active.numel() == 0:
                 break
             p = square_fraction(self.p_init, query, self.n_queries)
-            side = max(min(int(round(math.sqrt(p * h * w))), h - 1), 1)
+            side = square_side(p, h, w, self.norm)
             xa, da = x[active], x_adv[active] - x[active]
             n = active.numel()
             top = torch.randint(0, h - side + 1, (n,), generator=g, device=x.device)
@@ -125,9 +162,8 @@ class Square(Attack):
                 signs = torch.randint(0, 2, (n, c, 1, 1), generator=g, device=x.device).to(x.dtype) * 2 - 1
                 candidate = da * (1 - window) + window * signs * self.eps
             else:
-                candidate = self._l2_update(da, window, top, left, side, g)
-            m = None if mask is None else mask[active]
-            candidate_x = (xa + apply_mask(candidate, m)).clamp(0, 1)
+                candidate = self._block_update(da, window, top, left, side, g)
+            candidate_x = xa + self._threat.constrain(xa, candidate, None if mask is None else mask[active])
             new_logits = model(candidate_x)
             new_loss = self._loss(new_logits, y[active], None if target is None else target[active])
             better = new_loss < loss[active]
@@ -152,22 +188,40 @@ class Square(Attack):
             stripes = torch.randint(0, 2, (b, c, 1, w), generator=g, device=x.device).to(x.dtype) * 2 - 1
             return self.eps * stripes.expand(b, c, h, w).clone()
         side = max(h // 5, 1)
-        block = _pseudo_gaussian(side, x.device, x.dtype)
+        block = square_block(side, self.norm, x.device, x.dtype)
         delta = torch.zeros_like(x)
         for i in range(0, h - side + 1, side):
             for j in range(0, w - side + 1, side):
                 signs = torch.randint(0, 2, (b, c, 1, 1), generator=g, device=x.device).to(x.dtype) * 2 - 1
-                delta[:, :, i : i + side, j : j + side] = signs * block
+                delta[:, :, i : i + side, j : j + side] = signs * self._oriented(block, b, g)
         return delta
 
-    def _rescale(self, delta: Tensor, region: Tensor, new_region_content: Tensor) -> Tensor:
-        """Put ``new_region_content`` in ``region`` scaled so that ``‖δ‖₂ = ε`` overall."""
-        outside = delta * (1 - region)
-        budget = (self.eps**2 - l2_norm(outside) ** 2).clamp(min=0).sqrt()
-        content = new_region_content * region
-        return outside + content * budget / (l2_norm(content) + 1e-12)
+    def _oriented(self, block: Tensor, n: int, g) -> Tensor:
+        """``block`` ``[S, S]`` for each of ``n`` samples ``[n, 1, S, S]``; at ℓ1 transposed for a random
+        half of them (the ℓ1 block has a positive and a negative half; the ℓ2 one is symmetric)."""
+        if self.norm != "l1":
+            return block.expand(n, 1, *block.shape)
+        flip = torch.rand(n, generator=g, device=block.device) < 0.5
+        return torch.where(flip.view(-1, 1, 1, 1), block.T, block)
 
-    def _l2_update(self, delta: Tensor, window: Tensor, top: Tensor, left: Tensor, side: int, g) -> Tensor:
+    def _rescale(self, delta: Tensor, region: Tensor, new_region_content: Tensor) -> Tensor:
+        """Put ``new_region_content`` in ``region`` scaled to the budget the rest leaves: ℓ2
+        ``√(ε² − ‖outside‖₂²)``, so that ``‖δ‖₂ = ε``; ℓ1 ``C·(ε − ‖outside‖₁)`` for ``C`` channels, as in
+        Square-ℓ1 (each channel gets the whole free budget), which the projection onto the ℓ1 ball
+        then thresholds back to ε, keeping the block's peaks: sparse updates on colour images."""
+        size = SIZE[self.norm]
+        outside = delta * (1 - region)
+        if self.norm == "l2":
+            budget = (self.eps**2 - size(outside) ** 2).clamp(min=0).sqrt()
+        else:
+            budget = (self.eps - size(outside)).clamp(min=0) * delta.shape[1]
+        content = new_region_content * region
+        return outside + content * budget / (size(content) + 1e-12)
+
+    def _block_update(self, delta: Tensor, window: Tensor, top: Tensor, left: Tensor, side: int, g) -> Tensor:
+        """The ℓ2/ℓ1 query: a new block (random channel signs, as large as the window's old content
+        plus ``ε/√k`` (ℓ2) or ``ε/k`` (ℓ1), ``k`` the number of blocks that tile the image) added to the
+        old content of the first window, the second window emptied, the union rescaled to ``‖δ‖ = ε``."""
         n, c, h, w = delta.shape
         top2 = torch.randint(0, h - side + 1, (n,), generator=g, device=delta.device)
         left2 = torch.randint(0, w - side + 1, (n,), generator=g, device=delta.device)
@@ -176,10 +230,12 @@ class Square(Attack):
         old = delta * window
         signs = torch.randint(0, 2, (n, c, 1, 1), generator=g, device=delta.device).to(delta.dtype) * 2 - 1
         rows = torch.arange(h, device=delta.device)
-        pattern = _pseudo_gaussian(side, delta.device, delta.dtype)
-        # Place the pattern in each sample's first window by offsets from its corner (top, left).
+        patterns = self._oriented(square_block(side, self.norm, delta.device, delta.dtype), n, g)[:, 0]
+        # Place each sample's pattern in its first window by offsets from the corner (top, left).
         r = (rows.view(1, h, 1) - top.view(-1, 1, 1)).clamp(0, side - 1)
         col = (torch.arange(w, device=delta.device).view(1, 1, w) - left.view(-1, 1, 1)).clamp(0, side - 1)
-        block = pattern[r, col][:, None] * window * signs
-        new_content = block * (l2_norm(old) + self.eps / math.sqrt(max(h * w // (side * side), 1))) + old
+        block = patterns[torch.arange(n, device=delta.device).view(-1, 1, 1), r, col][:, None] * window * signs
+        blocks = max(h * w // (side * side), 1)
+        share = self.eps / (math.sqrt(blocks) if self.norm == "l2" else blocks)
+        new_content = block * (SIZE[self.norm](old) + share) + old
         return self._rescale(delta, union, new_content * window)

@@ -27,6 +27,7 @@ ATTACKS = {
     "strattack": (lambda **kw: StrAttack(steps=15, binary_search_steps=2, refine_steps=10, **kw), None),
     "square_linf": (lambda **kw: Square(eps=EPS, n_queries=30, **kw), ("linf", EPS)),
     "square_l2": (lambda **kw: Square(eps=0.5, n_queries=30, norm="l2", **kw), ("l2", 0.5)),
+    "square_l1": (lambda **kw: Square(eps=3.0, n_queries=30, norm="l1", **kw), ("l1", 3.0)),
 }
 
 
@@ -214,8 +215,8 @@ def test_bad_inputs(trained_model, probe):
         PGD(steps=1)(trained_model, x, y[:3])
     with pytest.raises(ValueError, match="norm"):
         PGD(norm="l0")
-    with pytest.raises(ValueError, match="Square runs at linf or l2"):
-        Square(norm="l1")
+    with pytest.raises(ValueError, match="Square runs at linf, l2, l1, not 'l0'"):
+        Square(norm="l0")
 
 
 @pytest.mark.parametrize("seed", range(3))
