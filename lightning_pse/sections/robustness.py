@@ -211,18 +211,13 @@ class RobustnessSection(Section):
     def sanity(self, out: dict, n: int, zero_gradients: int) -> list[str]:
         """Plain-word warnings (AutoAttack's checks): zero input gradients, and a black-box attack
         beating every white-box one in the threat model (a sign of gradient masking); also samples
-        only AutoAttack broke, and an ℓ1 worst case without AutoAttack (our ℓ1 attacks are weak)."""
+        only AutoAttack broke."""
         flags = []
         beyond_ours = out.get("autoattack", {}).get("broken_only_by_autoattack", 0)
         if beyond_ours:
             flags.append(
                 f"AutoAttack broke {beyond_ours} of {n} samples that our attacks did not: our worst case "
                 f"overstates robustness, quote AutoAttack's number"
-            )
-        if self.norm == "l1" and not self.autoattack:
-            flags.append(
-                "under ℓ1 our attacks are much weaker than AutoAttack's APGD-ℓ1 (docs/method.md §6), so the "
-                "worst case overstates robustness: add --robustness autoattack"
             )
         if zero_gradients:
             flags.append(

@@ -139,15 +139,12 @@ def section_report(section: RobustnessSection, model, x, y) -> dict:
     return section.compute()
 
 
-def test_samples_only_autoattack_broke_and_an_l1_worst_case_without_it_are_flagged():
+def test_samples_only_autoattack_broke_are_flagged():
     x, y = data(4)
     model = TinyNet()
     too_weak = {"pgd": PGD(eps=0.3, steps=1, step_size=1e-6, random_start=False, seed=0)}
     report = section_report(RobustnessSection(too_weak, "linf", 0.3, autoattack="standard"), model, x, y)
     assert report["autoattack"]["broken_only_by_autoattack"] == 4
     assert any("AutoAttack broke 4 of 4 samples that our attacks did not" in flag for flag in report["sanity"])
-    l1 = {"pgd": PGD(eps=1.0, steps=1, norm="l1", seed=0)}
-    flags = section_report(RobustnessSection(l1, "l1", 1.0), model, x, y)["sanity"]
-    assert any("--robustness autoattack" in flag for flag in flags)
     flags = section_report(RobustnessSection(too_weak, "linf", 0.3), model, x, y)["sanity"]
-    assert not any("AutoAttack" in flag for flag in flags), "no AutoAttack run, no ℓ1: nothing to flag"
+    assert not any("AutoAttack" in flag for flag in flags), "no AutoAttack run: nothing to flag"
