@@ -10,7 +10,6 @@ half-written one. Folders are created readable by the group (the umask's permiss
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -18,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..schemas import report_json
 
 MARKER = ".lightning_pse-report"
 
@@ -81,7 +81,7 @@ def write_report(out: Path, report: dict, figures: dict[str, bytes], render) -> 
         (staging / "figures").mkdir()
         for name, png in figures.items():
             (staging / "figures" / f"{figure_file(name)}").write_bytes(png)
-        (staging / "report.json").write_text(json.dumps(report, indent=2))
+        (staging / "report.json").write_text(report_json(report))
         (staging / "report.html").write_text(render(report, figures))
         (staging / MARKER).write_text("written by lightning_pse analyze.py; it replaces this folder on its next run\n")
         if out.exists():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 
+from ..schemas import report_json
 from .text import format_eps, format_interval
 
 
@@ -120,7 +120,7 @@ def render(report: dict, figures: dict[str, bytes], blocks: list[str]) -> str:
         )
     parts.append(
         "<details><summary>report.json (every number and setting)</summary><pre>"
-        + html.escape(json.dumps(report, indent=2))
+        + html.escape(report_json(report))
         + "</pre></details>"
     )
     return _page("lightning_pse report", parts)
@@ -209,7 +209,7 @@ def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
         parts.append(img(figures["correlations"], "correlations"))
     parts.append(
         "<details><summary>comparison (every number)</summary><pre>"
-        + html.escape(json.dumps(comparison, indent=2))
+        + html.escape(report_json(comparison))
         + "</pre></details>"
     )
     return _page("lightning_pse comparison", parts)

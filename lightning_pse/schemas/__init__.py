@@ -1,12 +1,15 @@
 """The JSON Schema of report.json, shipped in the package (``docs/report.md`` describes the fields).
 
 ``REPORT_SCHEMA_VERSION`` is written into every report as ``schema_version``; ``report_schema()``
-returns the schema as a dict (validate with any JSON Schema 2020-12 validator, e.g. ``jsonschema``).
+returns the schema as a dict (validate with any JSON Schema 2020-12 validator, e.g. ``jsonschema``);
+``report_json()`` is the text of report.json: standard JSON, so a value that could not be computed (a
+NaN interval, an infinite score) is ``null`` there.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from importlib import resources
 
@@ -21,13 +24,31 @@ def report_schema() -> dict:
 VALIDATE_ENV = "LIGHTNING_PSE_VALIDATE_REPORTS"
 
 
+def finite_or_null(value):
+    """``value`` with every NaN or infinite float (in nested dicts, lists and tuples) replaced by ``None``:
+    JSON (RFC 8259) has no NaN or ∞, and ``JSON.parse`` refuses Python's ``NaN``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(item) for item in value]
+    return value
+
+
+def report_json(report: dict) -> str:
+    """The text of report.json: ``report`` as standard JSON (``finite_or_null``), indented."""
+    return json.dumps(finite_or_null(report), indent=2, allow_nan=False)
+
+
 def check_report(report: dict) -> None:
-    """Validate ``report`` against the schema when the environment sets ``LIGHTNING_PSE_VALIDATE_REPORTS=1``
-    (the test suite does, so every report its runs write is checked; needs ``jsonschema``, a dev extra)."""
+    """Validate ``report`` as report.json holds it (``finite_or_null``) against the schema when the
+    environment sets ``LIGHTNING_PSE_VALIDATE_REPORTS=1`` (the test suite does, so every report its runs
+    write is checked; needs ``jsonschema``, a dev extra)."""
     import os
 
     if os.environ.get(VALIDATE_ENV) != "1":
         return
     import jsonschema
 
-    jsonschema.validate(report, report_schema())
+    jsonschema.validate(finite_or_null(report), report_schema())

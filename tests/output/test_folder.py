@@ -2,6 +2,7 @@
 marker-guarded atomic replacement, group-readable folders, a W&B run outside the report."""
 
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -112,6 +113,18 @@ def test_a_failing_write_keeps_the_previous_report(tmp_path):
         write_report(out, {"a": 2}, {}, fail)
     assert (out / "report.json").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["analysis"], "no staging directory left behind"
+
+
+def test_report_json_is_standard_json_with_null_where_a_value_could_not_be_computed(tmp_path):
+    report = {"ci95": [float("nan"), 0.5], "rho": float("nan"), "score": float("inf"), "nested": [{"x": -math.inf}]}
+    write_report(tmp_path / "r", report, {}, lambda report, figures: "")
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    written = json.loads((tmp_path / "r" / "report.json").read_text(), parse_constant=refuse)  # as JSON.parse reads it
+    assert written == {"ci95": [None, 0.5], "rho": None, "score": None, "nested": [{"x": None}]}
+    assert math.isnan(report["rho"]), "the caller's report is left as it was"
 
 
 def test_a_folder_that_changed_during_the_run_is_not_replaced(tmp_path):
