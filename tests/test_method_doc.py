@@ -49,7 +49,7 @@ def test_documented_defaults_are_the_codes(setting, value):
     assert documented(setting) == value()
 
 
-@pytest.mark.parametrize("preset", ["robust_eval", "pse_targeted", "pse_cw", "sensitivity", "ground_truth"])
+@pytest.mark.parametrize("preset", ["pgd20", "robust_eval", "pse_targeted", "pse_cw", "sensitivity", "ground_truth"])
 def test_documented_attack_budgets_are_the_presets(preset):
     """The steps column of docs/method.md §6 is each preset's ``steps``."""
     assert documented(preset) and re.search(rf"^\| `{preset}` \|[^|]+\| (\d+) \|", DOC, re.M).group(1) == str(

@@ -36,10 +36,20 @@ DEFAULT_EPS = REFERENCE_EPS["linf"]  # ℓ∞ radius of the per-epoch callbacks 
 GROUND_TRUTH_EPS = 16 / 255  # larger than 8/255 so that most synthetic images are fooled toward the distractor
 
 
-def robust_eval(eps: float = DEFAULT_EPS, norm: str = "linf", seed: int = 0) -> PGD:
+def pgd20(eps: float = DEFAULT_EPS, norm: str = "linf", seed: int = 0) -> PGD:
     """PGD-20 at radius ``eps`` of ``norm``, step ``eps/4``, random start, stopping on each sample at
     its first adversarial point (fooled samples cost no more steps; robust accuracy cannot rise)."""
     return PGD(eps=eps, steps=20, step_size=eps / 4, norm=norm, early_stop=True, seed=seed)
+
+
+def robust_eval(eps: float = DEFAULT_EPS, norm: str = "linf", seed: int = 0) -> Attack:
+    """The per-epoch attack of ``RobustEvalCallback``: ``pgd20``, except at ℓ1, where it is APGD-CE with
+    20 steps (APGD-ℓ1's schedule, the same number of gradients): fixed-sparsity PGD is much weaker at
+    ℓ1 and would overstate robustness (on the Fashion-MNIST fast-AT model at ε 10, 41 of 64 images
+    left robust by PGD-20 against 33 by APGD-ℓ1-20; benchmarks/README.md, "ℓ1")."""
+    if norm == "l1":
+        return APGD(eps=eps, steps=20, norm=norm, loss="ce", seed=seed)
+    return pgd20(eps, norm, seed)
 
 
 def pse_targeted(eps: float = DEFAULT_EPS, target_rule: str = "random", seed: int = 0, norm: str = "linf") -> PGD:
@@ -113,7 +123,7 @@ def ead_l1(seed: int = 0) -> EAD:
 def autoattack_like(
     eps: float, num_classes: int, norm: str = "linf", seed: int = 0, square_queries: int = 1000
 ) -> dict[str, Attack]:
-    """PGD-20 (``robust_eval``), APGD-CE, APGD-T (DLR, needs ≥ 4 classes), C&W ℓ2 and Square at radius
+    """PGD-20 (``pgd20``), APGD-CE, APGD-T (DLR, needs ≥ 4 classes), C&W ℓ2 and Square at radius
     ``eps`` of ``norm``; under ℓ1 also EAD (``ead_l1``, minimal ℓ1, judged at ε), and APGD runs
     APGD-ℓ1's schedule and Square Square-ℓ1's (``attacks.apgd_l1``, ``Square``). C&W
     is ``pse_cw`` (5 × 100 steps, minimal ℓ2, judged broken within ``unbounded_radius``), the same
@@ -122,7 +132,7 @@ def autoattack_like(
     them in ``--config``). PGD and APGD stop working on a sample at its first
     adversarial point, which can only lower robust accuracy and saves most of the work on weak models."""
     attacks: dict[str, Attack] = {
-        "pgd20": robust_eval(eps, norm, seed),
+        "pgd20": pgd20(eps, norm, seed),
         "apgd_ce": APGD(eps=eps, loss="ce", norm=norm, seed=seed),
     }
     if num_classes >= 4:

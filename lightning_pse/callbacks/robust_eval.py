@@ -19,7 +19,7 @@ class RobustEvalCallback(ProbeCallback):
     Args:
         attack: default ``presets.robust_eval`` at the module's training radius, or the dataset's
             standard one (``presets.model_threat``): PGD-20, step ε/4, random start, stopping on each
-            sample at its first adversarial point.
+            sample at its first adversarial point (at ℓ1 APGD-ℓ1 with 20 steps).
         every_n_epochs, num_samples, split, seed, batch_size: see ``ProbeCallback``.
     """
 

@@ -178,6 +178,17 @@ def test_square_l1_is_as_strong_as_autoattacks(trained_model, synthetic_data):
     assert robust <= reference_robust + 4, f"ours leaves {robust} robust, AutoAttack's Square-ℓ1 {reference_robust}"
 
 
+def test_the_per_epoch_l1_attack_is_apgd_and_stronger_than_pgd20_at_the_same_cost(trained_model, synthetic_data):
+    batch = next(iter(torch.utils.data.DataLoader(synthetic_data.split("val"), batch_size=32)))
+    x, y = batch["image"], batch["label"]
+    per_epoch, pgd20 = presets.robust_eval(4.0, "l1"), presets.pgd20(4.0, "l1")
+    assert isinstance(per_epoch, APGD) and per_epoch.steps == pgd20.steps == 20
+    assert isinstance(presets.robust_eval(8 / 255, "linf"), PGD), "ℓ∞ and ℓ2 keep PGD-20"
+    robust = {name: int((~attack.run(trained_model, x, y).success).sum()) for name, attack in
+              {"apgd": per_epoch, "pgd": pgd20}.items()}  # fmt: skip
+    assert robust["apgd"] < robust["pgd"] - 4, robust
+
+
 @pytest.mark.slow
 def test_autoattack_l1_runs_croce_and_heins_standard_version():
     x, y = data(4)

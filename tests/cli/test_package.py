@@ -42,7 +42,6 @@ def fresh_venv(path: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_the_wheel_trains_and_analyses_from_an_empty_folder(tmp_path):
     wheel = build_wheel(tmp_path / "dist")
     names = zipfile.ZipFile(wheel).namelist()
