@@ -124,8 +124,8 @@ def autoattack_like(
     eps: float, num_classes: int, norm: str = "linf", seed: int = 0, square_queries: int = 1000
 ) -> dict[str, Attack]:
     """PGD-20 (``pgd20``), APGD-CE, APGD-T (DLR, needs ≥ 4 classes), C&W ℓ2 and Square at radius
-    ``eps`` of ``norm``; under ℓ1 also EAD (``ead_l1``, minimal ℓ1, judged at ε), and APGD runs
-    APGD-ℓ1's schedule and Square Square-ℓ1's (``attacks.apgd_l1``, ``Square``). C&W
+    ``eps`` of ``norm``; under ℓ1 also EAD (``ead_l1``, minimal ℓ1, judged at ε), APGD runs APGD-ℓ1's
+    schedule (APGD-CE with 5 restarts, as AutoAttack's ℓ1 version) and Square Square-ℓ1's. C&W
     is ``pse_cw`` (5 × 100 steps, minimal ℓ2, judged broken within ``unbounded_radius``), the same
     attack as the PSE section's, so an analysis with both sections runs it once per batch; Square
     runs ``square_queries`` queries (fewer than the papers' defaults, to fit CPU budgets; raise
@@ -133,7 +133,8 @@ def autoattack_like(
     adversarial point, which can only lower robust accuracy and saves most of the work on weak models."""
     attacks: dict[str, Attack] = {
         "pgd20": pgd20(eps, norm, seed),
-        "apgd_ce": APGD(eps=eps, loss="ce", norm=norm, seed=seed),
+        # AutoAttack's standard version restarts APGD-CE 5 times at ℓ1 (once at ℓ∞ and ℓ2).
+        "apgd_ce": APGD(eps=eps, loss="ce", norm=norm, restarts=5 if norm == "l1" else 1, seed=seed),
     }
     if num_classes >= 4:
         attacks["apgd_t"] = APGD(

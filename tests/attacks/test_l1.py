@@ -201,6 +201,8 @@ def test_autoattack_l1_runs_croce_and_heins_standard_version():
 def test_the_l1_cascade_adds_ead_judged_at_epsilon_to_square_l1():
     attacks = presets.autoattack_like(12.0, num_classes=10, norm="l1")
     assert attacks["square"].norm == "l1" and attacks["ead_l1"].norm == "l1" and not attacks["ead_l1"].bounded
+    assert attacks["apgd_ce"].restarts == 5, "AutoAttack's ℓ1 version restarts APGD-CE 5 times"
+    assert presets.autoattack_like(8 / 255, num_classes=10)["apgd_ce"].restarts == 1, "and ℓ∞ once"
     assert all(a.norm == "l1" for k, a in attacks.items() if a.bounded)
     assert presets.unbounded_radius("l1", "l1", 12.0) == 12.0
     assert presets.unbounded_radius("l2", "l1", 12.0) == REFERENCE_EPS["l2"]
