@@ -134,6 +134,7 @@ def test_apgd_l1_counts_successes_only_at_epsilon(large_radii):
     assert broken.success.all() and broken.l1.max() <= 2.5 * (1 + 1e-6)
 
 
+@pytest.mark.slow  # an AutoAttack oracle run: about 20 s
 def test_apgd_l1_is_as_strong_as_autoattacks(trained_model, synthetic_data):
     """The oracle: AutoAttack's own APGD-CE at ℓ1 (with its larger radii first), same images, same budget."""
     from pyautoattack.autopgd_base import APGDAttack
@@ -160,6 +161,7 @@ def test_square_l1_blocks_and_sides_follow_square_l1():
     assert square_side(0.8, 28, 28, "l2") == 25 and square_side(0.0001, 28, 28, "l2") == 1
 
 
+@pytest.mark.slow  # an AutoAttack oracle run: about 20 s
 def test_square_l1_is_as_strong_as_autoattacks(trained_model, synthetic_data):
     """The oracle: AutoAttack's Square-ℓ1 with the same query schedule (rescaled to the budget), same images."""
     from pyautoattack.square import SquareAttack
