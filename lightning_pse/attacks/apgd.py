@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..errors import check_range
 from .apgd_l1 import l1_apgd_run, phase_radii
-from .base import Attack, apply_mask, input_gradient, keep_better
+from .base import Attack, apply_mask, input_gradient, keep_better, record_first_success
 from .losses import check_dlr_classes, objective, success
 from .threat import resolve_eps, threat_model
 
@@ -195,11 +195,7 @@ class APGD(Attack):
                 model, x_adv[rows], lambda z, r=rows: f(z, r), self.eot_samples
             )
 
-            hit = torch.zeros_like(found)
-            hit[rows] = success(logits, y[rows], None if judge_target is None else judge_target[rows])
-            hit &= ~found
-            found_x[hit] = x_adv[hit]
-            found |= hit
+            record_first_success(found, found_x, x_adv, logits, rows, y, judge_target)
             increases += (score > score_prev).float()
             score_prev = score.clone()
             improved = score > best_score

@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .base import apply_mask, input_gradient
+from .base import apply_mask, input_gradient, record_first_success
 from .losses import success
 from .threat import L1Threat
 
@@ -109,11 +109,7 @@ def _phase(
             model, x_adv[rows], lambda z, r=rows: objective(z, r), eot_samples
         )
         if judged:
-            hit = torch.zeros_like(found)
-            hit[rows] = success(logits, y[rows], None if judge_target is None else judge_target[rows])
-            hit &= ~found
-            found_x[hit] = x_adv[hit]
-            found |= hit
+            record_first_success(found, found_x, x_adv, logits, rows, y, judge_target)
         improved = score > best_score
         best_x[improved], best_grad[improved], best_score[improved] = x_adv[improved], grad[improved], score[improved]
 

@@ -217,6 +217,19 @@ class Attack:
         return f"{type(self).__name__}({args})"
 
 
+def record_first_success(
+    found: Tensor, found_x: Tensor, x_adv: Tensor, logits: Tensor, rows, y: Tensor, judge_target: Tensor | None
+) -> None:
+    """In place: the samples ``rows`` of the batch whose ``logits`` (of ``x_adv[rows]``) succeed for the
+    first time get ``found`` set and ``found_x`` = their ``x_adv`` (a run returns a point's first
+    success). ``found`` ``[B]`` bool, ``found_x`` and ``x_adv`` ``[B, C, H, W]``."""
+    hit = torch.zeros_like(found)
+    hit[rows] = success(logits, y[rows], None if judge_target is None else judge_target[rows])
+    hit &= ~found
+    found_x[hit] = x_adv[hit]
+    found |= hit
+
+
 def keep_better(
     best_x: Tensor | None,
     best_success: Tensor | None,
