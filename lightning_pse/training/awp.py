@@ -12,9 +12,12 @@ computed at ``w + v``, its gradient taken there, and the weights are restored to
 exactly) before the optimiser steps, so the update is ``w ← w − lr·∇L(w + v)``.
 
 The gradient ``g`` is taken in train mode like the loss; BatchNorm's running statistics keep none of
-that extra forward. Under DDP each process perturbs with its own batch's gradient (the reference,
-single-process, uses the whole batch). ``awp_warmup``: epochs of plain adversarial training first
-(the reference: none for AT-AWP, 10 for TRADES-AWP, on CIFAR-10).
+that extra forward. Under DDP ``g`` is averaged over the processes before it is scaled, so every
+process perturbs by the same ``v``, the gradient of the mean loss over the global batch (the
+reference, single-process, takes it on the whole batch; the processes' batches are equal in size,
+so the mean of their gradients is that gradient, up to BatchNorm's per-process batch statistics).
+``awp_warmup``: epochs of plain adversarial training first (the reference: none for AT-AWP, 10 for
+TRADES-AWP, on CIFAR-10).
 """
 
 from __future__ import annotations
@@ -36,19 +39,23 @@ def perturbed_weights(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
 
 
-def weight_perturbation(model: nn.Module, loss: Callable[[], Tensor], gamma: float) -> list[Tensor]:
+def weight_perturbation(
+    model: nn.Module,
+    loss: Callable[[], Tensor],
+    gamma: float,
+    mean_over_processes: Callable[[Tensor], Tensor] = lambda flat: flat,
+) -> list[Tensor]:
     """``v_l = γ·‖w_l‖·g_l/‖g_l‖`` for each of ``perturbed_weights(model)`` (same order and shapes),
-    ``g = ∇_w loss()``; ``loss`` runs the model in whatever mode it is in. Parameter ``.grad`` is
+    ``g = ∇_w loss()``; ``loss`` runs the model in whatever mode it is in. ``mean_over_processes``
+    averages the gradients, flattened into one vector ``[Σ numel]``, over the processes of a
+    distributed run (a strategy's ``reduce``; the identity in one process). Parameter ``.grad`` is
     not touched."""
     weights = perturbed_weights(model)
     grads = torch.autograd.grad(loss(), weights, allow_unused=True)
-    offsets = []
-    for w, g in zip(weights, grads):
-        if g is None:
-            offsets.append(torch.zeros_like(w))
-            continue
-        offsets.append(gamma * w.detach().norm() * g / (g.norm() + NORM_FLOOR))
-    return offsets
+    grads = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads)]
+    flat = mean_over_processes(torch.cat([g.reshape(-1) for g in grads]))
+    grads = [g.view_as(w) for g, w in zip(flat.split([w.numel() for w in weights]), weights)]
+    return [gamma * w.detach().norm() * g / (g.norm() + NORM_FLOOR) for w, g in zip(weights, grads)]
 
 
 class AdversarialWeightPerturbation:
@@ -63,7 +70,10 @@ class AdversarialWeightPerturbation:
         if self.current_epoch >= self.hparams.awp_warmup and self.hparams.awp_gamma > 0:
             with batchnorm_statistics_kept(self.model):
                 offsets = weight_perturbation(
-                    self.model, lambda: self.adversarial_loss(x, x_adv, y)[0], self.hparams.awp_gamma
+                    self.model,
+                    lambda: self.adversarial_loss(x, x_adv, y)[0],
+                    self.hparams.awp_gamma,
+                    mean_over_processes=self.mean_over_processes,
                 )
             weights = perturbed_weights(self.model)
             self._saved_weights = [w.detach().clone() for w in weights]
@@ -71,6 +81,11 @@ class AdversarialWeightPerturbation:
                 for w, v in zip(weights, offsets):
                     w.add_(v)
         return self.adversarial_loss(x, x_adv, y)
+
+    def mean_over_processes(self, flat: Tensor) -> Tensor:
+        """``flat`` averaged over the processes of the trainer's strategy (DDP: an all-reduce; one
+        process, or no trainer: ``flat`` itself)."""
+        return self.trainer.strategy.reduce(flat, reduce_op="mean") if self._trainer is not None else flat
 
     def on_after_backward(self) -> None:
         """Back to ``w`` (the gradient was taken at ``w + v``), before the optimiser steps."""

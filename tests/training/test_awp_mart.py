@@ -1,10 +1,14 @@
 """MART's loss and AWP's weight perturbation against direct computations, and both training."""
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
+from pytorch_lightning.strategies import DDPStrategy
 
 from lightning_pse.checkpoints import load_module, read_checkpoint
 from lightning_pse.data import SyntheticDataModule
@@ -109,6 +113,47 @@ def test_awp_waits_for_its_warmup(like_trained, batch):
     torch.manual_seed(0)
     module.training_loss(x, y)
     assert module._saved_weights is None, "epoch 0 < warmup: no perturbation"
+
+
+def _awp_module(state_path: str) -> AWPModule:
+    """An AT-AWP module with the saved weights, in eval mode: its forward, and so each sample's loss,
+    does not depend on which other samples share the batch (train-mode BatchNorm would)."""
+    module = AWPModule(model="small_cnn", num_classes=10, awp_gamma=0.02, steps=2, random_start=False)
+    module.load_state_dict(torch.load(state_path, weights_only=True))
+    return module.eval()
+
+
+def _perturb_on_rank(rank: int, world_size: int, root: str) -> None:
+    """One DDP process (gloo) with a Lightning DDP strategy: AWP's step on this rank's share of the
+    batch, the perturbed weights written to ``rank<r>.pt``."""
+    dist.init_process_group("gloo", init_method=f"file://{root}/rendezvous", rank=rank, world_size=world_size)
+    try:
+        module = _awp_module(f"{root}/state.pt")
+        module.trainer = SimpleNamespace(strategy=DDPStrategy(), current_epoch=0)
+        x, y = torch.load(f"{root}/batch.pt", weights_only=True)
+        share = len(y) // world_size
+        module.training_loss(x[rank * share : (rank + 1) * share], y[rank * share : (rank + 1) * share])
+        torch.save([w.detach() for w in perturbed_weights(module.model)], f"{root}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_awp_on_two_processes_perturbs_as_one_process_on_the_whole_batch(trained_module, batch, tmp_path):
+    """Each process holds half the batch; the weights both perturb to are those one process reaches
+    on the whole batch (the mean of the halves' gradients is the whole batch's gradient)."""
+    torch.save(trained_module.state_dict(), tmp_path / "state.pt")
+    torch.save(batch, tmp_path / "batch.pt")
+    mp.spawn(_perturb_on_rank, args=(2, str(tmp_path)), nprocs=2)
+    single = _awp_module(str(tmp_path / "state.pt"))
+    single.training_loss(*batch)
+    expected = [w.detach() for w in perturbed_weights(single.model)]
+    start = perturbed_weights(_awp_module(str(tmp_path / "state.pt")).model)
+    for rank in range(2):
+        perturbed = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert len(perturbed) == len(expected) > 0
+        for ours, theirs, w in zip(perturbed, expected, start):
+            assert not torch.equal(theirs, w.detach()), "the weights moved"
+            torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize(
