@@ -2,7 +2,10 @@
 writes the logged metrics (rank 0) as JSON: the tests compare the two. Launched as a script,
 since Lightning's DDP launcher re-runs the command for each extra rank.
 
-    python tests/ddp_validate.py STATE_DICT OUT.json DEVICES
+    python tests/ddp_validate.py STATE_DICT OUT.json DEVICES PROBE_SAMPLES
+
+PROBE_SAMPLES in batches of 4: 20 makes 5 batches, which two ranks share as 3 and 2; 4 makes one
+batch, and the second rank has none to measure.
 """
 
 import json
@@ -16,27 +19,26 @@ from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.training import ClassifierModule
 
-PROBE = dict(num_samples=20, batch_size=4)  # 5 batches: the ranks get 3 and 2
 
-
-def callbacks():
+def callbacks(probe_samples: int):
+    probe = dict(num_samples=probe_samples, batch_size=4)
     return [
         PSECallback(
             attacks={
                 "pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0),
                 "cw": CW(steps=20, binary_search_steps=2, seed=0),
             },
-            **PROBE,
+            **probe,
         ),
-        RobustEvalCallback(attack=PGD(eps=8 / 255, steps=5, seed=0), **PROBE),
-        CAMCallback(attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)}, estimator="gradient", **PROBE),
+        RobustEvalCallback(attack=PGD(eps=8 / 255, steps=5, seed=0), **probe),
+        CAMCallback(attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)}, estimator="gradient", **probe),
         DissectionCallback(
-            layers=["body.4", "body.7"], attack=PGD(eps=8 / 255, steps=3, seed=0), num_concept_images=20, **PROBE
+            layers=["body.4", "body.7"], attack=PGD(eps=8 / 255, steps=3, seed=0), num_concept_images=20, **probe
         ),
     ]
 
 
-def main(state_path: str, out_path: str, devices: int) -> None:
+def main(state_path: str, out_path: str, devices: int, probe_samples: int) -> None:
     # 201 validation images: an odd split, which a padding sampler would count one sample twice in.
     data = SyntheticDataModule(num_train=64, num_val=201, num_test=32, batch_size=32)
     module = ClassifierModule(model="small_cnn", num_classes=data.num_classes, mean=data.mean, std=data.std)
@@ -46,7 +48,7 @@ def main(state_path: str, out_path: str, devices: int) -> None:
         devices=devices,
         strategy="ddp" if devices > 1 else "auto",
         logger=False,
-        callbacks=callbacks(),
+        callbacks=callbacks(probe_samples),
         enable_progress_bar=False,
         enable_model_summary=False,
     )
@@ -58,4 +60,4 @@ def main(state_path: str, out_path: str, devices: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
