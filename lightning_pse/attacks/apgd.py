@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..errors import check_range
 from .apgd_l1 import l1_apgd_run, phase_radii
-from .base import Attack, apply_mask, input_gradient, keep_better, record_first_success
+from .base import Attack, apply_mask, input_gradient, keep_better, record_first_success, update_best
 from .losses import check_dlr_classes, objective, success
 from .threat import resolve_eps, threat_model
 
@@ -198,12 +198,7 @@ class APGD(Attack):
             record_first_success(found, found_x, x_adv, logits, rows, y, judge_target)
             increases += (score > score_prev).float()
             score_prev = score.clone()
-            improved = score > best_score
-            best_x[improved], best_grad[improved], best_score[improved] = (
-                x_adv[improved],
-                grad[improved],
-                score[improved],
-            )
+            update_best(best_x, best_grad, best_score, x_adv, grad, score)
 
             if i + 1 in marks:
                 span = i + 1 - last_mark

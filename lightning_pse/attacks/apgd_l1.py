@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .base import apply_mask, input_gradient, record_first_success
+from .base import apply_mask, input_gradient, record_first_success, update_best
 from .losses import success
 from .threat import L1Threat
 
@@ -110,8 +110,7 @@ def _phase(
         )
         if judged:
             record_first_success(found, found_x, x_adv, logits, rows, y, judge_target)
-        improved = score > best_score
-        best_x[improved], best_grad[improved], best_score[improved] = x_adv[improved], grad[improved], score[improved]
+        update_best(best_x, best_grad, best_score, x_adv, grad, score)
 
         if (i + 1) % check_every == 0:
             nonzero = nonzero_count(best_x - x)

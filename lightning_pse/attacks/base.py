@@ -230,6 +230,15 @@ def record_first_success(
     found |= hit
 
 
+def update_best(
+    best_x: Tensor, best_grad: Tensor, best_score: Tensor, x_adv: Tensor, grad: Tensor, score: Tensor
+) -> None:
+    """In place: the samples whose ``score`` ``[B]`` beats ``best_score`` take their ``x_adv``, ``grad``
+    (``[B, C, H, W]``) and ``score`` as the run's best point (APGD's bookkeeping)."""
+    improved = score > best_score
+    best_x[improved], best_grad[improved], best_score[improved] = x_adv[improved], grad[improved], score[improved]
+
+
 def keep_better(
     best_x: Tensor | None,
     best_success: Tensor | None,
