@@ -18,13 +18,24 @@ from .threat import l1_norm, l2_norm, resolve_eps, threat_model
 SQUARE_NORMS = ("linf", "l2", "l1")
 
 
-def square_fraction(p_init: float, query: int, n_queries: int) -> float:
-    """The paper's schedule of the fraction ``p`` of pixels a square covers: ``p_init`` halved at
+def square_fraction(p_init: float, iteration: int, n_queries: int) -> float:
+    """The paper's schedule of the fraction ``p`` of pixels a square covers at ``iteration`` (the
+    queries after the start, counted from 0, so the first covers ``p_init``): ``p_init`` halved at
     iterations 10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000 of a 10 000-query budget (rescaled).
     """
-    it = int(query / n_queries * 10000)
+    it = int(iteration / n_queries * 10000)
     halvings = sum(it > b for b in (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000))
     return p_init / 2**halvings
+
+
+def _corners(n: int, h: int, w: int, side: int, g, device) -> tuple[Tensor, Tensor]:
+    """Top-left corners ``([n], [n])`` of ``side``-pixel squares, each coordinate uniform in
+    ``[0, H − side − 1]`` (``0`` when the square spans the image), as the reference code draws them:
+    its last position is never drawn. Drawing it too made our search measurably weaker
+    (benchmarks/README.md, "Square against the reference")."""
+    top = torch.randint(0, max(h - side, 1), (n,), generator=g, device=device)
+    left = torch.randint(0, max(w - side, 1), (n,), generator=g, device=device)
+    return top, left
 
 
 def _window(size: Tensor, top: Tensor, left: Tensor, h: int, w: int) -> Tensor:
@@ -51,27 +62,26 @@ def _rings(rows: int, cols: int, decay: int, device, dtype) -> Tensor:
     return tails[ring]
 
 
+DECAY = {"l2": 2, "l1": 4}  # the nested squares' weights 1/(k + 1)^decay
+
+
 def square_block(side: int, norm: str, device, dtype) -> Tensor:
-    """The ℓ2 and ℓ1 attacks' square pattern ``[side, side]``, unit norm. ℓ2: concentric rings
-    falling as ``1/(r + 1)²`` from the centre (the paper's "meta pseudo-Gaussian" block, one sign).
-    ℓ1: Croce & Hein 2021's block, the top half nested squares weighted ``1/(k + 1)⁴`` and the bottom
-    half the same with the opposite sign (steep, so the budget sits on few pixels)."""
-    if norm == "l2":
-        idx = torch.arange(side, device=device, dtype=dtype)
-        centre = (side - 1) / 2
-        ring = torch.maximum((idx[:, None] - centre).abs(), (idx[None, :] - centre).abs()).floor()
-        pattern = 1.0 / (ring + 1) ** 2
-    else:
-        top = side // 2
-        pattern = torch.cat([_rings(top, side, 4, device, dtype), -_rings(side - top, side, 4, device, dtype)])
-    return pattern / SIZE[norm](pattern[None]).view(())
+    """The ℓ2 and ℓ1 attacks' square pattern ``[side, side]``, unit norm: the top ``side // 2`` rows
+    nested squares weighted ``1/(k + 1)^d`` and the other rows the same with the opposite sign, each
+    half scaled to unit norm first (the paper's "meta pseudo-Gaussian" block: ``d = 2`` at ℓ2; Croce &
+    Hein 2021's Square-ℓ1 block: ``d = 4``, steep, so the budget sits on few pixels)."""
+    size = lambda t: SIZE[norm](t[None]).view(())  # noqa: E731
+    top = _rings(side // 2, side, DECAY[norm], device, dtype)
+    bottom = _rings(side - side // 2, side, DECAY[norm], device, dtype)
+    pattern = torch.cat([top / size(top), -bottom / size(bottom)])
+    return pattern / size(pattern)
 
 
 def square_side(p: float, h: int, w: int, norm: str) -> int:
-    """The side of a query's square: ``round(√(p·H·W))``; ℓ∞/ℓ2 within ``[1, H − 1]``, ℓ1 odd and
-    within ``[3, min(H, W)]`` (Square-ℓ1's rule)."""
+    """The side of a query's square: ``round(√(p·H·W))``; ℓ∞ within ``[1, H − 1]``, ℓ2 and ℓ1 odd and
+    within ``[3, min(H, W)]`` (the reference code's rule for its two-half blocks)."""
     side = int(round(math.sqrt(p * h * w)))
-    if norm != "l1":
+    if norm == "linf":
         return max(min(side, h - 1), 1)
     side = max(side, 3)
     return min(side + 1 - side % 2, h, w)
@@ -84,15 +94,15 @@ class Square(Attack):
 
     ℓ∞: start from vertical stripes of ±ε; each query sets one random square (side
     ``√(p·H·W)``, ``p`` from ``square_fraction``) to a random ±ε per channel.
-    ℓ2: start from a tiling of pseudo-Gaussian blocks of norm ε; each query draws two windows,
-    puts a new pseudo-Gaussian block with random channel signs plus the old content in the first,
-    empties the second, and rescales the union so that ``‖δ‖₂ = ε`` (the paper's update, with the
-    budget shared across channels rather than split per channel: our simplification).
-    ℓ1 (Croce & Hein 2021's Square-ℓ1, with the same simplification): the same scheme with Square-ℓ1's
-    blocks (a positive and a negative half of steep nested squares, randomly transposed) and its
-    odd square sides of at least 3; the start tiling (``C·k`` blocks of unit ℓ1 norm) and each
-    candidate window (``C`` times the free budget, ``_rescale``) exceed ε and are projected onto the
-    ℓ1 ball and the [0, 1] box together, which soft-thresholds them to their peaks.
+    ℓ2 and ℓ1 (the paper's ℓ2 attack and Croce & Hein 2021's Square-ℓ1, as the reference code does
+    them): blocks of a positive and a negative half (``square_block``, randomly transposed), odd
+    sides of at least 3. Start from a centred tiling of such blocks with random channel signs, scaled
+    to ``‖δ‖₂ = ε`` (ℓ2) or projected onto the ℓ1 ball. Each query draws two windows and, channel by
+    channel, puts a new block plus the first window's old content (both at unit norm) in the first
+    window and empties the second, the first window getting the channel's share of the free budget
+    plus what the channel held in both windows (``_window_update``); at ℓ1 that is ``C`` times the
+    free budget, so the candidate exceeds ε and its projection onto the ℓ1 ball and the [0, 1] box
+    soft-thresholds it to its peaks.
 
     Only samples not yet fooled are queried; a sample stops once it succeeds.
 
@@ -142,21 +152,20 @@ class Square(Attack):
         b, c, h, w = x.shape
         delta = apply_mask(self._init(x, g), mask)
         if self.norm == "l2":
-            delta = self._rescale(delta, torch.ones_like(delta[:, :1]), delta)
+            delta = delta * self.eps / (l2_norm(delta) + 1e-12)
         x_adv = x + self._threat.constrain(x, delta, mask)
         logits = model(x_adv)
         loss = self._loss(logits, y, target)
         done = success(logits, y, target)
-        for query in range(1, self.n_queries):
+        for i in range(self.n_queries - 1):  # the start was the first query
             active = (~done).nonzero().squeeze(1)
             if active.numel() == 0:
                 break
-            p = square_fraction(self.p_init, query, self.n_queries)
+            p = square_fraction(self.p_init, i, self.n_queries)
             side = square_side(p, h, w, self.norm)
             xa, da = x[active], x_adv[active] - x[active]
             n = active.numel()
-            top = torch.randint(0, h - side + 1, (n,), generator=g, device=x.device)
-            left = torch.randint(0, w - side + 1, (n,), generator=g, device=x.device)
+            top, left = _corners(n, h, w, side, g, x.device)
             window = _window(torch.full((n,), side, device=x.device), top, left, h, w).to(x.dtype)
             if self.norm == "linf":
                 signs = torch.randint(0, 2, (n, c, 1, 1), generator=g, device=x.device).to(x.dtype) * 2 - 1
@@ -190,44 +199,27 @@ class Square(Attack):
         side = max(h // 5, 1)
         block = square_block(side, self.norm, x.device, x.dtype)
         delta = torch.zeros_like(x)
-        for i in range(0, h - side + 1, side):
-            for j in range(0, w - side + 1, side):
+        top, left = max((h - 5 * side) // 2, 0), max((w - 5 * side) // 2, 0)  # the tiling centred
+        for i in range(top, h - side + 1, side):
+            for j in range(left, w - side + 1, side):
                 signs = torch.randint(0, 2, (b, c, 1, 1), generator=g, device=x.device).to(x.dtype) * 2 - 1
                 delta[:, :, i : i + side, j : j + side] = signs * self._oriented(block, b, g)
         return delta
 
-    def _oriented(self, block: Tensor, n: int, g) -> Tensor:
-        """``block`` ``[S, S]`` for each of ``n`` samples ``[n, 1, S, S]``; at ℓ1 transposed for a random
-        half of them (the ℓ1 block has a positive and a negative half; the ℓ2 one is symmetric)."""
-        if self.norm != "l1":
-            return block.expand(n, 1, *block.shape)
+    @staticmethod
+    def _oriented(block: Tensor, n: int, g) -> Tensor:
+        """``block`` ``[S, S]`` for each of ``n`` samples ``[n, 1, S, S]``, transposed for a random half
+        of them (the block's positive and negative halves then lie side by side)."""
         flip = torch.rand(n, generator=g, device=block.device) < 0.5
         return torch.where(flip.view(-1, 1, 1, 1), block.T, block)
 
-    def _rescale(self, delta: Tensor, region: Tensor, new_region_content: Tensor) -> Tensor:
-        """Put ``new_region_content`` in ``region`` scaled to the budget the rest leaves: ℓ2
-        ``√(ε² − ‖outside‖₂²)``, so that ``‖δ‖₂ = ε``; ℓ1 ``C·(ε − ‖outside‖₁)`` for ``C`` channels, as in
-        Square-ℓ1 (each channel gets the whole free budget), which the projection onto the ℓ1 ball
-        then thresholds back to ε, keeping the block's peaks: sparse updates on colour images."""
-        size = SIZE[self.norm]
-        outside = delta * (1 - region)
-        if self.norm == "l2":
-            budget = (self.eps**2 - size(outside) ** 2).clamp(min=0).sqrt()
-        else:
-            budget = (self.eps - size(outside)).clamp(min=0) * delta.shape[1]
-        content = new_region_content * region
-        return outside + content * budget / (size(content) + 1e-12)
-
     def _block_update(self, delta: Tensor, window: Tensor, top: Tensor, left: Tensor, side: int, g) -> Tensor:
-        """The ℓ2/ℓ1 query: a new block (random channel signs, as large as the window's old content
-        plus ``ε/√k`` (ℓ2) or ``ε/k`` (ℓ1), ``k`` the number of blocks that tile the image) added to the
-        old content of the first window, the second window emptied, the union rescaled to ``‖δ‖ = ε``."""
+        """The ℓ2/ℓ1 query on ``delta`` ``[n, C, H, W]``: a second window drawn, a new block with random
+        channel signs placed in ``window`` (corner ``top``, ``left``), then ``_window_update``."""
         n, c, h, w = delta.shape
-        top2 = torch.randint(0, h - side + 1, (n,), generator=g, device=delta.device)
-        left2 = torch.randint(0, w - side + 1, (n,), generator=g, device=delta.device)
+        top2, left2 = _corners(n, h, w, side, g, delta.device)
         window2 = _window(torch.full((n,), side, device=delta.device), top2, left2, h, w).to(delta.dtype)
         union = torch.maximum(window, window2)
-        old = delta * window
         signs = torch.randint(0, 2, (n, c, 1, 1), generator=g, device=delta.device).to(delta.dtype) * 2 - 1
         rows = torch.arange(h, device=delta.device)
         patterns = self._oriented(square_block(side, self.norm, delta.device, delta.dtype), n, g)[:, 0]
@@ -235,7 +227,25 @@ class Square(Attack):
         r = (rows.view(1, h, 1) - top.view(-1, 1, 1)).clamp(0, side - 1)
         col = (torch.arange(w, device=delta.device).view(1, 1, w) - left.view(-1, 1, 1)).clamp(0, side - 1)
         block = patterns[torch.arange(n, device=delta.device).view(-1, 1, 1), r, col][:, None] * window * signs
-        blocks = max(h * w // (side * side), 1)
-        share = self.eps / (math.sqrt(blocks) if self.norm == "l2" else blocks)
-        new_content = block * (SIZE[self.norm](old) + share) + old
-        return self._rescale(delta, union, new_content * window)
+        return self._window_update(delta, window, union, block)
+
+    def _window_update(self, delta: Tensor, window: Tensor, union: Tensor, block: Tensor) -> Tensor:
+        """Channel by channel (norms over ``H, W``, shaped ``[n, C, 1, 1]``): the first ``window`` gets
+        ``u = block + δ_window/‖δ_window‖`` (``block`` of unit norm per channel) scaled to norm
+
+            ℓ2:  √( (ε² − ‖δ‖₂²)₊ / C + ‖δ_union‖₂² )      (so that ‖δ'‖₂ = ε)
+            ℓ1:  C · ( (ε − ‖δ‖₁)₊ / C + ‖δ_union‖₁ )        (C times the budget; projected after)
+
+        and the rest of ``union`` (both windows ``[n, 1, H, W]``) is emptied."""
+        c = delta.shape[1]
+        if self.norm == "l2":
+            per_channel = lambda t: t.square().sum((-2, -1), keepdim=True).sqrt()  # noqa: E731
+            free = (self.eps**2 - l2_norm(delta) ** 2).clamp(min=0)
+            target = (free / c + per_channel(delta * union) ** 2).sqrt()
+        else:
+            per_channel = lambda t: t.abs().sum((-2, -1), keepdim=True)  # noqa: E731
+            free = (self.eps - l1_norm(delta)).clamp(min=0)
+            target = (free / c + per_channel(delta * union)) * c
+        old = delta * window
+        content = block + old / (per_channel(old) + 1e-12)
+        return delta * (1 - union) + content * target / (per_channel(content) + 1e-12)

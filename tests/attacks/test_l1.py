@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from lightning_pse.analysis import evaluate
-from lightning_pse.attacks import APGD, CW, EAD, PGD, Square, presets
+from lightning_pse.attacks import APGD, CW, EAD, PGD, presets
 from lightning_pse.attacks.apgd_l1 import phase_radii
-from lightning_pse.attacks.square import square_block, square_side
 from lightning_pse.attacks.threat import L1Threat, project_l1_ball
 from lightning_pse.data.stats import REFERENCE_EPS
 from lightning_pse.sections.autoattack import AUTOATTACK_ATTACKS, autoattack_robust
@@ -150,34 +149,6 @@ def test_apgd_l1_is_as_strong_as_autoattacks(trained_model, synthetic_data):
     robust = int((clean & ~ours.success).sum())
     assert 2 <= reference_robust <= int(clean.sum()) - 8, "a radius where the comparison says something"
     assert robust <= reference_robust + 3, f"ours leaves {robust} robust, AutoAttack's APGD-ℓ1 {reference_robust}"
-
-
-def test_square_l1_blocks_and_sides_follow_square_l1():
-    block = square_block(7, "l1", "cpu", torch.float64)
-    assert block.abs().sum().item() == pytest.approx(1.0)
-    assert (block[:3] > 0).all() and (block[3:] < 0).all(), "a positive top half, a negative bottom half"
-    assert block[1, 3] == block[:3].max() and block[1, 3] > 8 * block[1, 0], "peaked at the half's centre"
-    assert [square_side(p, 28, 28, "l1") for p in (0.8, 0.1, 0.0001)] == [25, 9, 3], "odd, at least 3"
-    assert square_side(0.8, 28, 28, "l2") == 25 and square_side(0.0001, 28, 28, "l2") == 1
-
-
-@pytest.mark.slow  # an AutoAttack oracle run: about 20 s
-def test_square_l1_is_as_strong_as_autoattacks(trained_model, synthetic_data):
-    """The oracle: AutoAttack's Square-ℓ1 with the same query schedule (rescaled to the budget), same images."""
-    from pyautoattack.square import SquareAttack
-
-    batch = next(iter(torch.utils.data.DataLoader(synthetic_data.split("val"), batch_size=32)))
-    x, y = batch["image"], batch["label"]
-    eps, queries = 8.0, 300
-    reference = SquareAttack(trained_model, n_queries=queries, eps=eps, norm="L1", seed=0, resc_schedule=True)
-    with torch.no_grad():
-        clean = trained_model(x).argmax(1) == y
-        reference_robust = int((clean & (trained_model(reference.perturb(x, y)).argmax(1) == y)).sum())
-    ours = Square(eps=eps, norm="l1", n_queries=queries, seed=0).run(trained_model, x, y)
-    robust = int((clean & ~ours.success).sum())
-    assert ours.l1.max() <= eps * (1 + 1e-5) and 0 <= ours.x_adv.min() and ours.x_adv.max() <= 1
-    assert 4 <= reference_robust <= int(clean.sum()) - 8, "a radius where the comparison says something"
-    assert robust <= reference_robust + 4, f"ours leaves {robust} robust, AutoAttack's Square-ℓ1 {reference_robust}"
 
 
 def test_the_per_epoch_l1_attack_is_apgd_and_stronger_than_pgd20_at_the_same_cost(trained_model, synthetic_data):
