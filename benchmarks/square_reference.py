@@ -1,5 +1,5 @@
-"""Our Square against the reference code (AutoAttack's ``square.py``, by the paper's authors) at ℓ2
-or ℓ1: the same images, the same query budget and schedule, several seeds each; prints the robust
+"""Our Square against the reference code (AutoAttack's ``square.py``, by the paper's authors) at ℓ∞,
+ℓ2 or ℓ1: the same images, the same query budget and schedule, several seeds each; prints the robust
 counts per seed and their means.
 
     python benchmarks/square_reference.py --ckpt runs/fmnist/fast_at/checkpoints/last.ckpt --norm l2 --eps 1.5
@@ -22,6 +22,8 @@ from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpo
 from lightning_pse.data import SyntheticDataModule, unpack_batch
 from lightning_pse.training import ClassifierModule
 
+REFERENCE_NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}  # our names → the reference's
+
 
 def model_and_images(args) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
     if args.ckpt:
@@ -42,7 +44,7 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--ckpt")
     source.add_argument("--state-dict")
-    parser.add_argument("--norm", choices=["l2", "l1"], required=True)
+    parser.add_argument("--norm", choices=list(REFERENCE_NORMS), required=True)
     parser.add_argument("--eps", type=float, required=True)
     parser.add_argument("--samples", type=int, default=128)
     parser.add_argument("--queries", type=int, default=300)
@@ -58,7 +60,7 @@ def main() -> None:
         ours = Square(eps=args.eps, norm=args.norm, n_queries=args.queries, seed=seed).run(model, x, y)
         counts["ours"].append(int((clean & ~ours.success).sum()))
         reference = SquareAttack(
-            model, n_queries=args.queries, eps=args.eps, norm=args.norm.upper(), seed=seed, resc_schedule=True
+            model, n_queries=args.queries, eps=args.eps, norm=REFERENCE_NORMS[args.norm], seed=seed, resc_schedule=True
         )
         with torch.no_grad():
             counts["reference"].append(int((clean & (model(reference.perturb(x, y)).argmax(1) == y)).sum()))
