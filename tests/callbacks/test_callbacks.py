@@ -238,9 +238,9 @@ def ddp_metrics(request, trained_module, tmp_path_factory):
     runs = {}
     for devices in (1, 2):
         out = root / f"metrics_{devices}.json"
-        script = [sys.executable, str(REPO / "tests" / "ddp_validate.py"), str(state), str(out), str(devices)]
+        script = REPO / "tests" / "ddp_validate.py"
         result = subprocess.run(
-            [*script, str(probe_samples)],
+            [sys.executable, str(script), str(state), str(out), str(devices), str(probe_samples)],
             cwd=root,
             capture_output=True,
             text=True,
