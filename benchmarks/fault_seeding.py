@@ -40,6 +40,8 @@ DISSECT_TESTS = ("tests/dissect",)
 ATTACK_TESTS = ("tests/attacks/test_attacks.py",)
 STATS_TESTS = ("tests/analysis/test_stats.py", "tests/analysis/test_findings.py")
 TRAINING_TESTS = ("tests/training/test_adversarial_training.py",)
+# The comparison's unit tests (the module's others analyse checkpoints: minutes).
+COMPARE_TESTS = ("tests/analysis/test_compare.py", "-k", "correlations or perfect or holm or bounded or minimum")
 
 FAULTS = [
     # pixel groups and PSE
@@ -259,10 +261,80 @@ FAULTS = [
     ),
     Fault(
         "analysis/findings.py",
-        'present = sum(s["count"] > 0 for s in shares.values())',
-        'present = sum(s["ci95"][1] > 0 for s in shares.values())',
-        "a type counts as present from its interval, not its count",
+        'return "present" if low >= min_share else "absent" if high < min_share else "undetermined"',
+        'return "present" if low > min_share else "absent" if high < min_share else "undetermined"',
+        "a type at exactly the minimum share is not present (> for ≥)",
         STATS_TESTS,
+    ),
+    Fault(
+        "analysis/findings.py",
+        'return "present" if low >= min_share else "absent" if high < min_share else "undetermined"',
+        'return "present" if low >= min_share else "absent" if high <= min_share else "undetermined"',
+        "a type whose upper bound equals the minimum share is absent (≤ for <)",
+        STATS_TESTS,
+    ),
+    Fault(
+        "analysis/findings.py",
+        '"verdict": "holds" if present >= 2 else "does not hold" if absent >= 2 else "inconclusive",',
+        '"verdict": "holds" if present >= 2 else "does not hold" if absent >= 1 else "inconclusive",',
+        "finding (i) fails with one type absent",
+        STATS_TESTS,
+    ),
+    Fault(
+        "analysis/findings.py",
+        '[requirement(units, MIN_UNITS, "units"), probe, any_detector],',
+        '[requirement(units, MIN_UNITS, "units"), probe],',
+        "the sensitivity–IoU ρ judged with no detector in the layer",
+        STATS_TESTS,
+    ),
+    Fault(
+        "stats.py",
+        "rhos = np.abs(ry[orders] @ rx) / scale",
+        "rhos = (ry[orders] @ rx) / scale",
+        "permutation p one-sided",
+        STATS_TESTS,
+    ),
+    Fault(
+        "stats.py",
+        "return float(np.mean(rhos >= observed - 1e-12))",
+        "return float(np.mean(rhos > observed + 1e-12))",
+        "permutation p leaves out orderings as extreme as the observed one",
+        STATS_TESTS,
+    ),
+    Fault(
+        "stats.py",
+        "running = max(running, min(1.0, (m - rank) * p))",
+        "running = min(1.0, m * p)",
+        "Bonferroni in Holm's place",
+        STATS_TESTS,
+    ),
+    Fault(
+        "analysis/compare.py",
+        '"ci95": spearman_interval(rho, n) if n >= MIN_FISHER_POINTS else [math.nan, math.nan],',
+        '"ci95": spearman_interval(rho, n),',
+        "Fisher interval below 10 checkpoints",
+        COMPARE_TESTS,
+    ),
+    Fault(
+        "analysis/compare.py",
+        'row["below_minimum"] = [c for c, (n, need) in sizes.items() if _finite(row[c]) and n < need]',
+        'row["below_minimum"] = [c for c, (n, need) in sizes.items() if _finite(row[c]) and n <= need]',
+        "a point at exactly its minimum sample left out",
+        COMPARE_TESTS,
+    ),
+    Fault(
+        "analysis/compare.py",
+        '            if entry.get("bounded"):',
+        '            if entry.get("bounded") is not None:',
+        "comparison columns may come from an unbounded attack",
+        COMPARE_TESTS,
+    ),
+    Fault(
+        "sections/robustness.py",
+        'worst, over = worst & by_autoattack, [*over, "autoattack"]',
+        'worst, over = worst, [*over, "autoattack"]',
+        "AutoAttack left out of the headline worst case",
+        ("tests/sections/test_robustness.py", "-k", "headline"),
     ),
     Fault(
         "analysis/findings.py",

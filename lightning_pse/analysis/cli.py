@@ -26,7 +26,7 @@ from ..errors import UserInputError
 from ..output.figures import correlation_figure, draw, trend_figure
 from ..output.folder import check_out, default_out, log_to_wandb, within, write_report
 from ..output.html import render_comparison
-from ..output.text import format_eps, format_interval
+from ..output.text import format_eps
 from ..schemas import REPORT_SCHEMA_VERSION
 from .compare import INTERPRETATION, compare, robust_pairs, series
 from .engine import Analysis, assemble_report, build_attacks
@@ -233,7 +233,7 @@ def comparison_figures(comparison: dict) -> dict[str, bytes]:
     for column, entry in comparison["correlations"].items():
         pairs = robust_pairs(rows, column)
         if len(pairs) >= 2:
-            subtitle = f"ρ = {entry['rho']:.2f} {format_interval(entry['ci95'])}, n = {entry['n']}"
+            subtitle = f"ρ = {entry['rho']:.2f}, p = {entry['p']:.3g} (Holm {entry['p_holm']:.3g}), n = {entry['n']}"
             panels[INTERPRETATION[column]] = ([p[0] for p in pairs], [p[1] for p in pairs], subtitle)
     if panels:
         draw(figures, errors, "correlations", lambda: correlation_figure(panels))

@@ -22,6 +22,9 @@ MIN_FOOLED_IMAGES = 20  # image-type shares, CAM gains, ground-truth specificity
 MIN_UNITS = 10  # a rank correlation over units
 MIN_PROBE_IMAGES = 32  # the probe images each unit's attack sensitivity is averaged over
 MIN_TOP_K = 5  # units in the top-k set
+# Our choice: a perturbation type counts as present when at least 1 image in 20 is of that type
+# (its share's Wilson lower bound ≥ 5 %), absent when its upper bound is below that.
+MIN_TYPE_SHARE = 0.05
 
 
 def requirement(have: int, need: int, what: str) -> tuple[int, int, str]:
@@ -50,12 +53,19 @@ def _finding(
     return entry
 
 
-def perturbation_types(pse: dict) -> dict:
+def type_presence(count: int, n: int, min_share: float = MIN_TYPE_SHARE) -> str:
+    """``present`` when the Wilson lower bound of ``count / n`` is at least ``min_share``, ``absent``
+    when its upper bound is below it, else ``undetermined`` (the interval straddles the minimum)."""
+    low, high = wilson_interval(count, n)
+    return "present" if low >= min_share else "absent" if high < min_share else "undetermined"
+
+
+def perturbation_types(pse: dict, min_share: float = MIN_TYPE_SHARE) -> dict:
     """(i) Per attack: the share of suppression-, promotion-dominated and balanced images with Wilson
-    intervals (counted over the fooled images). A type is present when its count is above 0 (its
-    Wilson interval then excludes 0); the finding holds when at least two types are present, on at
-    least ``MIN_FOOLED_IMAGES`` images. Absence of a type cannot show it to be impossible, so fewer
-    than two types leaves it inconclusive."""
+    intervals (counted over the fooled images), each type ``present``, ``absent`` or ``undetermined``
+    against ``min_share`` (``type_presence``). The finding holds when at least two types are present,
+    does not hold when at least two are absent, and is inconclusive otherwise; below
+    ``MIN_FOOLED_IMAGES`` images, insufficient data."""
     out = {}
     for name, entry in pse["attacks"].items():
         types = [int(t) for t in entry["records"]["image_type"]]
@@ -63,15 +73,23 @@ def perturbation_types(pse: dict) -> dict:
         shares = {}
         for label, code in TYPES.items():
             count = sum(t == code for t in types)
-            shares[label] = {"value": count / n if n else None, "count": count, "ci95": list(wilson_interval(count, n))}
-        present = sum(s["count"] > 0 for s in shares.values())
+            shares[label] = {
+                "value": count / n if n else None,
+                "count": count,
+                "ci95": list(wilson_interval(count, n)),
+                "presence": type_presence(count, n, min_share),
+            }
+        present = sum(s["presence"] == "present" for s in shares.values())
+        absent = sum(s["presence"] == "absent" for s in shares.values())
         finding = {
             "claim": "perturbations split into suppression-, promotion-dominated and balanced types",
             "shares": shares,
             "n": n,
             "min_n": MIN_FOOLED_IMAGES,
+            "min_share": min_share,
             "types_present": present,
-            "verdict": "holds" if present >= 2 else "inconclusive",
+            "types_absent": absent,
+            "verdict": "holds" if present >= 2 else "does not hold" if absent >= 2 else "inconclusive",
         }
         if n < MIN_FOOLED_IMAGES:
             finding.update(verdict=INSUFFICIENT, reason=f"rests on {n} fooled images (needs ≥ {MIN_FOOLED_IMAGES})")
@@ -103,11 +121,14 @@ def sensitive_units(dissection: dict) -> dict:
     IoU (Fisher interval over units), and the detector share of the top-k sensitive units minus the
     ``randomk`` share (the expectation for k random units, the layer's detector share; Wilson
     interval of the top-k count shifted by it). Both rest on the probe images the sensitivity is
-    averaged over; the top-k comparison needs detectors in the layer."""
+    averaged over, and both need a detector in the layer: the claim is about interpretable units, and
+    with none a correlation with IoUs all below the detector threshold cannot carry it (the
+    dissection table still shows ρ)."""
     units, k = dissection["num_units"], dissection["k"]
     probe = requirement(dissection["num_probe_images"], MIN_PROBE_IMAGES, "probe images for the sensitivity")
     rho = dissection["spearman_sensitivity_iou"]
     baseline = dissection["randomk_detector_share"]
+    any_detector = requirement(dissection["interpretable_units"], 1, "detector units in the layer")
     detectors = round(dissection["topk_detector_share"] * k)
     low, high = wilson_interval(detectors, k)
     top = _finding(
@@ -118,7 +139,7 @@ def sensitive_units(dissection: dict) -> dict:
         [
             requirement(k, MIN_TOP_K, "top-k units"),
             probe,
-            requirement(dissection["interpretable_units"], 1, "detector units in the layer"),
+            any_detector,
         ],
     )
     return {
@@ -127,7 +148,7 @@ def sensitive_units(dissection: dict) -> dict:
             None if math.isnan(rho) else rho,
             spearman_interval(rho, units),
             units,
-            [requirement(units, MIN_UNITS, "units"), probe],
+            [requirement(units, MIN_UNITS, "units"), probe, any_detector],
         ),
         "top_sensitive_are_detectors": top,
     }

@@ -156,7 +156,8 @@ def report_tables(report: dict) -> dict[str, tuple[list[str], list[list]]]:
     """``name → (columns, rows)`` of the report's tables: attacks, PSE, units; a comparison's rows."""
     tables = {}
     if report.get("kind") == "comparison":
-        columns = [c for c in report["rows"][0] if not c.endswith("_ci95")] if report["rows"] else []
+        first = report["rows"][0] if report["rows"] else {}
+        columns = [c for c, v in first.items() if not c.endswith("_ci95") and not isinstance(v, (dict, list))]
         tables["comparison"] = (columns, [[row[c] for c in columns] for row in report["rows"]])
     if "attacks" in report:
         columns = ["attack", "norm", "eps", "robust_accuracy", "robust", "n", "ci_low", "ci_high", "success_rate"]

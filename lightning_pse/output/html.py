@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 
 from ..schemas import report_json
 from .text import format_eps, format_interval
@@ -13,7 +14,13 @@ def img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
+class Raw(str):
+    """Markup a table cell shows as it is (``fmt`` escapes every other value)."""
+
+
 def fmt(value) -> str:
+    if isinstance(value, Raw):
+        return value
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -71,9 +78,12 @@ def finding_rows(findings: dict) -> list[list]:
     rows = []
     for attack, entry in findings.get("perturbation_types", {}).items():
         if entry["n"]:
-            shares = ", ".join(
-                f"{label} {fmt(s['value'])} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]"
-                for label, s in entry["shares"].items()
+            shares = (
+                ", ".join(
+                    f"{label} {fmt(s['value'])} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}] {s['presence']}"
+                    for label, s in entry["shares"].items()
+                )
+                + f" (a type is present when its lower bound ≥ {entry['min_share']:g})"
             )
             rows.append([f"(i) {entry['claim']} ({attack})", shares, "—", entry["n"], entry["min_n"], _verdict(entry)])
     for attack, entry in findings.get("cam_regions", {}).items():
@@ -130,7 +140,7 @@ def _page(title: str, parts: list[str]) -> str:
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}.warn{color:#a40}img{max-width:100%}"
-        ".small{color:#555;font-size:90%}"
+        ".small{color:#555;font-size:90%}.grey{color:#999}"
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"
@@ -166,15 +176,37 @@ COMPARISON_COLUMNS = (
 )
 
 
+def supported_value(row: dict, column: str):
+    """A comparison cell: the value, or, when it rests on fewer samples than its finding's minimum,
+    the value greyed with its n (it is left out of the correlations)."""
+    value = row[column]
+    if column not in row.get("below_minimum", []):
+        return value
+    n, need = row["support"][column]
+    return Raw(f'<span class="grey">{fmt(value)} (n = {n} &lt; {need}; left out)</span>')
+
+
+def _p_text(p: float) -> str:
+    return "—" if p is None or math.isnan(p) else f"{p:.3g}"
+
+
 def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
     """The page of ``analysis.compare.compare``'s dict: the table of checkpoints, the trend and
-    correlation figures, the rank correlations with robust accuracy."""
+    correlation figures, the rank correlations with robust accuracy and their Holm-corrected links."""
     rows = comparison["rows"]
+    attack = comparison.get("attack")
     parts = [
         "<h1>lightning_pse comparison</h1>",
         f"<p>{len(rows)} checkpoints; radius {html.escape(', '.join(comparison['threat_models']))}; probe sizes "
         f"{html.escape(', '.join(str(n) for n in comparison['probe_sizes']))}. Robust accuracy is the worst case "
-        "over the report's attacks, with its 95 % Wilson interval.</p>",
+        "over every attack of the report, with its 95 % Wilson interval. The PSE and CAM columns come from "
+        + (
+            f"<code>{html.escape(attack)}</code>, the bounded attack that fooled the most images over all checkpoints"
+            if attack
+            else "no bounded attack (none in the reports)"
+        )
+        + "; a value greyed rests on fewer samples than its finding's minimum and is left out of the "
+        "correlations.</p>",
     ]
     parts.extend(f'<p class="warn">⚠ {html.escape(w)}</p>' for w in comparison["warnings"])
     parts.append(
@@ -187,7 +219,7 @@ def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
                     r["epoch"],
                     _rate_ci(r["clean"], r["clean_ci95"]),
                     _rate_ci(r["robust"], r["robust_ci95"]),
-                    *(r[key] for key, _ in COMPARISON_COLUMNS),
+                    *(supported_value(r, key) for key, _ in COMPARISON_COLUMNS),
                 ]
                 for r in rows
             ],
@@ -198,12 +230,34 @@ def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
     parts.append("<h2>Against robust accuracy</h2>")
     parts.append(
         table(
-            ["metric", "Spearman ρ with robust accuracy", "95 % interval", "checkpoints"],
-            [[c["meaning"], c["rho"], format_interval(c["ci95"]), c["n"]] for c in comparison["correlations"].values()],
+            [
+                "metric",
+                "Spearman ρ with robust accuracy",
+                "95 % interval",
+                "p (permutation)",
+                "p (Holm)",
+                "link",
+                "points",
+            ],
+            [
+                [
+                    c["meaning"],
+                    c["rho"],
+                    format_interval(c["ci95"]),
+                    _p_text(c["p"]),
+                    _p_text(c["p_holm"]),
+                    c["link"],
+                    c["n"],
+                ]
+                for c in comparison["correlations"].values()
+            ],
         )
     )
     parts.append(
-        '<p class="small">Intervals by Fisher\'s z (Bonett–Wright standard error); none below 4 checkpoints.</p>'
+        f'<p class="small">p: two-sided permutation p-value of ρ (exact over every ordering below 10 points); '
+        f"Holm-corrected over the {comparison['metrics_tested']} metrics tested; a link is claimed when the "
+        "corrected p is below 0.05. Intervals by Fisher's z (Bonett–Wright standard error) from 10 points on, "
+        "none below.</p>"
     )
     if "correlations" in figures:
         parts.append(img(figures["correlations"], "correlations"))

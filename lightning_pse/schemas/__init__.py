@@ -13,7 +13,9 @@ import math
 from functools import cache
 from importlib import resources
 
-REPORT_SCHEMA_VERSION = 2  # 2: attacks nested under ``attacks`` in pse/cam, one interval key ``ci95``
+REPORT_SCHEMA_VERSION = (
+    3  # 3: worst case over every attack, AutoAttack included; type presence; 2: pse/cam attacks nested
+)
 
 
 @cache

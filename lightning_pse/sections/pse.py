@@ -146,6 +146,7 @@ class PSESection(Section):
             attacks[name] = {
                 "attack": type(attack).__name__,
                 "targeted": bool(attack.targeted),
+                "bounded": bool(attack.bounded),
                 "describe": attack.describe(),
                 "estimator": self.settings.estimator,
                 "num_attacked": attacked,

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from lightning_pse.analysis.compare import INTERPRETATION, compare, comparison_row, correlations
+from lightning_pse.analysis.compare import INTERPRETATION, chosen_attack, compare, comparison_row, correlations
+from lightning_pse.output.html import render_comparison
 from lightning_pse.output.folder import MARKER
 
 from helpers import call_analyze
@@ -81,24 +82,97 @@ def test_a_comparison_or_stranger_json_is_refused(comparison, tmp_path):
         assert not (tmp_path / "c").exists()
 
 
-def row_report(robust: float, units: int, epoch: int) -> dict:
+def row_report(robust: float, units: int, epoch: int, fooled: dict | None = None) -> dict:
+    """A report of ``robust`` accuracy with ``units`` detectors (128 units on 64 probe images) and,
+    per attack name, ``(bounded, fooled images, promotion share)``."""
+    attacks = {
+        name: {"bounded": bounded, "num_analyzed": n, "image_type_shares": {"promotion": share}}
+        for name, (bounded, n, share) in (fooled or {}).items()
+    }
     return {
         "source": {"epoch": epoch, "training": {"method": "PGDATModule"}, "hyper_parameters": {}},
         "checkpoint": f"run/checkpoints/epoch{epoch}.ckpt",
         "worst_case": {"value": robust, "ci95": [robust - 0.1, robust + 0.1], "n": 100},
-        "dissection": {"interpretable_units": units, "spearman_sensitivity_iou": 0.5},
+        "dissection": {
+            "interpretable_units": units,
+            "spearman_sensitivity_iou": 0.5,
+            "num_units": 128,
+            "num_probe_images": 64,
+        },
+        "pse": {"attacks": attacks},
     }
 
 
 def test_correlations_follow_the_rows():
+    """Six checkpoints, detectors rising with robustness: ρ = 1 with the exact permutation p 2/720
+    (the ordering and its reverse), no Fisher interval below 10 points, and a positive link after
+    Holm over the one metric that varies (ρ of a constant column is undefined, not a test)."""
     rising = [row_report(0.1 * i, 10 + i, i) for i in range(6)]
     result = compare([(str(i), r) for i, r in enumerate(rising)])
     units = result["correlations"]["interpretable_units"]
-    assert units["rho"] == pytest.approx(1.0) and units["n"] == 6 and units["ci95"][0] > 0
+    assert units["rho"] == pytest.approx(1.0) and units["n"] == 6 and all(math.isnan(b) for b in units["ci95"])
+    assert units["p"] == pytest.approx(2 / 720) and units["p_holm"] == pytest.approx(2 / 720)
+    assert units["link"] == "positive" and result["metrics_tested"] == 1
     falling = correlations([comparison_row(row_report(0.1 * i, 20 - i, i), str(i)) for i in range(6)])
     assert falling["interpretable_units"]["rho"] == pytest.approx(-1.0)
+    assert falling["interpretable_units"]["link"] == "negative"
     assert falling["pse_promotion_share"]["n"] == 0 and math.isnan(falling["pse_promotion_share"]["rho"])
     assert set(result["correlations"]) == set(INTERPRETATION)
+    ten = compare([(str(i), row_report(0.1 * i, 10 + i, i)) for i in range(10)])["correlations"]
+    assert ten["interpretable_units"]["ci95"][0] > 0, "a Fisher interval from 10 points on"
+
+
+def test_four_perfect_points_claim_no_link():
+    """ρ = 1 at n = 4 has p = 2/24 > 0.05: no link claimed, however perfect the ranking looks."""
+    found = compare([(str(i), row_report(0.1 * i, 10 + i, i)) for i in range(4)])["correlations"]
+    entry = found["interpretable_units"]
+    assert entry["rho"] == pytest.approx(1.0) and entry["p"] == pytest.approx(2 / 24)
+    assert entry["link"] == "none claimed"
+
+
+def test_holm_corrects_over_every_metric_tested():
+    """Two metrics, each with a perfect ranking over 5 points (p = 2/120 each): Holm multiplies the
+    smaller by 2, so both land at 2/60 < 0.05; each alone would be 2/120."""
+    rows = []
+    for i in range(5):
+        report = row_report(0.1 * i, 10 + i, i)
+        report["dissection"]["spearman_sensitivity_iou"] = 0.1 * i
+        rows.append((str(i), report))
+    result = compare(rows)
+    assert result["metrics_tested"] == 2
+    for column in ("interpretable_units", "spearman_sensitivity_iou"):
+        entry = result["correlations"][column]
+        assert entry["p"] == pytest.approx(2 / 120) and entry["p_holm"] == pytest.approx(2 / 60)
+
+
+def test_the_pse_columns_come_from_the_bounded_attack_that_fooled_most():
+    """C&W (unbounded) fools most but is outside the threat model; of the bounded attacks APGD fools
+    5 + 30 against PGD's 3 + 31 over the two checkpoints, so APGD is chosen, though PGD fooled the
+    most in the second report."""
+    fooled = [
+        {"cw": (False, 100, 0.9), "pgd": (True, 3, 0.1), "apgd": (True, 5, 0.2)},
+        {"cw": (False, 100, 0.9), "pgd": (True, 31, 0.3), "apgd": (True, 30, 0.4)},
+    ]
+    reports = [(str(i), row_report(0.5, 3, i, f)) for i, f in enumerate(fooled)]
+    assert chosen_attack([r for _, r in reports]) == "apgd"
+    result = compare(reports)
+    assert result["attack"] == "apgd" and [r["pse_promotion_share"] for r in result["rows"]] == [0.2, 0.4]
+    assert chosen_attack([row_report(0.5, 3, 0, {"cw": (False, 100, 0.9)})]) is None
+
+
+def test_a_point_below_its_findings_minimum_is_greyed_and_left_out():
+    """A PSE share over 19 fooled images (the minimum is 20) is shown greyed with its n and left out of
+    the correlation; at exactly 20 it counts."""
+    counts = [19, 20, 25, 30, 40]
+    reports = [(str(i), row_report(0.1 * i, 3, i, {"pgd": (True, n, 0.1 * i)})) for i, n in enumerate(counts)]
+    result = compare(reports)
+    first, second = result["rows"][:2]
+    assert "pse_promotion_share" in first["below_minimum"] and first["support"]["pse_promotion_share"] == [19, 20]
+    assert "pse_promotion_share" not in second["below_minimum"]
+    assert result["correlations"]["pse_promotion_share"]["n"] == 4
+    page = render_comparison(result, {})
+    assert '<span class="grey">0.000 (n = 19 &lt; 20; left out)</span>' in page
+    assert "Holm-corrected over the 1 metrics tested" in page
 
 
 def test_comparison_table_goes_to_wandb(comparison, tmp_path):

@@ -6,15 +6,17 @@ import pytest
 import torch
 
 from lightning_pse.analysis.findings import (
+    MIN_TYPE_SHARE,
     cam_regions,
     findings,
     ground_truth_specificity,
     perturbation_types,
     sensitive_units,
+    type_presence,
 )
 from lightning_pse.pse import Category
 from lightning_pse.pse.ground_truth import specificity
-from lightning_pse.stats import paired_difference, spearman_interval, verdict
+from lightning_pse.stats import paired_difference, spearman_interval, verdict, wilson_interval
 
 
 def test_verdict_rule():
@@ -36,15 +38,45 @@ def pse_entry(types: list[int]) -> dict:
     return {"records": {"image_type": [float(t) for t in types]}}
 
 
-def test_types_finding_needs_two_types_clear_of_zero():
-    mixed = [Category.SUPPRESSION] * 30 + [Category.PROMOTION] * 20 + [Category.BALANCED] * 2
-    only_suppression = [Category.SUPPRESSION] * 50 + [Category.INACTIVE]
-    out = perturbation_types({"attacks": {"pgd": pse_entry(mixed), "cw": pse_entry(only_suppression)}})
-    assert out["pgd"]["verdict"] == "holds" and out["pgd"]["types_present"] >= 2
-    assert out["cw"]["verdict"] == "inconclusive" and out["cw"]["n"] == 51
-    one_promotion = perturbation_types({"attacks": {"cw": pse_entry(only_suppression[:-1] + [Category.PROMOTION])}})
-    assert one_promotion["cw"]["verdict"] == "holds", "one image of a type puts its Wilson interval above 0"
-    assert set(out) == {"pgd", "cw"}
+def types(suppression: int, promotion: int, balanced: int, inactive: int = 0) -> dict:
+    """A PSE attack entry whose fooled images have these type counts."""
+    counts = {Category.SUPPRESSION: suppression, Category.PROMOTION: promotion, Category.BALANCED: balanced}
+    counts[Category.INACTIVE] = inactive
+    return pse_entry([code for code, count in counts.items() for _ in range(count)])
+
+
+@pytest.mark.parametrize(
+    "counts, verdict_, present, absent",
+    [
+        ((465, 1, 0), "does not hold", 1, 2),  # one promotion image in 466 is no type of its own
+        ((200, 200, 66), "holds", 3, 0),
+        ((420, 25, 21), "inconclusive", 1, 0),  # 5.4 % [3.7, 7.8] and 4.5 % [3.0, 6.8] straddle 5 %
+        ((400, 25, 41), "holds", 2, 0),  # 8.8 % [6.5, 11.7] is present beside suppression
+        ((466, 0, 0), "does not hold", 1, 2),
+        ((440, 26, 0), "inconclusive", 1, 1),  # one absent type is not enough to fail
+    ],
+)
+def test_types_finding_can_hold_fail_or_stay_open(counts, verdict_, present, absent):
+    (out,) = perturbation_types({"attacks": {"pgd": types(*counts)}}).values()
+    assert (out["verdict"], out["types_present"], out["types_absent"]) == (verdict_, present, absent)
+    assert out["n"] == sum(counts) and out["min_share"] == MIN_TYPE_SHARE == 0.05
+    assert [s["count"] for s in out["shares"].values()] == list(counts)
+
+
+def test_type_presence_at_the_minimum_share_itself():
+    """Present at a lower bound equal to the minimum (≥), not absent at an upper bound equal to it (<)."""
+    low, high = wilson_interval(30, 200)
+    assert type_presence(30, 200, min_share=low) == "present"
+    assert type_presence(30, 200, min_share=low + 1e-12) == "undetermined"
+    assert type_presence(30, 200, min_share=high) == "undetermined"
+    assert type_presence(30, 200, min_share=high + 1e-12) == "absent"
+
+
+def test_types_finding_counts_inactive_images_in_n_and_needs_twenty():
+    (out,) = perturbation_types({"attacks": {"pgd": types(10, 10, 0, inactive=1)}}).values()
+    assert out["n"] == 21 and out["verdict"] == "holds", "10 of 21 each: both lower bounds above 5 %"
+    (few,) = perturbation_types({"attacks": {"pgd": types(10, 9, 0)}}).values()
+    assert few["verdict"] == "insufficient data" and "19 fooled images" in few["reason"]
 
 
 def gain(mean, low, high, n=40):
@@ -121,11 +153,12 @@ def test_specificity_interval_from_per_image_counts():
 
 
 def test_no_type_is_present_without_a_count():
-    """50 images, all suppression-dominated: one type present, never "holds" (an interval ending at
-    1e-17 instead of 0 once counted the two absent types as present)."""
-    for n in (20, 50, 100, 300):
+    """n images, all suppression-dominated: one type present, never "holds" (an interval ending at
+    1e-17 instead of 0 once counted the two absent types as present); the other two are absent once
+    0 of n has an upper bound below 5 % (n ≥ 73), so the finding then does not hold."""
+    for n, expected in ((20, "inconclusive"), (50, "inconclusive"), (100, "does not hold"), (300, "does not hold")):
         out = perturbation_types({"attacks": {"pgd": pse_entry([Category.SUPPRESSION] * n)}})["pgd"]
-        assert out["types_present"] == 1 and out["verdict"] == "inconclusive", n
+        assert out["types_present"] == 1 and out["verdict"] == expected, n
         assert out["shares"]["promotion"]["ci95"][0] == 0.0 and out["shares"]["suppression"]["ci95"][1] == 1.0
 
 
@@ -158,6 +191,17 @@ def test_top_units_without_any_detector_in_the_layer_say_so():
     top = sensitive_units(dissection)["top_sensitive_are_detectors"]
     assert top["effect"] == 0.0 and top["ci95"][0] == 0.0
     assert top["verdict"] == "insufficient data" and "0 detector units" in top["reason"]
+
+
+def test_the_correlation_alone_never_carries_the_unit_claim_without_detectors():
+    """128 units, no detector, ρ = 0.34 (its interval clear of zero at n = 128): insufficient data,
+    naming the missing detectors; the same layer with one detector holds."""
+    dissection = dissection_block(128, 0, 12, 0.0, spearman_sensitivity_iou=0.34)
+    correlation = sensitive_units(dissection)["sensitivity_iou_correlation"]
+    assert correlation["effect"] == 0.34 and correlation["ci95"][0] > 0
+    assert correlation["verdict"] == "insufficient data" and "0 detector units in the layer" in correlation["reason"]
+    with_one = sensitive_units({**dissection, "interpretable_units": 1})["sensitivity_iou_correlation"]
+    assert with_one["verdict"] == "holds"
 
 
 def test_the_top_k_finding_uses_the_tables_random_k_share():

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from scipy.stats import binomtest, spearmanr
 
 from lightning_pse.dissect import spearman
-from lightning_pse.stats import bootstrap_interval, spearman_interval, verdict, wilson_interval
+from lightning_pse.stats import (
+    bootstrap_interval,
+    holm,
+    spearman_interval,
+    spearman_permutation_p,
+    verdict,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_is_exact_at_the_edges_for_every_n_up_to_5000():
@@ -79,3 +86,43 @@ def test_bootstrap_interval_of_a_mean_has_the_normal_width():
     expected = 2 * 1.959964 * float(values.std()) / 20
     assert (high - low) == pytest.approx(expected, rel=0.06)
     assert low < float(values.mean()) < high
+
+
+def test_spearman_permutation_p_is_exact_and_two_sided_at_small_n():
+    """Hand counts: a perfect ρ at n = 4 is met by the ordering and its reverse, 2 of 24 (one-sided
+    would be 1/24); ρ = 0.8 at n = 5 (Σd² = 4) by 16 of 120 orderings (8 each side)."""
+    assert spearman_permutation_p([1, 2, 3, 4], [1, 2, 3, 4]) == pytest.approx(2 / 24)
+    assert spearman_permutation_p([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(2 / 24)
+    assert spearman_permutation_p([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(16 / 120)
+    assert spearman_permutation_p([1, 2, 3], [1, 3, 2]) == pytest.approx(1.0), "|ρ| ≥ 0.5: every ordering of 3"
+    assert math.isnan(spearman_permutation_p([1, 2], [1, 2])) and math.isnan(
+        spearman_permutation_p([1, 1, 1], [1, 2, 3])
+    )
+
+
+def test_spearman_permutation_p_counts_ties_with_average_ranks():
+    """x = (1, 1, 2, 3), y = (1, 2, 3, 4): ranks (1.5, 1.5, 3, 4) against (1, 2, 3, 4), ρ = 0.9487;
+    the orderings reaching |ρ| ≥ 0.9487 are the identity, the swap of the tied pair, and their two
+    reverses: 4 of 24."""
+    assert spearman_permutation_p([1, 1, 2, 3], [1, 2, 3, 4]) == pytest.approx(4 / 24)
+
+
+def test_spearman_permutation_p_above_nine_points_samples_orderings_with_a_seed():
+    x, y = list(range(12)), [0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10]
+    p = spearman_permutation_p(x, y)
+    assert p == spearman_permutation_p(x, y) and 0 < p < 1e-3
+    shuffled = [5, 11, 0, 7, 2, 9, 4, 1, 10, 3, 8, 6]
+    rho = spearmanr(x, shuffled).statistic
+    assert spearman_permutation_p(x, shuffled) == pytest.approx(
+        spearmanr(x, shuffled, alternative="two-sided").pvalue, abs=0.05
+    )
+    assert abs(rho) < 0.5
+
+
+def test_holm_adjusts_step_down_in_the_input_order():
+    """p = (0.01, 0.04, 0.03): sorted 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → max(0.06, 0.04);
+    Bonferroni would give (0.03, 0.12, 0.09). NaN stays NaN and is not counted in m."""
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    adjusted = holm([0.01, math.nan, 0.04])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
+    assert holm([0.6, 0.7]) == [1.0, 1.0] and holm([]) == []

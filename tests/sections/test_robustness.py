@@ -7,11 +7,11 @@ import jsonschema
 import pytest
 import torch
 
-from lightning_pse.attacks import APGD, CW, PGD, presets, robust_correct
+from lightning_pse.attacks import APGD, CW, PGD, Attack, presets, robust_correct
 from lightning_pse.errors import UserInputError
 from lightning_pse.output.text import format_eps
 from lightning_pse.schemas import report_schema
-from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection
+from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection, robustness
 from lightning_pse.sections.intervals import rate, wilson_interval
 
 from helpers import TinyNet, data
@@ -148,3 +148,66 @@ def test_samples_only_autoattack_broke_are_flagged():
     assert any("AutoAttack broke 4 of 4 samples that our attacks did not" in flag for flag in report["sanity"])
     flags = section_report(RobustnessSection(too_weak, "linf", 0.3), model, x, y)["sanity"]
     assert not any("AutoAttack" in flag for flag in flags), "no AutoAttack run: nothing to flag"
+
+
+class PixelZeroModel(torch.nn.Module):
+    """Two classes: class 1 when the first pixel exceeds 0.5, else class 0 (logits ``±(2·x₀ − 1)``)."""
+
+    def forward(self, x):
+        s = 2 * x[:, 0, 0, 0] - 1
+        return torch.stack([-s, s], dim=1)
+
+
+class ScriptedAttack(Attack):
+    """Breaks exactly the samples at ``broken`` (batch positions): their first pixel moves by +0.2."""
+
+    def __init__(self, broken: list[int]) -> None:
+        super().__init__(seed=0)
+        self.eps, self.broken = 0.3, broken
+
+    def perturb(self, model, x, y, target, mask):
+        x_adv = x.clone()
+        x_adv[self.broken, 0, 0, 0] += 0.2
+        return x_adv
+
+
+def test_the_headline_worst_case_counts_the_breaks_of_our_attacks_and_autoattack(monkeypatch):
+    """10 samples, all correct; our attack breaks samples 0 and 1, AutoAttack 1 and 2: each alone says
+    8 of 10, the headline worst case 7 of 10; the secondary rows keep their own numbers."""
+    x, y = torch.full((10, 1, 4, 4), 0.4), torch.zeros(10, dtype=torch.long)
+    broken_by_autoattack = torch.zeros(10, dtype=torch.bool)
+    broken_by_autoattack[[1, 2]] = True
+    monkeypatch.setattr(robustness, "autoattack_robust", lambda model, x, y, *args: ~broken_by_autoattack)
+    section = RobustnessSection({"scripted": ScriptedAttack([0, 1])}, "linf", 0.3, autoattack="standard")
+    report = section_report(section, PixelZeroModel(), x, y)
+    assert report["attacks"]["scripted"]["robust"] == 8 and report["autoattack"]["count"] == 8
+    assert report["worst_case"]["count"] == 7 and report["worst_case_robust_accuracy"] == pytest.approx(0.7)
+    assert report["worst_case"]["over"] == ["scripted", "autoattack"]
+    assert report["our_worst_case"]["count"] == 8 and report["our_worst_case"]["over"] == ["scripted"]
+    assert report["autoattack"]["broken_only_by_autoattack"] == 1
+    assert report["autoattack"]["broken_only_by_our_attacks"] == 1
+    lines = RobustnessSection.summary(report)
+    assert any(line.startswith("worst case over") and "and AutoAttack" in line and "7/10" in line for line in lines)
+    assert any("our attacks alone" in line and "8/10" in line for line in lines)
+    page = "".join(RobustnessSection.html(report, {}))
+    assert "Our attacks alone: 0.800" in page
+    schema = report_schema()
+    for key in ("worst_case", "our_worst_case"):
+        jsonschema.validate(report[key], {"$defs": schema["$defs"], **schema["properties"][key]})
+    without = section_report(
+        RobustnessSection({"scripted": ScriptedAttack([0, 1])}, "linf", 0.3), PixelZeroModel(), x, y
+    )
+    assert without["worst_case"]["count"] == 8 and "our_worst_case" not in without, (
+        "no AutoAttack: ours is the headline"
+    )
+
+
+def test_a_weak_cascade_beside_autoattack_headlines_at_most_both():
+    """One FGSM step a quarter of ε long beside AutoAttack's standard version, which breaks samples the
+    step leaves: the headline is no higher than either side's own robust accuracy."""
+    x, y = data(8)
+    model = TinyNet()
+    fgsm = {"fgsm": PGD(eps=0.2, steps=1, step_size=0.05, random_start=False, seed=0)}
+    report = section_report(RobustnessSection(fgsm, "linf", 0.2, autoattack="standard"), model, x, y)
+    assert report["autoattack"]["broken_only_by_autoattack"] > 0, "a setting where AutoAttack finds more"
+    assert report["worst_case"]["count"] <= min(report["our_worst_case"]["count"], report["autoattack"]["count"])
