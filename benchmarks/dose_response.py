@@ -50,19 +50,11 @@ def model_folder(out: Path, eps: float, seed: int) -> Path:
 
 def build_module(eps: float, data):
     """PGD-AT at ``eps`` (standard training at 0) with the study's fixed budget."""
+    from pse_at_study import recipe
+
     from lightning_pse.training import ClassifierModule, PGDATModule
 
-    common = dict(
-        model="small_cnn",
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        mean=data.mean,
-        std=data.std,
-        optimizer="sgd",
-        lr=0.1,
-        weight_decay=5e-4,
-        scheduler="onecycle",
-    )
+    common = recipe(data)
     if eps == 0:
         return ClassifierModule(**common)
     return PGDATModule(eps=eps, steps=INNER_STEPS, step_size=2.5 * eps / INNER_STEPS, **common)

@@ -85,6 +85,22 @@ def datamodule(args) -> pl.LightningDataModule:
     return FashionMNISTDataModule(data_dir=args.data_dir, val_size=5000, batch_size=128)
 
 
+def recipe(data) -> dict:
+    """The studies' shared model and optimiser: small CNN for ``data``'s images and classes, SGD with
+    OneCycle (peak 0.1), weight decay 5e-4 (``benchmarks/dose_response.py`` trains with it too)."""
+    return dict(
+        model="small_cnn",
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        mean=data.mean,
+        std=data.std,
+        optimizer="sgd",
+        lr=0.1,
+        weight_decay=5e-4,
+        scheduler="onecycle",
+    )
+
+
 def train(method: str, seed: int, args, folder: Path) -> Path:
     """Train one (method, seed) run; returns its ``last.ckpt``."""
     checkpoint = folder / "last.ckpt"
@@ -97,15 +113,7 @@ def train(method: str, seed: int, args, folder: Path) -> Path:
     cls, knobs = METHODS[method]
     pl.seed_everything(seed, verbose=False)
     module = cls(
-        model="small_cnn",
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        mean=data.mean,
-        std=data.std,
-        optimizer="sgd",
-        lr=0.1,
-        weight_decay=5e-4,
-        scheduler="onecycle",
+        **recipe(data),
         eps=bench["eps"],
         steps=bench["steps"],
         step_size=2.5 * bench["eps"] / bench["steps"],

@@ -11,7 +11,8 @@ from scipy import stats as scipy_stats
 
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 INSUFFICIENT = "insufficient data"
-VERDICTS = ("holds", "does not hold", "inconclusive", INSUFFICIENT)
+OUTSIDE = "outside the threat model"  # an unbounded attack's rows: shown, never judged
+VERDICTS = ("holds", "does not hold", "inconclusive", INSUFFICIENT, OUTSIDE)
 
 
 def verdict(low: float, high: float, claimed: str = "positive") -> str:

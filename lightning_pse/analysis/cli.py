@@ -87,6 +87,7 @@ def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
         progress="lines" if options.quiet else "auto",
         devices=options.devices,
         num_nodes=options.num_nodes,
+        min_fooled=options.min_fooled,
     )
 
 

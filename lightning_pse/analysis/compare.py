@@ -27,8 +27,10 @@ INTERPRETATION = {
     "pse_suppression_energy": "mean energy share of suppression-dominated groups",
     "pse_promotion_energy": "mean energy share of promotion-dominated groups",
     "pse_promotion_fraction": "mean whole-image P⁺/(P⁺+S⁺) (bounded PSR statistic)",
-    "cam_suppression_gain": "CAM agreement − baseline, suppression on the true class",
-    "cam_promotion_gain": "CAM agreement − baseline, promotion on the target class",
+    "cam_suppression_gain": "CAM agreement − random region, suppression on the true class",
+    "cam_promotion_gain": "CAM agreement − random region, promotion on the target class",
+    "cam_suppression_gain_other": "CAM agreement − third class's region, suppression on the true class",
+    "cam_promotion_gain_other": "CAM agreement − third class's region, promotion on the target class",
     "cam_shift": "CAM shift: IoU of the true-class CAM region on x and on x′",
     "interpretable_units": "interpretable units (IoU > threshold)",
     "spearman_sensitivity_iou": "Spearman ρ of unit sensitivity with best IoU",
@@ -58,9 +60,9 @@ def _value(entry: dict | None) -> float | None:
     return None if entry is None else entry.get("value")
 
 
-def _gain(cam: dict, kind: str, region: str) -> float | None:
-    """The CAM section's gain over the random baseline (the number its table and finding show)."""
-    return (cam.get(f"gain_{kind}_{region}") or {}).get("mean")
+def _gain(cam: dict, key: str) -> float | None:
+    """The mean of the CAM section's gain ``key`` (the number its table and findings show)."""
+    return (cam.get(key) or {}).get("mean")
 
 
 def chosen_attack(reports: list[dict]) -> str | None:
@@ -89,8 +91,13 @@ def support(report: dict, attack: str | None) -> dict[str, tuple[int, int]]:
     # ρ needs both its units and its probe images: the shortfall that binds is the one shown.
     rho = (units, MIN_UNITS) if units < MIN_UNITS or probe >= MIN_PROBE_IMAGES else (probe, MIN_PROBE_IMAGES)
     out = {column: fooled for column in INTERPRETATION if column.startswith("pse_")}
-    out["cam_suppression_gain"] = ((cam.get("gain_suppression_true") or {}).get("n", 0), MIN_FOOLED_IMAGES)
-    out["cam_promotion_gain"] = ((cam.get("gain_promotion_target") or {}).get("n", 0), MIN_FOOLED_IMAGES)
+    for column, key in (
+        ("cam_suppression_gain", "gain_suppression_true"),
+        ("cam_promotion_gain", "gain_promotion_target"),
+        ("cam_suppression_gain_other", "gain_suppression_true_over_other"),
+        ("cam_promotion_gain_other", "gain_promotion_target_over_other"),
+    ):
+        out[column] = ((cam.get(key) or {}).get("n", 0), MIN_FOOLED_IMAGES)
     out["cam_shift"] = fooled
     out["interpretable_units"] = (units, MIN_UNITS)
     out["spearman_sensitivity_iou"] = rho
@@ -124,8 +131,10 @@ def comparison_row(report: dict, label: str, attack: str | None = None) -> dict:
         "pse_suppression_energy": energy.get("suppression"),
         "pse_promotion_energy": energy.get("promotion"),
         "pse_promotion_fraction": pse.get("promotion_fraction"),
-        "cam_suppression_gain": _gain(cam, "suppression", "true"),
-        "cam_promotion_gain": _gain(cam, "promotion", "target"),
+        "cam_suppression_gain": _gain(cam, "gain_suppression_true"),
+        "cam_promotion_gain": _gain(cam, "gain_promotion_target"),
+        "cam_suppression_gain_other": _gain(cam, "gain_suppression_true_over_other"),
+        "cam_promotion_gain_other": _gain(cam, "gain_promotion_target_over_other"),
         "cam_shift": cam.get("cam_shift"),
         "interpretable_units": dissection.get("interpretable_units"),
         "spearman_sensitivity_iou": dissection.get("spearman_sensitivity_iou"),

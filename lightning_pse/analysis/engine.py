@@ -16,12 +16,12 @@ import datetime
 import platform
 import subprocess
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from ..attacks import Attack, presets
 from ..attacks.randomness import DEFAULT_EOT_SAMPLES, is_randomized, use_eot
@@ -104,6 +104,9 @@ class Analysis:
             section), or ``auto`` (bars on a terminal, else lines).
         devices, num_nodes: processes per node and nodes the probe batches are spread over
             (``spread.py``; the report is the same as one process's). ``masking`` runs in one.
+        min_fooled: when the PSE or CAM section runs, grow the probe set by further batches of the
+            split until the PSE attack inside the threat model that fools the most has fooled this
+            many images, or the split is exhausted (``gather_fooled``); 0: the probe set as asked.
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class Analysis:
         progress: str = "auto",
         devices: int = 1,
         num_nodes: int = 1,
+        min_fooled: int = 0,
     ) -> None:
         try:
             self.progress = resolve_mode(progress)
@@ -151,6 +155,11 @@ class Analysis:
             )
         if eot_samples < 1:
             raise UserInputError(f"eot_samples must be at least 1, got {eot_samples}")
+        if min_fooled < 0:
+            raise UserInputError(f"min_fooled must be 0 (off) or a number of images, got {min_fooled}")
+        self.min_fooled = min_fooled
+        self.gathered: tuple[list[ProbeBatch], list[AttackRuns]] | None = None
+        self.gathering: dict | None = None  # what gather_fooled did, for the report
         self.device = resolve_device(device)
         check_devices(devices, num_nodes, self.device)
         if devices * num_nodes > 1 and "masking" in self.sections:
@@ -288,6 +297,7 @@ class Analysis:
             "dissection": self.dissection_settings,
             "device": str(self.device),
             "devices": self.devices * self.num_nodes,
+            "min_fooled": self.min_fooled,
         }
 
     def batches(self, probe=None, rank: int = 0, world_size: int = 1) -> list[ProbeBatch]:
@@ -306,6 +316,50 @@ class Analysis:
             out.append(ProbeBatch.of(self.model, x, y, extras, torch.tensor(positions)))
         return out
 
+    def finding_attacks(self) -> list[Attack]:
+        """The PSE/CAM attacks inside the threat model (bounded, at its norm and radius): the ones
+        whose fooled images the findings judge."""
+        return [
+            a
+            for a in self.pse_attacks.values()
+            if a.bounded and a.norm == self.norm and abs(float(a.eps) - self.eps) < 1e-9
+        ]
+
+    def gather_fooled(self) -> dict | None:
+        """``min_fooled``: attack the probe batches with the in-threat-model PSE attacks and, while
+        the one that fooled the most has fooled fewer than ``min_fooled`` images, add a batch of
+        further samples of the split (``probe_set``'s seeded order: a larger probe set holds the
+        smaller one) until it has or the split is exhausted. The grown probe set replaces
+        ``self.probe``; the batches and their attack runs are kept for the sections (one process), so
+        no attack runs twice. Returns what the report says of it (None when off)."""
+        attacks = self.finding_attacks()
+        if not self.min_fooled or not attacks or not {"pse", "cam"} & set(self.sections):
+            return None
+        available = len(self.data.split(self.split))
+        with showing(self.progress), stage(f"gathering {self.min_fooled} fooled images", None):
+            batches = self.batches()
+            runs = [AttackRuns(self.model, batch) for batch in batches]
+            fooled = [sum(int(run.attacked(a).success.sum()) for run in runs) for a in attacks]
+            while max(fooled) < self.min_fooled and len(self.probe) < available:
+                grown = self.data.probe_set(len(self.probe) + self.batch_size, split=self.split, seed=self.seed)
+                known = set(self.probe.indices)
+                extra = Subset(self.probe.dataset, [i for i in grown.indices if i not in known])
+                for batch in self.batches(extra):
+                    batch = replace(batch, index=batch.index + len(self.probe))
+                    run = AttackRuns(self.model, batch)
+                    fooled = [f + int(run.attacked(a).success.sum()) for f, a in zip(fooled, attacks)]
+                    batches.append(batch)
+                    runs.append(run)
+                self.probe = Subset(self.probe.dataset, [*self.probe.indices, *extra.indices])
+        self.gathered = batches, runs
+        return {
+            "asked": self.min_fooled,
+            "fooled": max(fooled),
+            "attack": [name for name, a in self.pse_attacks.items() if a is attacks[fooled.index(max(fooled))]][0],
+            "images": len(self.probe),
+            "exhausted": max(fooled) < self.min_fooled,
+        }
+
     def build_sections(self) -> list[Section]:
         """The requested sections, in report order, with this analysis's settings (``registry.REGISTRY``)."""
         return [REGISTRY[name].build(self) for name in self.sections]
@@ -314,16 +368,21 @@ class Analysis:
         """``(report, figures)``: the report dict (report.json) and name → PNG bytes; spread over
         ``devices × num_nodes`` processes when that is more than one (``None`` on the ranks other
         than 0 of a torchrun or SLURM launch)."""
+        self.gathering = self.gather_fooled()
         if self.devices * self.num_nodes == 1:
             return self.run_shard(0, 1)
+        self.gathered = None  # each process attacks its own share of the grown probe set
         return run_spread(self, self.devices, self.num_nodes)
 
     def run_shard(self, rank: int, world_size: int) -> tuple[dict, dict[str, bytes]]:
         """Rank ``rank`` of ``world_size``'s part: its probe batches through every section, whose
         ``compute`` syncs over the ranks, so the report is every rank's; the figures are drawn on
         rank 0 (empty elsewhere)."""
-        batches = self.batches(rank=rank, world_size=world_size)
-        runs = [AttackRuns(self.model, batch) for batch in batches]  # shared by the sections, per batch
+        if self.gathered is not None and world_size == 1:
+            batches, runs = self.gathered
+        else:
+            batches = self.batches(rank=rank, world_size=world_size)
+            runs = [AttackRuns(self.model, batch) for batch in batches]  # shared by the sections, per batch
         report: dict = {
             "schema_version": REPORT_SCHEMA_VERSION,
             "num_samples": len(self.probe),
@@ -335,6 +394,8 @@ class Analysis:
             "randomized": self.randomized,
             "figure_errors": [],
         }
+        if self.gathering is not None:
+            report["gathered"] = self.gathering
         figs: dict[str, bytes] = {}
         for section in self.build_sections():
             section.reset(self.device, keep_examples=rank == 0)

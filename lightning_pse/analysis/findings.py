@@ -4,7 +4,7 @@ needs and its verdict (``stats.verdict``: holds / does not hold / inconclusive; 
 ``insufficient data`` with the reason), never written by hand.
 
 Every effect is computed from numbers the report's section tables show: the image-type counts, the
-CAM gains over the random baseline, the dissection's Spearman ρ and top-k detector share against the
+CAM gains over the third class's region, the dissection's Spearman ρ and top-k detector share against the
 ``randomk`` detector share (the expected share of k random units: the layer's detector share).
 """
 
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 
+from ..output.text import format_eps
 from ..pse import Category
-from ..stats import INSUFFICIENT, spearman_interval, verdict, wilson_interval
+from ..stats import INSUFFICIENT, OUTSIDE, spearman_interval, verdict, wilson_interval
 
 TYPES = {"suppression": Category.SUPPRESSION, "promotion": Category.PROMOTION, "balanced": Category.BALANCED}
 
@@ -53,6 +54,27 @@ def _finding(
     return entry
 
 
+def within_threat_model(entry: dict, threat: tuple[str, float] | None) -> bool:
+    """Whether an attack's report entry (``bounded``, ``norm``, ``eps``) lies inside the threat model
+    ``(norm, ε)``: bounded, in that norm, at that radius (any bounded attack when ``threat`` is None)."""
+    if not entry.get("bounded", True):
+        return False
+    if threat is None or entry.get("eps") is None:
+        return True
+    return entry.get("norm") == threat[0] and abs(entry["eps"] - threat[1]) < 1e-9
+
+
+def outside(entry: dict, name: str, threat: tuple[str, float] | None) -> str:
+    """The reason an attack's rows carry no verdict: where it acts, against the threat model."""
+    where = (
+        "succeeds at any distance" if not entry.get("bounded", True) else f"acts at {entry['norm']} ε {entry['eps']:g}"
+    )
+    median = entry.get("median_distance")
+    distance = f", median {entry.get('norm')} distance {median:.3g}" if median is not None else ""
+    model = f"the {threat[0]} ε = {format_eps(threat[1])} threat model" if threat else "the threat model"
+    return f"{name} {where}{distance}: verdicts rest on attacks inside {model}"
+
+
 def type_presence(count: int, n: int, min_share: float = MIN_TYPE_SHARE) -> str:
     """``present`` when the Wilson lower bound of ``count / n`` is at least ``min_share``, ``absent``
     when its upper bound is below it, else ``undetermined`` (the interval straddles the minimum)."""
@@ -60,12 +82,13 @@ def type_presence(count: int, n: int, min_share: float = MIN_TYPE_SHARE) -> str:
     return "present" if low >= min_share else "absent" if high < min_share else "undetermined"
 
 
-def perturbation_types(pse: dict, min_share: float = MIN_TYPE_SHARE) -> dict:
+def perturbation_types(pse: dict, min_share: float = MIN_TYPE_SHARE, threat: tuple[str, float] | None = None) -> dict:
     """(i) Per attack: the share of suppression-, promotion-dominated and balanced images with Wilson
     intervals (counted over the fooled images), each type ``present``, ``absent`` or ``undetermined``
     against ``min_share`` (``type_presence``). The finding holds when at least two types are present,
     does not hold when at least two are absent, and is inconclusive otherwise; below
-    ``MIN_FOOLED_IMAGES`` images, insufficient data."""
+    ``MIN_FOOLED_IMAGES`` images, insufficient data; an attack outside the ``threat`` model (C&W,
+    say) keeps its shares and gets the verdict ``outside the threat model``."""
     out = {}
     for name, entry in pse["attacks"].items():
         types = [int(t) for t in entry["records"]["image_type"]]
@@ -91,28 +114,37 @@ def perturbation_types(pse: dict, min_share: float = MIN_TYPE_SHARE) -> dict:
             "types_absent": absent,
             "verdict": "holds" if present >= 2 else "does not hold" if absent >= 2 else "inconclusive",
         }
-        if n < MIN_FOOLED_IMAGES:
+        if not within_threat_model(entry, threat):
+            finding.update(verdict=OUTSIDE, reason=outside(entry, name, threat))
+        elif n < MIN_FOOLED_IMAGES:
             finding.update(verdict=INSUFFICIENT, reason=f"rests on {n} fooled images (needs ≥ {MIN_FOOLED_IMAGES})")
         out[name] = finding
     return out
 
 
-def cam_regions(cam: dict) -> dict:
+def cam_regions(cam: dict, threat: tuple[str, float] | None = None) -> dict:
     """(ii) Per attack: suppression's agreement with the true class's CAM region and promotion's with
-    the target's, each minus its random-region baseline (the CAM table's gain: mean over the images
-    where both are defined, paired bootstrap interval)."""
+    the target's, each minus its agreement with a third class's region (neither true nor target: a
+    baseline that also sits on the object), the CAM table's gain with its paired bootstrap interval;
+    the gain over a random region of equal shape stays beside it (``over_random``), not judged. An
+    attack outside the ``threat`` model gets the verdict ``outside the threat model``."""
     out = {}
     for name, entry in cam.get("attacks", {}).items():
         out[name] = {}
         for kind, region in (("suppression", "true"), ("promotion", "target")):
-            gain = entry[f"gain_{kind}_{region}"]
-            out[name][f"{kind}_on_{region}_region"] = _finding(
-                f"the {kind}-dominated part of δ sits on the {region} class's CAM region more than on a random one",
+            gain = entry[f"gain_{kind}_{region}_over_other"]
+            finding = _finding(
+                f"the {kind}-dominated part of δ sits on the {region} class's CAM region more than on a "
+                "third class's region",
                 gain["mean"],
                 gain["ci95"],
                 gain["n"],
                 [requirement(gain["n"], MIN_FOOLED_IMAGES, f"images with a {kind}-dominated part")],
             )
+            finding["over_random"] = entry[f"gain_{kind}_{region}"]
+            if not within_threat_model(entry, threat):
+                finding.update(verdict=OUTSIDE, reason=outside(entry, name, threat))
+            out[name][f"{kind}_on_{region}_region"] = finding
     return out
 
 
@@ -179,7 +211,21 @@ def ground_truth_specificity(truth: dict) -> dict:
 def notes(report: dict) -> list[str]:
     """Plain sentences a reader needs beside the findings: a randomized model (attacked with EOT),
     and findings that have nothing to rest on (an attack that fooled nothing)."""
-    return randomized_note(report) + idle_attack_notes(report)
+    return randomized_note(report) + gathered_note(report) + idle_attack_notes(report)
+
+
+def gathered_note(report: dict) -> list[str]:
+    """The sentence saying how many probe images it took to gather the fooled images asked for."""
+    gathered = report.get("gathered")
+    if not gathered:
+        return []
+    took = (
+        f"the probe set grew to {gathered['images']} images so that {gathered['attack']} fooled "
+        f"{gathered['fooled']} inside the threat model (asked: {gathered['asked']})"
+    )
+    if gathered["exhausted"]:
+        took += "; the split ran out first"
+    return [took[0].upper() + took[1:] + "."]
 
 
 def randomized_note(report: dict) -> list[str]:
@@ -223,12 +269,13 @@ def idle_attack_notes(report: dict) -> list[str]:
 def findings(report: dict) -> dict:
     """The ``findings`` block of a report: whichever of the findings its sections allow, and ``notes``."""
     out = {}
+    threat = (report["norm"], float(report["eps"])) if report.get("eps") is not None and "norm" in report else None
     if "pse" in report:
-        out["perturbation_types"] = perturbation_types(report["pse"])
+        out["perturbation_types"] = perturbation_types(report["pse"], threat=threat)
         if "ground_truth" in report["pse"]:
             out["ground_truth_specificity"] = ground_truth_specificity(report["pse"]["ground_truth"])
     if "cam" in report:
-        out["cam_regions"] = cam_regions(report["cam"])
+        out["cam_regions"] = cam_regions(report["cam"], threat)
     if "dissection" in report:
         out["sensitive_units"] = sensitive_units(report["dissection"])
     out["notes"] = notes(report)

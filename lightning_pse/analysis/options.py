@@ -122,6 +122,12 @@ def build_parser() -> ArgumentParser:
         default=DEFAULT_SAMPLES,
         help="probe samples (64 fits a few minutes on a 2-core CPU; raise it for numbers to quote)",
     )
+    parser.add_argument(
+        "--min_fooled",
+        type=int,
+        default=0,
+        help="grow the probe set until a PSE attack inside the threat model fooled this many images (0: off)",
+    )
     parser.add_argument("--split", type=Literal["train", "val", "test"], default="test", help="probe split")
     parser.add_argument("--seed", type=int, default=0, help="seed of the probe subset and the attacks")
     parser.add_argument(

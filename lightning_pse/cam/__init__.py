@@ -11,6 +11,7 @@ from .agreement import (
     cam_method,
     class_region,
     localization,
+    other_class,
 )
 from .methods import CAM_METHODS, cam, class_activation_map, grad_cam, grad_cam_pp
 from .regions import binarize, interpretability_score, iou, pointing_game, shifted_regions
@@ -36,6 +37,7 @@ __all__ = [
     "interpretability_score",
     "iou",
     "localization",
+    "other_class",
     "pointing_game",
     "saliency_agreement",
     "saliency_region",

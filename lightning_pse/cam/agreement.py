@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..attacks import Attack, AttackResult
 from ..errors import UnknownNameError
+from ..models.state import eval_mode
 from ..pse import Category, PSEResult
 from .methods import CAM_METHODS
 from .regions import binarize, interpretability_score, iou, pointing_game, shifted_regions
@@ -40,6 +41,10 @@ class CAMAgreement:
       copies of that region (equal area and shape), averaged over draws;
     - ``agreement_promotion_target`` / ``baseline_promotion_target``: the promotion-dominated part
       against the target-class region of ``x_adv``;
+    - ``other_suppression_true`` / ``other_promotion_target``: the same parts against the region of
+      a third class (``other_class``: neither true nor target) on ``x`` / ``x_adv``, a baseline that
+      also sits on the object, so a gain over it is "on the class's region", not "on the object"
+      (NaN with fewer than 3 classes);
     - ``cam_shift``: IoU of the true-class region on ``x`` and on ``x_adv``.
     """
 
@@ -47,7 +52,21 @@ class CAMAgreement:
     baseline_suppression_true: Tensor
     agreement_promotion_target: Tensor
     baseline_promotion_target: Tensor
+    other_suppression_true: Tensor
+    other_promotion_target: Tensor
     cam_shift: Tensor
+
+
+def other_class(logits: Tensor, y: Tensor, target: Tensor) -> Tensor:
+    """``[B]`` the class with the highest logit on the clean image ``logits`` ``[B, K]`` that is
+    neither the true class ``y`` nor the ``target`` (**our choice**: the runner-up the network itself
+    sees in the image); -1 where no third class exists (fewer than 3 classes)."""
+    masked = logits.detach().clone().float()
+    rows = torch.arange(len(y), device=logits.device)
+    masked[rows, y] = -torch.inf
+    masked[rows, target] = -torch.inf
+    best = masked.argmax(dim=1)
+    return torch.where(masked[rows, best].isfinite(), best, torch.full_like(best, -1))
 
 
 def cam_agreement(
@@ -71,6 +90,15 @@ def cam_agreement(
     suppression = delta * pse.category_mask(Category.SUPPRESSION).unsqueeze(1)
     promotion = delta * pse.category_mask(Category.PROMOTION).unsqueeze(1)
     generator = torch.Generator().manual_seed(seed)
+    with eval_mode(model), torch.no_grad():
+        third = other_class(model(x), y, target)
+    exists = third >= 0
+    third = third.clamp(min=0)  # any class where none exists: its scores become NaN below
+    nan = torch.full_like(exists, torch.nan, dtype=delta.dtype)
+
+    def against_other(part: Tensor, image: Tensor) -> Tensor:
+        score = interpretability_score(part, class_region(model, image, third, method, layer, threshold))
+        return torch.where(exists, score, nan)
 
     def baseline(part: Tensor, region: Tensor) -> Tensor:
         return torch.stack(
@@ -82,6 +110,8 @@ def cam_agreement(
         baseline_suppression_true=baseline(suppression, true_region),
         agreement_promotion_target=interpretability_score(promotion, target_region),
         baseline_promotion_target=baseline(promotion, target_region),
+        other_suppression_true=against_other(suppression, x),
+        other_promotion_target=against_other(promotion, x_adv),
         cam_shift=iou(true_region, true_on_adv),
     )
 

@@ -189,3 +189,10 @@ def item_or_none(value: Tensor) -> float | None:
     """A 0-d tensor as a float, ``None`` for NaN (a mean over nothing)."""
     number = float(value)
     return None if number != number else number
+
+
+def attack_radius_entry(attack: Attack) -> dict:
+    """What a section's report says of an attack's radius, for the findings to judge whether it is
+    inside the threat model: ``bounded``, ``norm`` and ``eps`` (None for an unbounded attack such
+    as C&W, which succeeds at whatever distance it needs)."""
+    return {"bounded": bool(attack.bounded), "norm": attack.norm, "eps": float(attack.eps) if attack.bounded else None}

@@ -17,7 +17,7 @@ from ..output.images import as_rgb, category_overlay
 from ..pse import Category, PSESettings, PSEShares, analyze
 from ..pse.categories import clamped
 from ..pse.ground_truth import TRUTH_COLUMNS, truth_counts, truth_summary
-from .base import AttackRuns, ProbeBatch, Section, nan_if_none
+from .base import AttackRuns, ProbeBatch, Section, attack_radius_entry, nan_if_none
 from .records import Records
 
 # RGB of each category in overlays: red promotion, blue suppression, grey balanced.
@@ -37,6 +37,7 @@ RECORD_COLUMNS = (
     "suppression_energy",
     "promotion_energy",
     "balanced_energy",
+    "distance",
 )
 
 
@@ -45,7 +46,9 @@ class PSESection(Section):
 
     report ``pse.attacks.<name>``: ``num_attacked``, ``num_analyzed`` (fooled), ``success_rate``,
     ``image_type_shares`` and ``group_energy_shares`` (suppression / promotion / balanced; ``None``
-    when nothing was fooled), ``mean_psr``; and ``pse.ground_truth`` when the data carry
+    when nothing was fooled), ``mean_psr``, the attack's ``bounded``, ``norm`` and ``eps`` and the
+    ``median_distance`` of its perturbations in its norm (the findings judge only attacks inside the
+    threat model); and ``pse.ground_truth`` when the data carry
     ``object_mask`` and ``distractor_mask`` (targeted ``presets.ground_truth`` toward the
     distractor's class: how much more of each category lies on the object / distractor than chance).
     Logged per epoch: ``pse/<name>/{suppression,promotion,balanced}_{share,energy}``,
@@ -112,6 +115,7 @@ class PSESection(Section):
                 suppression_energy=pse.shares[:, Category.SUPPRESSION],
                 promotion_energy=pse.shares[:, Category.PROMOTION],
                 balanced_energy=pse.shares[:, Category.BALANCED],
+                distance={"linf": attacked.linf, "l2": attacked.l2, "l1": attacked.l1}[attack.norm][won],
             )
             room = self.num_examples - sum(len(rows) for rows in self.examples[name])
             if self.keep_examples and room > 0:
@@ -146,7 +150,8 @@ class PSESection(Section):
             attacks[name] = {
                 "attack": type(attack).__name__,
                 "targeted": bool(attack.targeted),
-                "bounded": bool(attack.bounded),
+                **attack_radius_entry(attack),
+                "median_distance": median_or_none(records["distance"]),
                 "describe": attack.describe(),
                 "estimator": self.settings.estimator,
                 "num_attacked": attacked,
@@ -214,6 +219,7 @@ class PSESection(Section):
         rows = [
             [
                 name,
+                radius_text(r),
                 r["success_rate"],
                 r["num_analyzed"],
                 *r["image_type_shares"].values(),
@@ -229,6 +235,7 @@ class PSESection(Section):
             table(
                 [
                     "attack",
+                    "radius",
                     "success rate",
                     "images",
                     "suppression images",
@@ -310,3 +317,18 @@ def unclamped_median_psr(records: dict[str, list]) -> float | None:
 
 def _item(values: dict | None, key: str) -> float | None:
     return None if values is None else float(values[key])
+
+
+def median_or_none(values: list[float]) -> float | None:
+    """The median of a record column (the lower middle value for an even count); None when empty."""
+    return float(torch.tensor(values, dtype=torch.float64).median()) if values else None
+
+
+def radius_text(entry: dict) -> str:
+    """Where an attack acts: ``linf ε 0.1``, or ``unbounded (outside the threat model; median l2
+    distance 0.83)`` for an attack such as C&W, whose rows the findings do not judge."""
+    if entry.get("bounded", True):
+        return f"{entry.get('norm')} ε {entry['eps']:g}" if entry.get("eps") is not None else "bounded"
+    median = entry.get("median_distance")
+    distance = f"; median {entry.get('norm')} distance {median:.3g}" if median is not None else ""
+    return f"unbounded (outside the threat model{distance})"

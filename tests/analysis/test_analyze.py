@@ -293,7 +293,7 @@ def test_ground_truth_section_on_the_trained_model(trained_model, synthetic_data
     assert ratio["value"] == pytest.approx(truth["promotion_on_distractor"] / truth["promotion_on_object"])
     assert set(ground_truth_specificity(truth)) == set(truth["specificity"]) - {"meaning"}
     cam = cam_section.compute()["cam"]
-    gain = cam["attacks"]["cw"]["gain_suppression_true"]
+    gain = cam["attacks"]["cw"]["gain_suppression_true_over_other"]
     assert gain["n"] >= 10 and gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1]
     assert findings({"pse": pse, "cam": cam})["cam_regions"]["cw"]["suppression_on_true_region"]["n"] == gain["n"]
     assert cam["localization_iou"] > 0.1 and cam["pointing_game"] > 0.4

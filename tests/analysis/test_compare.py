@@ -6,8 +6,8 @@ import math
 import pytest
 
 from lightning_pse.analysis.compare import INTERPRETATION, chosen_attack, compare, comparison_row, correlations
-from lightning_pse.output.html import render_comparison
 from lightning_pse.output.folder import MARKER
+from lightning_pse.output.html import render_comparison
 
 from helpers import call_analyze
 

@@ -172,14 +172,15 @@ def test_the_page_shows_report_json_numbers_and_findings_rest_on_the_tables(all_
     assert attack_row["robust / n"] == f"{robust['robust']}/{robust['n']}"
     assert attack_row["95 % interval"] == interval(robust["ci95"])
 
-    (cam_row,) = table_with(tables, "suppression gain over random [95 %] (n)")
+    (cam_row,) = table_with(tables, "suppression gain over third class [95 %] (n)")
     for kind, region in (("suppression", "true"), ("promotion", "target")):
         finding = findings["cam_regions"]["pgd"][f"{kind}_on_{region}_region"]
         row = row_of(f"(ii) the {kind}")
         assert row["effect"] == three(finding["effect"]) and row["n"] == str(finding["n"])
         assert row["95 % interval"] == interval(finding["ci95"])
         assert (
-            cam_row[f"{kind} gain over random [95 %] (n)"] == f"{row['effect']} {row['95 % interval']} (n = {row['n']})"
+            cam_row[f"{kind} gain over third class [95 %] (n)"]
+            == f"{row['effect']} {row['95 % interval']} (n = {row['n']})"
         )
 
     dissection = all_fooled["dissection"]

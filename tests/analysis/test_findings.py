@@ -83,16 +83,29 @@ def gain(mean, low, high, n=40):
     return {"mean": mean, "ci95": [low, high], "n": n}
 
 
-def test_cam_finding_follows_the_gain_interval():
-    cam = {
-        "attacks": {
-            "pgd": {"gain_suppression_true": gain(0.2, 0.1, 0.3), "gain_promotion_target": gain(-0.2, -0.3, -0.1)}
-        },
-        "method": "cam",
+def cam_entry(suppression: dict, promotion: dict, over_random: dict | None = None) -> dict:
+    """A CAM attack entry whose gains over the third class's region are ``suppression`` and
+    ``promotion``, and over the random region ``over_random`` (both parts)."""
+    random = over_random or gain(0.5, 0.4, 0.6)
+    return {
+        "gain_suppression_true_over_other": suppression,
+        "gain_promotion_target_over_other": promotion,
+        "gain_suppression_true": random,
+        "gain_promotion_target": random,
     }
+
+
+def test_cam_finding_follows_the_gain_over_the_third_class():
+    """The verdict follows the gain over a third class's region (on the object too), whatever the gain
+    over a random region says: +0.5 over random but −0.2 over the third class does not hold."""
+    cam = {"attacks": {"pgd": cam_entry(gain(0.2, 0.1, 0.3), gain(-0.2, -0.3, -0.1))}, "method": "cam"}
     out = cam_regions(cam)["pgd"]
     assert out["suppression_on_true_region"]["verdict"] == "holds"
     assert out["promotion_on_target_region"]["verdict"] == "does not hold"
+    assert out["promotion_on_target_region"]["effect"] == -0.2
+    assert out["promotion_on_target_region"]["over_random"]["mean"] == 0.5
+    on_the_object = cam_regions({"attacks": {"pgd": cam_entry(gain(0.0, -0.1, 0.1), gain(0.0, -0.1, 0.1))}})["pgd"]
+    assert {f["verdict"] for f in on_the_object.values()} == {"inconclusive"}, "above random, level with the object"
 
 
 def dissection_block(units: int = 100, detectors: int = 20, k: int = 10, top: float = 0.9, **changes) -> dict:
@@ -169,10 +182,7 @@ def test_findings_below_their_minimum_sample_are_insufficient_never_holds():
     assert perturbation_types({"attacks": {"pgd": pse_entry(mixed + [Category.BALANCED])}})["pgd"]["verdict"] == "holds"
     cam = {
         "attacks": {
-            "pgd": {
-                "gain_suppression_true": gain(0.2, 0.1, 0.3, n=19),
-                "gain_promotion_target": gain(None, math.nan, math.nan, n=0),
-            }
+            "pgd": cam_entry(gain(0.2, 0.1, 0.3, n=19), gain(None, math.nan, math.nan, n=0)),
         }
     }
     out = cam_regions(cam)["pgd"]
@@ -223,3 +233,32 @@ def test_a_run_that_fooled_nothing_says_so_in_one_sentence():
     nothing_correct = {"num_attacked": 0, "num_analyzed": 0, "records": {"image_type": []}}
     (note,) = findings({"pse": {"attacks": {"pgd": nothing_correct}}})["notes"]
     assert note.startswith("The model classified none of the probe samples correctly")
+
+
+def test_attacks_outside_the_threat_model_keep_their_rows_but_carry_no_verdict():
+    """C&W fooled 100 images in every type (unbounded, median ℓ2 0.83); a PGD at another radius too:
+    both are shown and named outside the ℓ∞ 0.1 threat model, only the PGD at 0.1 is judged."""
+    mixed = [Category.SUPPRESSION] * 40 + [Category.PROMOTION] * 40 + [Category.BALANCED] * 20
+    counts = {"num_attacked": 120, "num_analyzed": 100}
+    unbounded = {**pse_entry(mixed), **counts, "bounded": False, "norm": "l2", "eps": None, "median_distance": 0.83}
+    elsewhere = {**pse_entry(mixed), **counts, "bounded": True, "norm": "linf", "eps": 0.2, "median_distance": 0.2}
+    inside = {**pse_entry(mixed), **counts, "bounded": True, "norm": "linf", "eps": 0.1, "median_distance": 0.1}
+    pse = {"attacks": {"cw": unbounded, "pgd_far": elsewhere, "pgd": inside}}
+    out = perturbation_types(pse, threat=("linf", 0.1))
+    assert out["cw"]["verdict"] == "outside the threat model" and out["cw"]["types_present"] == 3
+    assert "cw succeeds at any distance, median l2 distance 0.83" in out["cw"]["reason"]
+    assert out["pgd_far"]["verdict"] == "outside the threat model" and "linf ε 0.2" in out["pgd_far"]["reason"]
+    assert out["pgd"]["verdict"] == "holds"
+    cam = {"attacks": {"cw": {**unbounded, **cam_entry(gain(0.2, 0.1, 0.3), gain(0.2, 0.1, 0.3))}}}
+    judged = cam_regions(cam, ("linf", 0.1))["cw"]
+    assert {f["verdict"] for f in judged.values()} == {"outside the threat model"}
+    assert judged["suppression_on_true_region"]["effect"] == 0.2, "the gain stays, as what it is"
+    report = {"norm": "linf", "eps": 0.1, "pse": pse}
+    assert findings(report)["perturbation_types"]["cw"]["verdict"] == "outside the threat model"
+
+
+def test_a_finding_at_exactly_its_minimum_sample_is_judged():
+    """20 images with the part (the minimum) are enough; 19 are not."""
+    at = cam_regions({"attacks": {"pgd": cam_entry(gain(0.2, 0.1, 0.3, n=20), gain(0.2, 0.1, 0.3, n=19))}})["pgd"]
+    assert at["suppression_on_true_region"]["verdict"] == "holds"
+    assert at["promotion_on_target_region"]["verdict"] == "insufficient data"

@@ -24,6 +24,7 @@ from lightning_pse.cam import (
     interpretability_score,
     iou,
     localization,
+    other_class,
     saliency_agreement,
     saliency_region,
     shifted_regions,
@@ -241,3 +242,35 @@ def test_regions_are_thresholded_against_each_images_own_maximum():
     region = binarize(maps, 0.2)
     assert region[0, 0, 0] and region[0, 1, 1] and region[1, 2, 2] and not region[1, 3, 3]
     assert int(region.sum()) == 3
+
+
+def test_the_third_class_is_the_clean_runner_up_other_than_true_and_target():
+    logits = torch.tensor([[5.0, 4.0, 3.0, 2.0], [5.0, 4.0, 3.0, 2.0], [1.0, 9.0, 8.0, 7.0], [1.0, 2.0, 0.0, 0.0]])
+    y, target = torch.tensor([0, 1, 1, 1]), torch.tensor([1, 0, 2, 0])
+    assert other_class(logits, y, target).tolist() == [2, 2, 3, 2]
+    assert other_class(torch.tensor([[1.0, 2.0]]), torch.tensor([0]), torch.tensor([1])).tolist() == [-1]
+
+
+def test_the_third_class_baseline_scores_each_part_against_that_classs_region(trained_model, probe):
+    """The suppression part against the third class's region on x, the promotion part against it on
+    x_adv; the third class's region lies on the object too, so it scores higher than a random one."""
+    x, y, target = probe["image"][:24], probe["label"][:24], probe["distractor_label"][:24]
+    result = PGD(eps=16 / 255, steps=20, targeted=True, seed=0).run(trained_model, x, y, target)
+    won = result.success
+    x, x_adv, y, target = x[won], result.x_adv[won], y[won], target[won]
+    pse = analyze(trained_model, x, x_adv, y, target)
+    with torch.no_grad():
+        third = other_class(trained_model(x), y, target)
+    assert ((third != y) & (third != target)).all()
+    scores = cam_agreement(trained_model, x, x_adv, y, target, pse)
+    suppression = (x_adv - x) * pse.category_mask(Category.SUPPRESSION).unsqueeze(1)
+    promotion = (x_adv - x) * pse.category_mask(Category.PROMOTION).unsqueeze(1)
+    expected = interpretability_score(suppression, class_region(trained_model, x, third))
+    assert torch.allclose(scores.other_suppression_true, expected, equal_nan=True)
+    expected = interpretability_score(promotion, class_region(trained_model, x_adv, third))
+    assert torch.allclose(scores.other_promotion_target, expected, equal_nan=True)
+    assert not torch.allclose(
+        scores.other_promotion_target,
+        interpretability_score(promotion, class_region(trained_model, x, third)),
+        equal_nan=True,
+    )

@@ -30,6 +30,8 @@ from lightning_pse.dissect import (
     write_broden,
 )
 from lightning_pse.dissect.broden import encode_label_png
+from lightning_pse.dissect.result import DissectionResult
+from lightning_pse.dissect.tally import IoUTally
 from lightning_pse.errors import UserInputError
 from lightning_pse.models.capture import capture
 from lightning_pse.training import ClassifierModule
@@ -496,3 +498,17 @@ def test_texture_in_the_label_gives_texture_detectors(trained_model):
     texture_model = dissect(module.model.eval(), "body.7", loader).category_counts()["texture"]["units"]
     shape_model = dissect(trained_model, "body.7", loader).category_counts()["texture"]["units"]
     assert texture_model >= 10 and shape_model <= 2 and texture_model >= 5 * max(shape_model, 1)
+
+
+def test_thresholds_are_strict_at_equality():
+    """A unit at exactly the IoU threshold is no detector, and a pixel at exactly a unit's activation
+    threshold is outside its mask (both ``>``; NetDissect-Lite's rule)."""
+    result = DissectionResult(
+        "layer", torch.zeros(2), torch.tensor([[0.5], [0.5000001]]), ["c"], ["object"], iou_threshold=0.5
+    )
+    assert result.detectors.tolist() == [False, True]
+    tally = IoUTally(torch.tensor([1.0]), num_concepts=1)
+    activations = torch.tensor([[[[1.0, 2.0], [0.0, 0.0]]]])  # the mask's own resolution: no resampling
+    masks = torch.tensor([[[[True, True], [False, False]]]])
+    tally.update(activations, masks, torch.ones(1, 1, dtype=torch.bool))
+    assert tally.iou().item() == pytest.approx(0.5), "only the pixel above 1.0 is the unit's: IoU 1/2"

@@ -236,3 +236,16 @@ def test_ground_truth_suppression_on_object_promotion_on_distractor(trained_mode
         chance = concentration(result.to_pixels((randomised == category).float()) > 0, region)
         assert measured > 2.0, f"{category.name} concentration {measured:.2f}"
         assert measured > 1.5 * chance, f"{category.name}: {measured:.2f} vs random assignment {chance:.2f}"
+
+
+def test_categories_at_their_boundaries():
+    """PSR exactly ±τ is balanced (P = 2, S = 1 gives log2 2 = 1 = τ), a group whose effect is
+    exactly ρ times the strongest stays active (0.5 = 0.25 · 2.0, exact in binary), and an effect of
+    exactly ε is clamped."""
+    promotion = torch.tensor([[2.0, 1.0, 0.5, 2.0]])
+    suppression = torch.tensor([[1.0, 2.0, 0.0, 0.0]])
+    energy = torch.ones(1, 4)
+    cats = categorize(promotion, suppression, energy, tau=1.0, rho=0.25)
+    assert cats.tolist() == [[Category.BALANCED, Category.BALANCED, Category.PROMOTION, Category.PROMOTION]]
+    assert categorize(promotion, suppression, energy, tau=1.0, rho=0.2501)[0, 2] == Category.INACTIVE
+    assert clamped(torch.tensor([1e-12, 2e-12]), torch.tensor([1.0, 1.0])).tolist() == [True, False]

@@ -211,3 +211,32 @@ def test_a_weak_cascade_beside_autoattack_headlines_at_most_both():
     report = section_report(RobustnessSection(fgsm, "linf", 0.2, autoattack="standard"), model, x, y)
     assert report["autoattack"]["broken_only_by_autoattack"] > 0, "a setting where AutoAttack finds more"
     assert report["worst_case"]["count"] <= min(report["our_worst_case"]["count"], report["autoattack"]["count"])
+
+
+class UnboundedScripted(ScriptedAttack):
+    """Like ``ScriptedAttack``, but unbounded (as C&W) in ℓ2, moving the first pixel by ``step``."""
+
+    bounded, norm = False, "l2"
+
+    def __init__(self, broken: list[int], step: float) -> None:
+        super().__init__(broken)
+        self.step = step
+
+    def perturb(self, model, x, y, target, mask):
+        x_adv = x.clone()
+        x_adv[self.broken, 0, 0, 0] += self.step
+        return x_adv
+
+
+def test_an_unbounded_break_at_exactly_the_radius_counts():
+    """Under an ℓ∞ threat model an unbounded ℓ2 attack's break counts within ℓ2 0.5: a break at exactly
+    0.5 (one pixel moved by 0.5) counts, one at 0.5 + 2⁻⁸ does not."""
+    x, y = torch.full((2, 1, 4, 4), 0.25), torch.zeros(2, dtype=torch.long)
+    at = section_report(RobustnessSection({"u": UnboundedScripted([0, 1], 0.5)}, "linf", 0.3), PixelZeroModel(), x, y)
+    assert presets.unbounded_radius("l2", "linf", 0.3) == 0.5
+    assert at["attacks"]["u"]["robust"] == 0 and at["attacks"]["u"]["in_threat_model"] is False
+    beyond = UnboundedScripted([0, 1], 0.5 + 2**-8)
+    assert (
+        section_report(RobustnessSection({"u": beyond}, "linf", 0.3), PixelZeroModel(), x, y)["attacks"]["u"]["robust"]
+        == 2
+    )

@@ -1,0 +1,100 @@
+"""``min_fooled``: the probe set grows by further batches of the split until a PSE attack inside the
+threat model has fooled enough images, reusing its attack runs; the report says how many it took."""
+
+import pytest
+import torch
+
+from lightning_pse.analysis import evaluate
+from lightning_pse.analysis.engine import Analysis
+from lightning_pse.attacks import CW, PGD
+from lightning_pse.data import SyntheticDataModule
+from lightning_pse.errors import UserInputError
+
+EPS = 2 / 255  # the cached test model keeps most samples at this radius: a few are fooled per batch
+
+
+def pse_attacks():
+    return {
+        "pgd": PGD(eps=EPS, steps=5, seed=0),
+        "cw": CW(steps=10, binary_search_steps=1),  # unbounded: fools far more, but outside the threat model
+    }
+
+
+def test_the_probe_set_grows_until_the_bounded_attack_fooled_enough(trained_model, synthetic_data):
+    plain = evaluate(
+        trained_model, synthetic_data, ["pse"], num_samples=16, eps=EPS, pse_attacks=pse_attacks(), batch_size=16
+    )
+    few = plain["pse"]["attacks"]["pgd"]["num_analyzed"]
+    need = few + 6
+    report = evaluate(
+        trained_model,
+        synthetic_data,
+        ["pse"],
+        num_samples=16,
+        eps=EPS,
+        pse_attacks=pse_attacks(),
+        batch_size=16,
+        min_fooled=need,
+    )
+    gathered = report["gathered"]
+    pgd = report["pse"]["attacks"]["pgd"]
+    assert gathered["attack"] == "pgd", "C&W fools more but is unbounded: it does not count"
+    assert gathered["fooled"] == pgd["num_analyzed"] >= need and not gathered["exhausted"]
+    assert report["num_samples"] == gathered["images"] > 16 and gathered["images"] % 16 == 0
+    # It stopped at the first batch that reached the count: one batch less fell short.
+    short = evaluate(
+        trained_model,
+        synthetic_data,
+        ["pse"],
+        num_samples=gathered["images"] - 16,
+        eps=EPS,
+        pse_attacks=pse_attacks(),
+        batch_size=16,
+    )
+    assert short["pse"]["attacks"]["pgd"]["num_analyzed"] < need
+    assert any("probe set grew to" in note for note in report["findings"]["notes"])
+
+
+def test_an_exhausted_split_says_so(trained_model):
+    """A 48-image split and an impossible count: every image is taken, and the notes say the split
+    ran out."""
+    small = SyntheticDataModule(num_train=16, num_val=48, num_test=16, batch_size=16)
+    small.setup()
+    report = evaluate(
+        trained_model,
+        small,
+        ["pse"],
+        split="val",
+        num_samples=16,
+        eps=EPS,
+        pse_attacks={"pgd": PGD(eps=EPS, steps=2, seed=0)},
+        batch_size=16,
+        min_fooled=10_000,
+    )
+    assert report["gathered"]["exhausted"] and report["num_samples"] == 48
+    assert any("the split ran out first" in note for note in report["findings"]["notes"])
+
+
+def test_each_attack_runs_once_per_image_with_gathering(trained_model, synthetic_data, monkeypatch):
+    """The gathering's attack runs are the sections' runs: PGD is called as often as in an analysis
+    of the grown probe set without gathering."""
+    seen = []
+    original = PGD.perturb
+
+    def counting(self, model, x, *args):
+        seen.append(x.shape[0])
+        return original(self, model, x, *args)
+
+    monkeypatch.setattr(PGD, "perturb", counting)
+    settings = dict(eps=EPS, pse_attacks={"pgd": PGD(eps=EPS, steps=3, seed=0)}, batch_size=16)
+    gathered = evaluate(trained_model, synthetic_data, ["pse"], num_samples=16, min_fooled=4, **settings)
+    with_gathering, seen[:] = sum(seen), []
+    images = gathered["gathered"]["images"]
+    evaluate(trained_model, synthetic_data, ["pse"], num_samples=images, **settings)
+    assert images > 16 and with_gathering == sum(seen)
+
+
+def test_a_negative_count_is_refused(trained_model, synthetic_data):
+    with pytest.raises(UserInputError, match="min_fooled"):
+        Analysis(trained_model, synthetic_data, ["pse"], num_samples=4, min_fooled=-1)
+    assert torch.is_tensor(synthetic_data.split("test")[0]["image"])
