@@ -373,8 +373,8 @@ FAULTS = [
     ),
     Fault(
         "analysis/findings.py",
-        "        if n < MIN_FOOLED_IMAGES:",
-        "        if n < 1:",
+        "        elif n < MIN_FOOLED_IMAGES:",
+        "        elif n < 1:",
         "image types judged below the minimum sample",
         STATS_TESTS,
     ),

@@ -353,3 +353,26 @@ def test_score_based_square_builds_no_graph(trained_model, probe):
     finally:
         hook.remove()
     assert grad_modes and not any(grad_modes)
+
+
+class SumThreshold(torch.nn.Module):
+    """Two classes: class 1 once the pixel sum exceeds 0.5 (logits ``[0, Σx − 0.5]``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        score = x.flatten(1).sum(dim=1) - 0.5 + self.anchor
+        return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+def test_early_stop_returns_the_first_fooling_iterate_not_the_next():
+    """From 0 with steps of 0.2 on 4 pixels the sum is 0.8 after one step: the model is fooled there, so
+    early stopping returns exactly that point (0.2 per pixel), never the second step's (0.4); without
+    early stopping all five steps run up to ε."""
+    x, y = torch.zeros(1, 1, 2, 2), torch.zeros(1, dtype=torch.long)
+    stopped = PGD(eps=1.0, steps=5, step_size=0.2, random_start=False, early_stop=True)(SumThreshold(), x, y)
+    assert torch.allclose(stopped, torch.full_like(x, 0.2))
+    running = PGD(eps=1.0, steps=5, step_size=0.2, random_start=False, early_stop=False)(SumThreshold(), x, y)
+    assert torch.allclose(running, torch.full_like(x, 1.0))
