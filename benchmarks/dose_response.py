@@ -126,6 +126,10 @@ def analyze(eps: float, seed: int, args) -> Path | None:
         str(folder / "analysis"),
         "--quiet",
         "true",
+        "--dissection.probe",
+        "data",
+        "--dissection.stability_draws",
+        str(args.stability_draws),
     ]
     if any(abs(eps - e) < 1e-9 for e in args.autoattack_eps):
         command += ["--robustness", "autoattack"]
@@ -289,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--num-samples", type=int, default=200, help="test images per analysis")
     parser.add_argument("--min-fooled", type=int, default=20, help="analyze.py --min_fooled")
+    parser.add_argument("--stability-draws", type=int, default=20, help="analyze.py --dissection.stability_draws")
     parser.add_argument("--autoattack-eps", type=float, nargs="*", default=[0.0, 0.05, 0.15])
     parser.add_argument("--figures", default=None, help="folder for dose_response.png (table stage)")
     args = parser.parse_args(argv)

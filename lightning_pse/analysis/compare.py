@@ -33,6 +33,7 @@ INTERPRETATION = {
     "cam_promotion_gain_other": "CAM agreement − third class's region, promotion on the target class",
     "cam_shift": "CAM shift: IoU of the true-class CAM region on x and on x′",
     "interpretable_units": "interpretable units (IoU > threshold)",
+    "stable_detectors": "detectors with a stable label (when measured)",
     "spearman_sensitivity_iou": "Spearman ρ of unit sensitivity with best IoU",
 }
 
@@ -100,6 +101,7 @@ def support(report: dict, attack: str | None) -> dict[str, tuple[int, int]]:
         out[column] = ((cam.get(key) or {}).get("n", 0), MIN_FOOLED_IMAGES)
     out["cam_shift"] = fooled
     out["interpretable_units"] = (units, MIN_UNITS)
+    out["stable_detectors"] = (units, MIN_UNITS)
     out["spearman_sensitivity_iou"] = rho
     return out
 
@@ -137,6 +139,7 @@ def comparison_row(report: dict, label: str, attack: str | None = None) -> dict:
         "cam_promotion_gain_other": _gain(cam, "gain_promotion_target_over_other"),
         "cam_shift": cam.get("cam_shift"),
         "interpretable_units": dissection.get("interpretable_units"),
+        "stable_detectors": (dissection.get("stability") or {}).get("stable_detectors"),
         "spearman_sensitivity_iou": dissection.get("spearman_sensitivity_iou"),
         "support": {column: list(size) for column, size in sizes.items()},
     }

@@ -217,6 +217,10 @@ class Analysis:
         if "dissection" in self.sections:
             # Built before any attack, so that a missing Broden folder fails first.
             settings = self.dissection_settings
+            if settings.get("stability_draws", 0) and devices * num_nodes > 1:
+                raise UserInputError(
+                    "label stability (--dissection.stability_draws) runs in one process: use --devices 1"
+                )
             self.concepts = concept_probe_set(
                 data,
                 settings.get("num_concept_images", 256),
@@ -224,6 +228,7 @@ class Analysis:
                 settings.get("broden_categories"),
                 self.image_size,
                 self.in_channels,
+                probe=settings.get("probe", "synthetic"),
             )
 
     def portable(self) -> Analysis:

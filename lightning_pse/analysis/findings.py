@@ -155,13 +155,20 @@ def sensitive_units(dissection: dict) -> dict:
     interval of the top-k count shifted by it). Both rest on the probe images the sensitivity is
     averaged over, and both need a detector in the layer: the claim is about interpretable units, and
     with none a correlation with IoUs all below the detector threshold cannot carry it (the
-    dissection table still shows ρ)."""
+    dissection table still shows ρ). When the dissection measured label stability, only detectors
+    with a stable label count (the ``stability`` block's shares and count)."""
     units, k = dissection["num_units"], dissection["k"]
     probe = requirement(dissection["num_probe_images"], MIN_PROBE_IMAGES, "probe images for the sensitivity")
     rho = dissection["spearman_sensitivity_iou"]
-    baseline = dissection["randomk_detector_share"]
-    any_detector = requirement(dissection["interpretable_units"], 1, "detector units in the layer")
-    detectors = round(dissection["topk_detector_share"] * k)
+    stability = dissection.get("stability")
+    counted = stability or dissection  # the detector shares the top-k comparison uses
+    baseline = counted["randomk_detector_share"]
+    any_detector = (
+        requirement(stability["stable_detectors"], 1, "detector units with a stable label in the layer")
+        if stability
+        else requirement(dissection["interpretable_units"], 1, "detector units in the layer")
+    )
+    detectors = round(counted["topk_detector_share"] * k)
     low, high = wilson_interval(detectors, k)
     top = _finding(
         f"the top-{k} attack-sensitive units are detectors more often than units at random",

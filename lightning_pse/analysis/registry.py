@@ -44,10 +44,14 @@ class CAMOptions:
 @dataclass
 class DissectionOptions:
     """Network dissection and neuron masking (``docs/method.md`` §3); defaults from
-    ``dissect.DissectionSettings``."""
+    ``dissect.DissectionSettings``. ``probe``: the built-in concept set (``synthetic``) or one made
+    from the data's own images (``data``: objects from their foregrounds, grey textures);
+    ``stability_draws``: bootstrap and pixel-noise draws of each unit's label stability (0: off)."""
 
     layer: Optional[str] = None
+    probe: Literal["synthetic", "data"] = "synthetic"
     num_concept_images: int = 256
+    stability_draws: int = 0
     quantile: float = DISSECTION.quantile
     iou_threshold: float = DISSECTION.iou_threshold
     top_fraction: float = DISSECTION.top_fraction
@@ -79,7 +83,14 @@ def _cam(a) -> Section:
 
 
 def _dissection(a) -> Section:
-    return DissectionSection(a.concepts, a.dissection_layer, a.sensitivity_attack, a.dissection)
+    return DissectionSection(
+        a.concepts,
+        a.dissection_layer,
+        a.sensitivity_attack,
+        a.dissection,
+        seed=a.seed,
+        stability_draws=a.dissection_settings.get("stability_draws", 0),
+    )
 
 
 def _masking(a) -> Section:

@@ -37,7 +37,9 @@ from ..data import SyntheticDataModule, probe_indices
 from ..data.synthetic import COLOR_NAMES, SHAPES, TEXTURES, render_scenes, sample_scene_params
 from ..errors import UserInputError
 from .broden import BrodenDataset
+from .data_concepts import DataConcepts
 
+CONCEPT_PROBES = ("synthetic", "data")
 LUMINANCE = torch.tensor([0.299, 0.587, 0.114])  # ITU-R BT.601 weights of R, G, B
 CONCEPT_CATEGORIES: dict[str, tuple[str, ...]] = {"shape": SHAPES, "color": COLOR_NAMES, "texture": TEXTURES}
 
@@ -120,13 +122,21 @@ def concept_probe_set(
     image_size: int = 32,
     in_channels: int = 3,
     seed: int = 0,
+    probe: str = "synthetic",
 ) -> Dataset:
     """The concept probe set the dissection callback and ``analyze.py`` use: ``num_images`` images of
     the Broden directory ``broden_dir`` (a seeded subset, resized to ``image_size``, grey for one
     channel), or without one the synthetic concept set at ``image_size`` px and ``in_channels``
     (1: grey, no colour concepts) — rendered like ``datamodule``'s images when it is the synthetic
-    benchmark, with the default noise otherwise. Its concept names and categories are
-    ``concept_source(probe)``'s; ``describe_concepts(probe)`` names it."""
+    benchmark, with the default noise otherwise; ``probe="data"``: ``DataConcepts`` made from
+    ``datamodule``'s own validation images (objects from their foregrounds, grey textures). Its
+    concept names and categories are ``concept_source(probe)``'s; ``describe_concepts(probe)`` names it."""
+    if probe not in CONCEPT_PROBES:
+        raise UserInputError(f"unknown concept probe {probe!r}; choose one of {', '.join(CONCEPT_PROBES)}")
+    if probe == "data":
+        if broden_dir is not None:
+            raise UserInputError("the data concept probe and a Broden folder exclude each other: name one")
+        return DataConcepts.like(datamodule, num_images, seed=seed)
     if in_channels not in (1, 3):
         raise UserInputError(f"dissection renders concept images with 1 or 3 channels; the model takes {in_channels}")
     if broden_dir is not None:

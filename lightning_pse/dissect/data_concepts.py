@@ -131,7 +131,8 @@ class DataConcepts(Dataset):
         items = [probe[i] for i in range(len(probe))]
         images = torch.stack([item["image"] if isinstance(item, dict) else item[0] for item in items])
         labels = torch.tensor([int(item["label"] if isinstance(item, dict) else item[1]) for item in items])
-        names = [f"class {c}" for c in range(datamodule.num_classes)]
+        classes = max(datamodule.num_classes or 0, int(labels.max()) + 1)  # given data may not say
+        names = [f"class {c}" for c in range(classes)]
         return cls(images, labels, names, swatches, seed=seed)
 
     def describe(self) -> str:

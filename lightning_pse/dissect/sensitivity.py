@@ -68,14 +68,19 @@ def spearman(a: Tensor, b: Tensor) -> float:
 
 
 def compare_sensitivity(
-    sensitivity: Tensor, result: DissectionResult, top_fraction: float = DISSECTION.top_fraction
+    sensitivity: Tensor,
+    result: DissectionResult,
+    top_fraction: float = DISSECTION.top_fraction,
+    detectors: Tensor | None = None,
 ) -> dict:
     """The report's sensitivity–interpretability numbers for ``sensitivity`` ``[K]`` and ``result``:
     ``spearman_sensitivity_iou``, ``{topk,bottomk,randomk}_detector_share``,
     ``{topk,bottomk,randomk}_mean_iou`` (``randomk``: the expectation over uniform k-subsets, i.e.
-    the mean over all K units) and ``k``."""
+    the mean over all K units) and ``k``. ``detectors`` ``[K]`` bool: the units counted as detectors
+    (default ``result.detectors``; e.g. only those with a stable label)."""
     sensitivity = sensitivity.detach().cpu().double()
-    best_iou, detectors = result.best_iou.double(), result.detectors.double()
+    best_iou = result.best_iou.double()
+    detectors = (result.detectors if detectors is None else detectors.cpu()).double()
     if sensitivity.shape != best_iou.shape:
         raise ValueError(f"{sensitivity.shape[0]} sensitivities for {best_iou.shape[0]} dissected units")
     num_units = best_iou.shape[0]

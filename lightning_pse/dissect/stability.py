@@ -91,10 +91,12 @@ def label_stability(
     iou_threshold: float = DISSECTION.iou_threshold,
     batch_size: int = 64,
     min_agreement: float = MIN_AGREEMENT,
+    result: DissectionResult | None = None,
 ) -> LabelStability:
-    """Dissect ``layer`` on ``probe`` and measure each unit's label stability over ``draws`` bootstrap
-    resamples of the probe images and ``draws`` noisy copies (std ``sigma``), seeded. Costs ``2·draws
-    + 1`` dissections (forward passes only)."""
+    """Dissect ``layer`` on ``probe`` (or take its dissection ``result``, with the same settings) and
+    measure each unit's label stability over ``draws`` bootstrap resamples of the probe images and
+    ``draws`` noisy copies (std ``sigma``), seeded. Costs ``2·draws`` dissections (forward passes
+    only), one more without ``result``."""
 
     source = concept_source(probe)
 
@@ -110,7 +112,7 @@ def label_stability(
             concept_categories=source.concept_categories,
         )
 
-    result = run(probe)
+    result = result if result is not None else run(probe)
     labels = result.best_concept
     generator = torch.Generator().manual_seed(seed)
     held_bootstrap = torch.zeros(labels.shape, dtype=torch.float64)

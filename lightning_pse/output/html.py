@@ -174,6 +174,7 @@ COMPARISON_COLUMNS = (
     ("cam_promotion_gain_other", "CAM prom. − third class"),
     ("cam_shift", "CAM shift"),
     ("interpretable_units", "interpretable units"),
+    ("stable_detectors", "stable detectors"),
     ("spearman_sensitivity_iou", "ρ(sensitivity, IoU)"),
 )
 

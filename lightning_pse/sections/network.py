@@ -20,12 +20,15 @@ from ..dissect import (
     DissectionSettings,
     add_sensitivity,
     attack_sensitivity,
+    compare_sensitivity,
     concept_source,
     describe_concepts,
     dissect,
     dissection_summary,
+    label_stability,
     masking_curve,
 )
+from ..errors import UserInputError
 from ..models.capture import resolve_layer
 from ..output import figures
 from ..output.html import fmt, img, table
@@ -62,6 +65,9 @@ class DissectionSection(Section):
         attack: gives ``s_k`` (default ``presets.sensitivity()``).
         settings: quantile, IoU threshold and the top-k comparison's fraction (``DissectionSettings``).
         batch_size: concept images per batch.
+        stability_draws: when above 0, also each unit's label stability over that many bootstrap
+            and pixel-noise draws (``dissect.label_stability``; one process): the report's
+            ``stability`` block, whose stable-detector shares the unit findings then use.
     """
 
     name = "dissection"
@@ -74,8 +80,12 @@ class DissectionSection(Section):
         settings: DissectionSettings = DISSECTION,
         batch_size: int = 64,
         seed: int = 0,
+        stability_draws: int = 0,
     ) -> None:
         super().__init__()
+        if stability_draws < 0:
+            raise UserInputError(f"stability_draws must be 0 (off) or a number of draws, got {stability_draws}")
+        self.stability_draws, self.seed = stability_draws, seed
         self.concepts, self.layer = concepts, layer
         self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
         self.settings = settings
@@ -112,6 +122,8 @@ class DissectionSection(Section):
             self.sensitivity = UnitSensitivity(self.result.thresholds.shape[0]).to(next(model.parameters()).device)
         self.unit_sensitivity = self.sensitivity.compute().cpu()
         summary = dissection_summary(self.result, self.unit_sensitivity, self.settings.top_fraction)
+        if self.stability_draws:
+            summary["stability"] = self.stability(model)
         return {
             "dissection": {
                 **summary,
@@ -120,6 +132,30 @@ class DissectionSection(Section):
                 "sensitivity_attack": self.attack.describe(),
                 "units": self.result.unit_rows(self.unit_sensitivity),
             }
+        }
+
+    def stability(self, model: nn.Module) -> dict:
+        """The ``stability`` block: ``LabelStability.summary()`` of the layer on the concept probe, and
+        the top-k and random-k shares of **stable** detectors (what the unit findings use)."""
+        stability = label_stability(
+            model,
+            self.layer,
+            self.concepts,
+            draws=self.stability_draws,
+            seed=self.seed,
+            quantile=self.settings.quantile,
+            iou_threshold=self.settings.iou_threshold,
+            batch_size=self.batch_size,
+            result=self.result,
+        )
+        shares = compare_sensitivity(
+            self.unit_sensitivity, stability.result, self.settings.top_fraction, stability.stable_detectors
+        )
+        return {
+            **stability.summary(),
+            "draws": self.stability_draws,
+            "topk_detector_share": shares["topk_detector_share"],
+            "randomk_detector_share": shares["randomk_detector_share"],
         }
 
     def scalars(self, report: dict) -> dict[str, float]:
@@ -191,6 +227,8 @@ class DissectionSection(Section):
                 ],
             )
         )
+        if "stability" in d:
+            parts.append(f"<p>{html.escape(stability_text(d['stability']))}</p>")
         if "sensitivity_vs_iou" in figures:
             parts.append(img(figures["sensitivity_vs_iou"], "sensitivity vs IoU"))
         return parts
@@ -199,11 +237,24 @@ class DissectionSection(Section):
     def summary(cls, report: dict) -> list[str]:
         """The terminal's dissection line."""
         d = report["dissection"]
-        return [
+        lines = [
             f"dissection {d['layer']}: {d['interpretable_units']}/{d['num_units']} interpretable units, "
             f"Spearman(sensitivity, IoU) = {d['spearman_sensitivity_iou']:.3f} "
             f"(sensitivity over {d['num_probe_images']} probe images)"
         ]
+        return lines + ([f"  {stability_text(d['stability'])}"] if "stability" in d else [])
+
+
+def stability_text(stability: dict) -> str:
+    """One sentence on the labels' stability: how many detectors kept their label, and the shares."""
+    detector_share = stability["stable_detector_share"]
+    return (
+        f"Label stability over {stability['draws']} bootstrap and {stability['draws']} pixel-noise (σ 0.02) draws: "
+        f"{stability['stable_detectors']} of {stability['detectors']} detectors keep their label in at least "
+        f"{stability['min_agreement']:.0%} of each"
+        + (f" ({detector_share:.0%})" if detector_share is not None else "")
+        + f"; {stability['stable_unit_share']:.0%} of all units. The unit findings count stable detectors only."
+    )
 
 
 class MaskingSection(Section):

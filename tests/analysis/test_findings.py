@@ -262,3 +262,15 @@ def test_a_finding_at_exactly_its_minimum_sample_is_judged():
     at = cam_regions({"attacks": {"pgd": cam_entry(gain(0.2, 0.1, 0.3, n=20), gain(0.2, 0.1, 0.3, n=19))}})["pgd"]
     assert at["suppression_on_true_region"]["verdict"] == "holds"
     assert at["promotion_on_target_region"]["verdict"] == "insufficient data"
+
+
+def test_with_label_stability_only_stable_detectors_count():
+    """The stability block's shares replace the layer's: 20 detectors but none stable is insufficient
+    data; one stable detector and its top-k share judge the claim."""
+    stability = {"stable_detectors": 0, "topk_detector_share": 0.0, "randomk_detector_share": 0.0}
+    dissection = dissection_block(stability=stability)
+    for finding in sensitive_units(dissection).values():
+        assert finding["verdict"] == "insufficient data" and "0 detector units with a stable label" in finding["reason"]
+    stable = {"stable_detectors": 3, "topk_detector_share": 0.3, "randomk_detector_share": 0.03}
+    top = sensitive_units(dissection_block(stability=stable))["top_sensitive_are_detectors"]
+    assert top["effect"] == pytest.approx(0.27) and top["verdict"] == "holds", "3 of 10 against 3 %"

@@ -1,6 +1,7 @@
 """The data concept probe (objects from the data's own foregrounds, grey textures) and label
 stability under resampling and pixel noise."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -83,3 +84,38 @@ def test_noisy_images_add_the_same_noise_on_every_read():
     inside = probe[0]["image"][:, 4:8, 3:7]  # bright pixels, far from the clamp
     assert 0.01 < (noisy[0]["image"][:, 4:8, 3:7] - inside).std() < 0.04
     assert noisy.concept_names == probe.concept_names
+
+
+def test_analyze_dissects_on_the_data_probe_with_stability(tmp_path):
+    """``evaluate`` with ``dissection={"probe": "data", "stability_draws": 2}`` on grey 28-px images:
+    the report names the data probe, carries the stability block, and the unit findings count only
+    stable detectors."""
+    from lightning_pse.analysis import evaluate
+    from lightning_pse.attacks import PGD
+    from lightning_pse.models import build_model
+
+    torch.manual_seed(0)
+    images, labels = squares(40, size=28)
+    labels = torch.arange(40) % 10
+    model = build_model("small_cnn", 10, in_channels=1, width=8).eval()
+    report = evaluate(
+        model,
+        (images, labels),
+        ["dissection"],
+        num_samples=8,
+        eps=0.1,
+        sensitivity_attack=PGD(eps=0.1, steps=1, seed=0),
+        dissection={"probe": "data", "stability_draws": 2, "num_concept_images": 30},
+    )
+    block = report["dissection"]
+    assert block["concept_probe"].startswith("data concepts (10 objects, 9 textures; 28 px, grey)")
+    assert block["num_images"] == 30 and block["stability"]["draws"] == 2
+    stable = block["stability"]["stable_detectors"]
+    assert 0 <= stable <= block["stability"]["detectors"] == block["interpretable_units"]
+    # Every class has the same square here, so a unit's best class flips under resampling: few
+    # detectors keep their label, and the top-k finding counts only those.
+    assert stable < block["stability"]["detectors"]
+    finding = report["findings"]["sensitive_units"]["top_sensitive_are_detectors"]
+    shares = block["stability"]
+    assert finding["effect"] == pytest.approx(shares["topk_detector_share"] - shares["randomk_detector_share"])
+    assert finding["effect"] != pytest.approx(block["topk_detector_share"] - block["randomk_detector_share"])
