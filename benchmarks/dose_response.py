@@ -103,15 +103,12 @@ def train(eps: float, seed: int, args) -> Path:
     return final
 
 
-def analyze(eps: float, seed: int, args) -> Path | None:
-    """Run ``analyze.py`` on one finished model at the common radius; returns its report.json."""
+def analyze_command(eps: float, seed: int, args) -> list[str]:
+    """The ``analyze.py`` arguments for one model: the common radius, ``--num-samples`` test images,
+    ``--min_fooled``, the data concept probe with label stability, and AutoAttack for the radii in
+    ``--autoattack-eps``."""
     folder = model_folder(args.out, eps, seed)
-    report = folder / "analysis" / "report.json"
-    if report.exists() or not (folder / "model.ckpt").exists():
-        return report if report.exists() else None
     command = [
-        sys.executable,
-        str(REPO / "analyze.py"),
         "--ckpt",
         str(folder / "model.ckpt"),
         "--eps",
@@ -125,7 +122,6 @@ def analyze(eps: float, seed: int, args) -> Path | None:
         "--out",
         str(folder / "analysis"),
         "--quiet",
-        "true",
         "--dissection.probe",
         "data",
         "--dissection.stability_draws",
@@ -133,9 +129,18 @@ def analyze(eps: float, seed: int, args) -> Path | None:
     ]
     if any(abs(eps - e) < 1e-9 for e in args.autoattack_eps):
         command += ["--robustness", "autoattack"]
+    return command
+
+
+def analyze(eps: float, seed: int, args) -> Path | None:
+    """Run ``analyze.py`` on one finished model at the common radius; returns its report.json."""
+    folder = model_folder(args.out, eps, seed)
+    report = folder / "analysis" / "report.json"
+    if report.exists() or not (folder / "model.ckpt").exists():
+        return report if report.exists() else None
     print(f"[{time.strftime('%H:%M:%S')}] analysing ε {eps:g} seed {seed}", flush=True)
     started = time.time()
-    subprocess.run(command, check=True)
+    subprocess.run([sys.executable, str(REPO / "analyze.py"), *analyze_command(eps, seed, args)], check=True)
     print(f"[{time.strftime('%H:%M:%S')}] analysed ε {eps:g} seed {seed}: {time.time() - started:.0f} s", flush=True)
     return report
 

@@ -112,3 +112,20 @@ def test_a_share_carries_its_wilson_interval_over_the_fooled_images():
             "spearman_sensitivity_iou",
         )[0]
     )
+
+
+@pytest.mark.parametrize("eps, autoattack", [(0.0, True), (0.1, False)])
+def test_the_analysis_command_is_one_analyze_accepts(tmp_path, eps, autoattack):
+    """Every option the study passes exists and takes its value (a flag without one is caught here,
+    not an hour into the study)."""
+    from lightning_pse.analysis.options import build_parser
+
+    parser = dose_response.argparse.ArgumentParser()
+    args = parser.parse_args([])
+    args.out, args.num_samples, args.min_fooled, args.stability_draws = tmp_path, 200, 20, 20
+    args.autoattack_eps = [0.0, 0.05, 0.15]
+    options = build_parser().parse_args(dose_response.analyze_command(eps, 1, args))
+    assert options.eps == 0.1 and options.min_fooled == 20 and options.quiet is True
+    assert options.dissection.probe == "data" and options.dissection.stability_draws == 20
+    assert (options.robustness == "autoattack") == autoattack
+    assert options.out == str(tmp_path / f"eps{eps:g}" / "seed1" / "analysis")
