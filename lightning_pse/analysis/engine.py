@@ -340,7 +340,7 @@ class Analysis:
         attacks = self.finding_attacks()
         if not self.min_fooled or not attacks or not {"pse", "cam"} & set(self.sections):
             return None
-        available = len(self.data.split(self.split))
+        available, initial = len(self.data.split(self.split)), len(self.probe)
         with showing(self.progress), stage(f"gathering {self.min_fooled} fooled images", None):
             batches = self.batches()
             runs = [AttackRuns(self.model, batch) for batch in batches]
@@ -361,6 +361,7 @@ class Analysis:
             "asked": self.min_fooled,
             "fooled": max(fooled),
             "attack": [name for name, a in self.pse_attacks.items() if a is attacks[fooled.index(max(fooled))]][0],
+            "initial": initial,
             "images": len(self.probe),
             "exhausted": max(fooled) < self.min_fooled,
         }

@@ -222,17 +222,15 @@ def notes(report: dict) -> list[str]:
 
 
 def gathered_note(report: dict) -> list[str]:
-    """The sentence saying how many probe images it took to gather the fooled images asked for."""
+    """The sentence saying how many probe images it took to gather the fooled images asked for (none
+    when the probe set as asked already held enough)."""
     gathered = report.get("gathered")
-    if not gathered:
+    if not gathered or (gathered["images"] == gathered["initial"] and not gathered["exhausted"]):
         return []
-    took = (
-        f"the probe set grew to {gathered['images']} images so that {gathered['attack']} fooled "
-        f"{gathered['fooled']} inside the threat model (asked: {gathered['asked']})"
-    )
-    if gathered["exhausted"]:
-        took += "; the split ran out first"
-    return [took[0].upper() + took[1:] + "."]
+    fooled = f"{gathered['attack']} fooled {gathered['fooled']} inside the threat model (asked: {gathered['asked']})"
+    if not gathered["exhausted"]:
+        return [f"The probe set grew to {gathered['images']} images so that {fooled}."]
+    return [f"On all {gathered['images']} images of the split {fooled}: the split ran out first."]
 
 
 def randomized_note(report: dict) -> list[str]:

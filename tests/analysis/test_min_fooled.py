@@ -53,6 +53,19 @@ def test_the_probe_set_grows_until_the_bounded_attack_fooled_enough(trained_mode
     )
     assert short["pse"]["attacks"]["pgd"]["num_analyzed"] < need
     assert any("probe set grew to" in note for note in report["findings"]["notes"])
+    assert gathered["initial"] == 16
+    enough = evaluate(
+        trained_model,
+        synthetic_data,
+        ["pse"],
+        num_samples=16,
+        eps=EPS,
+        pse_attacks=pse_attacks(),
+        batch_size=16,
+        min_fooled=1,
+    )
+    assert enough["gathered"]["images"] == 16 and enough["num_samples"] == 16
+    assert not any("probe set grew" in note for note in enough["findings"]["notes"]), "nothing grew: no note"
 
 
 def test_an_exhausted_split_says_so(trained_model):
