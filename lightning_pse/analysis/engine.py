@@ -321,14 +321,14 @@ class Analysis:
             out.append(ProbeBatch.of(self.model, x, y, extras, torch.tensor(positions)))
         return out
 
-    def finding_attacks(self) -> list[Attack]:
+    def finding_attacks(self) -> dict[str, Attack]:
         """The PSE/CAM attacks inside the threat model (bounded, at its norm and radius): the ones
         whose fooled images the findings judge."""
-        return [
-            a
-            for a in self.pse_attacks.values()
+        return {
+            name: a
+            for name, a in self.pse_attacks.items()
             if a.bounded and a.norm == self.norm and abs(float(a.eps) - self.eps) < 1e-9
-        ]
+        }
 
     def gather_fooled(self) -> dict | None:
         """``min_fooled``: attack the probe batches with the in-threat-model PSE attacks and, while
@@ -337,7 +337,8 @@ class Analysis:
         smaller one) until it has or the split is exhausted. The grown probe set replaces
         ``self.probe``; the batches and their attack runs are kept for the sections (one process), so
         no attack runs twice. Returns what the report says of it (None when off)."""
-        attacks = self.finding_attacks()
+        named = self.finding_attacks()
+        names, attacks = list(named), list(named.values())
         if not self.min_fooled or not attacks or not {"pse", "cam"} & set(self.sections):
             return None
         available, initial = len(self.data.split(self.split)), len(self.probe)
@@ -360,7 +361,7 @@ class Analysis:
         return {
             "asked": self.min_fooled,
             "fooled": max(fooled),
-            "attack": [name for name, a in self.pse_attacks.items() if a is attacks[fooled.index(max(fooled))]][0],
+            "attack": names[fooled.index(max(fooled))],
             "initial": initial,
             "images": len(self.probe),
             "exhausted": max(fooled) < self.min_fooled,
