@@ -158,6 +158,7 @@ def model_interval(row: dict, report: dict, column: str) -> list[float] | None:
     """A model's 95 % interval of one metric where the report gives one: Wilson for an image-type
     share (over the fooled images) and for the detector count (over units), the CAM gain's
     bootstrap, Fisher's for the sensitivity–IoU ρ; None for the others."""
+    from lightning_pse.analysis.compare import CAM_GAINS
     from lightning_pse.stats import spearman_interval, wilson_interval
 
     attack = ((report.get("pse") or {}).get("attacks") or {}).get(row["attack"]) or {}
@@ -169,10 +170,8 @@ def model_interval(row: dict, report: dict, column: str) -> list[float] | None:
         return list(wilson_interval(round(row[column] * n), n))
     if column == "interpretable_units" and units:
         return [units * v for v in wilson_interval(int(row[column]), units)]
-    if column == "cam_suppression_gain":
-        return (cam.get("gain_suppression_true") or {}).get("ci95")
-    if column == "cam_promotion_gain":
-        return (cam.get("gain_promotion_target") or {}).get("ci95")
+    if column in CAM_GAINS:
+        return (cam.get(CAM_GAINS[column]) or {}).get("ci95")
     if column == "spearman_sensitivity_iou" and row[column] is not None:
         return spearman_interval(row[column], units)
     return None

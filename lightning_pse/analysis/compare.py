@@ -19,6 +19,13 @@ from .findings import MIN_FOOLED_IMAGES, MIN_PROBE_IMAGES, MIN_UNITS
 METHOD_KNOBS = ("attack_loss", "steer", "unit_penalty", "beta")
 ALPHA = 0.05  # family-wise error of the Holm-corrected links
 MIN_FISHER_POINTS = 10  # Fisher's z interval from this many points on (docs/method.md §7); below, the exact p only
+# The CAM columns and the CAM section's gain each reads ({mean, ci95, n}).
+CAM_GAINS = {
+    "cam_suppression_gain": "gain_suppression_true",
+    "cam_promotion_gain": "gain_promotion_target",
+    "cam_suppression_gain_other": "gain_suppression_true_over_other",
+    "cam_promotion_gain_other": "gain_promotion_target_over_other",
+}
 # The interpretation columns set against robust accuracy: (column, what it is).
 INTERPRETATION = {
     "pse_suppression_share": "share of suppression-dominated images",
@@ -92,12 +99,7 @@ def support(report: dict, attack: str | None) -> dict[str, tuple[int, int]]:
     # ρ needs both its units and its probe images: the shortfall that binds is the one shown.
     rho = (units, MIN_UNITS) if units < MIN_UNITS or probe >= MIN_PROBE_IMAGES else (probe, MIN_PROBE_IMAGES)
     out = {column: fooled for column in INTERPRETATION if column.startswith("pse_")}
-    for column, key in (
-        ("cam_suppression_gain", "gain_suppression_true"),
-        ("cam_promotion_gain", "gain_promotion_target"),
-        ("cam_suppression_gain_other", "gain_suppression_true_over_other"),
-        ("cam_promotion_gain_other", "gain_promotion_target_over_other"),
-    ):
+    for column, key in CAM_GAINS.items():
         out[column] = ((cam.get(key) or {}).get("n", 0), MIN_FOOLED_IMAGES)
     out["cam_shift"] = fooled
     out["interpretable_units"] = (units, MIN_UNITS)
@@ -133,10 +135,7 @@ def comparison_row(report: dict, label: str, attack: str | None = None) -> dict:
         "pse_suppression_energy": energy.get("suppression"),
         "pse_promotion_energy": energy.get("promotion"),
         "pse_promotion_fraction": pse.get("promotion_fraction"),
-        "cam_suppression_gain": _gain(cam, "gain_suppression_true"),
-        "cam_promotion_gain": _gain(cam, "gain_promotion_target"),
-        "cam_suppression_gain_other": _gain(cam, "gain_suppression_true_over_other"),
-        "cam_promotion_gain_other": _gain(cam, "gain_promotion_target_over_other"),
+        **{column: _gain(cam, key) for column, key in CAM_GAINS.items()},
         "cam_shift": cam.get("cam_shift"),
         "interpretable_units": dissection.get("interpretable_units"),
         "stable_detectors": (dissection.get("stability") or {}).get("stable_detectors"),
