@@ -119,3 +119,18 @@ def test_analyze_dissects_on_the_data_probe_with_stability(tmp_path):
     shares = block["stability"]
     assert finding["effect"] == pytest.approx(shares["topk_detector_share"] - shares["randomk_detector_share"])
     assert finding["effect"] != pytest.approx(block["topk_detector_share"] - block["randomk_detector_share"])
+
+
+def test_the_probe_is_named_and_checked_before_any_work(synthetic_data, tmp_path):
+    from lightning_pse.analysis.options import build_parser
+    from lightning_pse.dissect import concept_probe_set
+    from lightning_pse.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="unknown concept probe 'broden'; choose one of synthetic, data"):
+        concept_probe_set(synthetic_data, 8, probe="broden")
+    with pytest.raises(UserInputError, match="exclude each other"):
+        concept_probe_set(synthetic_data, 8, broden_dir=tmp_path, probe="data")
+    probe = concept_probe_set(synthetic_data, 10, probe="data")
+    assert probe.describe().startswith("data concepts (10 objects, 9 textures; 32 px, RGB)") and len(probe) == 10
+    options = build_parser().parse_args(["--dissection.probe", "data", "--dissection.stability_draws", "5"])
+    assert options.dissection.probe == "data" and options.dissection.stability_draws == 5
