@@ -20,50 +20,35 @@ def pse_attacks():
     }
 
 
-def test_the_probe_set_grows_until_the_bounded_attack_fooled_enough(trained_model, synthetic_data):
-    plain = evaluate(
-        trained_model, synthetic_data, ["pse"], num_samples=16, eps=EPS, pse_attacks=pse_attacks(), batch_size=16
-    )
-    few = plain["pse"]["attacks"]["pgd"]["num_analyzed"]
-    need = few + 6
-    report = evaluate(
+def analysed(trained_model, synthetic_data, num_samples: int, **settings) -> dict:
+    """The PSE section's report on ``num_samples`` test images at ``EPS`` with ``pse_attacks()``."""
+    return evaluate(
         trained_model,
         synthetic_data,
         ["pse"],
-        num_samples=16,
+        num_samples=num_samples,
         eps=EPS,
         pse_attacks=pse_attacks(),
         batch_size=16,
-        min_fooled=need,
+        **settings,
     )
+
+
+def test_the_probe_set_grows_until_the_bounded_attack_fooled_enough(trained_model, synthetic_data):
+    few = analysed(trained_model, synthetic_data, 16)["pse"]["attacks"]["pgd"]["num_analyzed"]
+    need = few + 6
+    report = analysed(trained_model, synthetic_data, 16, min_fooled=need)
     gathered = report["gathered"]
     pgd = report["pse"]["attacks"]["pgd"]
     assert gathered["attack"] == "pgd", "C&W fools more but is unbounded: it does not count"
     assert gathered["fooled"] == pgd["num_analyzed"] >= need and not gathered["exhausted"]
     assert report["num_samples"] == gathered["images"] > 16 and gathered["images"] % 16 == 0
+    assert gathered["initial"] == 16
     # It stopped at the first batch that reached the count: one batch less fell short.
-    short = evaluate(
-        trained_model,
-        synthetic_data,
-        ["pse"],
-        num_samples=gathered["images"] - 16,
-        eps=EPS,
-        pse_attacks=pse_attacks(),
-        batch_size=16,
-    )
+    short = analysed(trained_model, synthetic_data, gathered["images"] - 16)
     assert short["pse"]["attacks"]["pgd"]["num_analyzed"] < need
     assert any("probe set grew to" in note for note in report["findings"]["notes"])
-    assert gathered["initial"] == 16
-    enough = evaluate(
-        trained_model,
-        synthetic_data,
-        ["pse"],
-        num_samples=16,
-        eps=EPS,
-        pse_attacks=pse_attacks(),
-        batch_size=16,
-        min_fooled=1,
-    )
+    enough = analysed(trained_model, synthetic_data, 16, min_fooled=1)
     assert enough["gathered"]["images"] == 16 and enough["num_samples"] == 16
     assert not any("probe set grew" in note for note in enough["findings"]["notes"]), "nothing grew: no note"
 
