@@ -34,6 +34,7 @@ def analysed(trained_model, synthetic_data, num_samples: int, **settings) -> dic
     )
 
 
+@pytest.mark.slow  # about 20–70 s: several analyses
 def test_the_probe_set_grows_until_the_bounded_attack_fooled_enough(trained_model, synthetic_data):
     few = analysed(trained_model, synthetic_data, 16)["pse"]["attacks"]["pgd"]["num_analyzed"]
     need = few + 6
@@ -53,6 +54,7 @@ def test_the_probe_set_grows_until_the_bounded_attack_fooled_enough(trained_mode
     assert not any("probe set grew" in note for note in enough["findings"]["notes"]), "nothing grew: no note"
 
 
+@pytest.mark.slow  # about 20–70 s: several analyses
 def test_an_exhausted_split_says_so(trained_model):
     """A 48-image split and an impossible count: every image is taken, and the notes say the split
     ran out."""
@@ -73,6 +75,7 @@ def test_an_exhausted_split_says_so(trained_model):
     assert any("the split ran out first" in note for note in report["findings"]["notes"])
 
 
+@pytest.mark.slow  # about 20–70 s: several analyses
 def test_each_attack_runs_once_per_image_with_gathering(trained_model, synthetic_data, monkeypatch):
     """The gathering's attack runs are the sections' runs: PGD is called as often as in an analysis
     of the grown probe set without gathering."""
