@@ -43,7 +43,8 @@ from ..sections import (
     Section,
 )
 from ..sections.autoattack import AUTOATTACK_ATTACKS, check_autoattack
-from .findings import findings
+from ..sections.base import attack_radius_entry
+from .findings import findings, within_threat_model
 from .options import DEFAULT_SAMPLES
 from .registry import REGISTRY, SECTIONS
 from .spread import check_devices, run_spread
@@ -324,11 +325,8 @@ class Analysis:
     def finding_attacks(self) -> dict[str, Attack]:
         """The PSE/CAM attacks inside the threat model (bounded, at its norm and radius): the ones
         whose fooled images the findings judge."""
-        return {
-            name: a
-            for name, a in self.pse_attacks.items()
-            if a.bounded and a.norm == self.norm and abs(float(a.eps) - self.eps) < 1e-9
-        }
+        threat = (self.norm, self.eps)
+        return {name: a for name, a in self.pse_attacks.items() if within_threat_model(attack_radius_entry(a), threat)}
 
     def gather_fooled(self) -> dict | None:
         """``min_fooled``: attack the probe batches with the in-threat-model PSE attacks and, while
