@@ -116,6 +116,17 @@ def apply_mask(delta: Tensor, mask: Tensor | None) -> Tensor:
     return delta if mask is None else delta * mask
 
 
+# The settings ``Attack.cheapest`` lowers, to these values (an attack lacking one keeps what it has).
+SMALLEST_BUDGET = {
+    "steps": 2,
+    "restarts": 1,
+    "n_target_classes": 1,
+    "binary_search_steps": 1,
+    "n_queries": 2,
+    "refine_steps": 1,
+}
+
+
 class Attack:
     """Base class. Subclasses implement ``perturb(model, x, y, target, mask) -> x_adv`` and may
     assume: eval mode, gradients enabled, checked inputs, ``mask`` as ``[B, 1, H, W]`` or None,
@@ -151,6 +162,18 @@ class Attack:
         """The most gradient steps (or queries) one call takes: the length of its progress bar.
         Subclasses count theirs (steps × restarts × target classes …); the base class knows none."""
         return 1
+
+    def cheapest(self) -> Attack:
+        """A copy at the smallest budget this attack's settings allow (``SMALLEST_BUDGET``: two
+        steps, one restart, one target class, one constant of the binary search, two queries),
+        everything else unchanged: for smoke runs (``fast_dev_run``, ``analyze --quick``) that check
+        that the work runs, not how strong it is. The original is left as it was."""
+        copy = self.__class__.__new__(self.__class__)
+        copy.__dict__.update(self.__dict__)
+        for name, smallest in SMALLEST_BUDGET.items():
+            if isinstance(getattr(copy, name, None), int):
+                setattr(copy, name, min(getattr(copy, name), smallest))
+        return copy
 
     def check_classes(self, num_classes: int) -> None:
         """Refuse, as a ``UserInputError``, a model with too few classes for this attack (any attack

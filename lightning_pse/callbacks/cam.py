@@ -67,6 +67,9 @@ class CAMCallback(ProbeCallback):
         if self.default_attacks:
             self.section.attacks = presets.cam_attacks(eps, seed=self.seed, norm=norm)
 
+    def use_cheapest_attacks(self) -> None:
+        self.section.attacks = {name: attack.cheapest() for name, attack in self.section.attacks.items()}
+
     def attacks_used(self) -> list[Attack]:
         return list(self.section.attacks.values())
 

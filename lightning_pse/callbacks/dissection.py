@@ -9,7 +9,7 @@ from ..attacks import Attack, presets
 from ..dissect import DISSECTION, DissectionSettings, concept_probe_set
 from ..models.capture import resolve_layer
 from ..sections import DissectionSection, Section
-from .schedule import ProbeCallback
+from .schedule import SMOKE_SAMPLES, ProbeCallback
 
 
 class DissectionCallback(ProbeCallback):
@@ -69,6 +69,11 @@ class DissectionCallback(ProbeCallback):
     def use_threat_model(self, norm: str, eps: float) -> None:
         if self.default_attack:
             self.attack = presets.sensitivity(eps, norm, self.seed)
+
+    def use_cheapest_attacks(self) -> None:
+        """The sensitivity attack at its smallest budget, on ``SMOKE_SAMPLES`` concept images."""
+        self.attack = self.attack.cheapest()
+        self.num_concept_images = min(self.num_concept_images, SMOKE_SAMPLES)
 
     def attacks_used(self) -> list[Attack]:
         return [self.attack]

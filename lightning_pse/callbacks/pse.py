@@ -64,6 +64,9 @@ class PSECallback(ProbeCallback):
         if self.default_attacks:
             self.section.attacks = presets.pse_attacks(eps, self.target_rule, self.seed, norm)
 
+    def use_cheapest_attacks(self) -> None:
+        self.section.attacks = {name: attack.cheapest() for name, attack in self.section.attacks.items()}
+
     def attacks_used(self) -> list[Attack]:
         return list(self.section.attacks.values())
 

@@ -10,6 +10,10 @@ their torchmetrics states sum over ranks in ``compute``, so every rank logs the 
 single process would. Callbacks that measure in the same validation run on the same probe batches
 share their attack runs (``AttackRuns``): the PSE and CAM callbacks attack each batch once.
 
+Under ``Trainer(fast_dev_run=...)`` every callback measures once, on one batch of ``SMOKE_SAMPLES``
+probe images with its attacks at their smallest budget (``shrink_for_smoke_run``), so the smoke run
+ends in seconds and still passes through every section.
+
 Every callback checks its configuration in ``setup``, before the first training step: the data
 module, the split, one forward pass of the model on a probe image (size, channels, class count),
 and the subclass's own needs (``check``: layers, attacks' class counts, concept set). A misfit is
@@ -23,6 +27,7 @@ settings, on fresh tensors from the probe loader.
 from __future__ import annotations
 
 import io
+import sys
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -43,6 +48,8 @@ from ..sections import AttackRuns, ProbeBatch, Section
 # Attack runs of the current validation run, per trainer and probe batch: shared by every callback
 # that measures on the same batches (cleared when a validation run starts and ends).
 _SHARED_RUNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+SMOKE_SAMPLES = 4  # probe images per callback under ``fast_dev_run``: one batch
 
 
 class ProbeCallback(pl.Callback):
@@ -85,6 +92,14 @@ class ProbeCallback(pl.Callback):
         if self.split not in ("train", "val", "test"):
             raise UserInputError(f"{type(self).__name__}: unknown split {self.split!r}; use train, val or test")
         self.use_threat_model(*presets.model_threat(getattr(pl_module, "hparams", {}), datamodule))
+        if trainer.fast_dev_run:
+            self.shrink_for_smoke_run()
+            if trainer.is_global_zero:
+                print(
+                    f"fast_dev_run: {type(self).__name__} measures {self.num_samples} probe images with its "
+                    "attacks at their smallest budget (a check that it runs, not numbers to read)",
+                    file=sys.stderr,
+                )
         x = datamodule.example_image(self.split, self.seed).to(pl_module.device)
         model = getattr(pl_module, "model", pl_module)
         num_classes = check_takes_images(model, x, datamodule.num_classes, type(datamodule).__name__)
@@ -99,6 +114,18 @@ class ProbeCallback(pl.Callback):
     def use_threat_model(self, norm: str, eps: float) -> None:
         """Called in ``setup`` with the module's training radius (or the dataset's standard one,
         ``presets.model_threat``): a callback built without attacks makes its default ones at it."""
+
+    def shrink_for_smoke_run(self) -> None:
+        """Under ``Trainer(fast_dev_run=...)``, Lightning's check that everything runs: one probe
+        batch of at most ``SMOKE_SAMPLES`` images, and the subclass's attacks at their smallest
+        budget (``use_cheapest_attacks``). The callback keeps these settings afterwards."""
+        self.num_samples = min(self.num_samples or SMOKE_SAMPLES, SMOKE_SAMPLES)
+        self.batch_size = SMOKE_SAMPLES
+        self.use_cheapest_attacks()
+
+    def use_cheapest_attacks(self) -> None:
+        """Replace the attacks the measurement runs by their ``Attack.cheapest`` copies (and shrink
+        any other costly setting of the subclass); called under ``fast_dev_run``."""
 
     def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor) -> None:
         """Refuse a configuration that cannot measure ``model`` on images like ``x`` ``[1, C, H, W]``
