@@ -1,11 +1,15 @@
-# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Two commands do everything on a fresh machine: `make demo` and `make test` (`make quick`: a
+# one-minute first look once the venv exists).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
+DEMO_CONFIG ?= configs/default.yaml
+DEMO_ANALYZE ?=
+QUICK_DIR ?= runs/quick
 
-.PHONY: demo test test-fast lint venv clean chromium docs
+.PHONY: demo quick test test-fast lint venv clean chromium docs
 
 venv: $(STAMP)
 
@@ -26,8 +30,13 @@ demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
 	mkdir -p $(DEMO_DIR)
 	echo "written by make demo; the next make demo replaces this folder" > $(DEMO_DIR)/$(DEMO_MARKER)
-	$(PY) train.py fit --config configs/default.yaml --trainer.default_root_dir $(DEMO_DIR)
-	$(PY) analyze.py --ckpt $(DEMO_DIR)/checkpoints/last.ckpt
+	$(PY) train.py fit --config $(DEMO_CONFIG) --trainer.default_root_dir $(DEMO_DIR)
+	$(PY) analyze.py --ckpt $(DEMO_DIR)/checkpoints/last.ckpt $(DEMO_ANALYZE)
+
+# The demo in about a minute: configs/quick.yaml (two short epochs of standard training), then a
+# quick analysis (8 images, every attack at its smallest budget): checks an installation end to end.
+quick: $(STAMP)
+	$(MAKE) --no-print-directory demo DEMO_DIR=$(QUICK_DIR) DEMO_CONFIG=configs/quick.yaml DEMO_ANALYZE=--quick
 
 # The report test renders report.html in headless Chromium (Debian's package; installed when absent).
 chromium:

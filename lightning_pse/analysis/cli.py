@@ -88,6 +88,7 @@ def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
         devices=options.devices,
         num_nodes=options.num_nodes,
         min_fooled=options.min_fooled,
+        quick=options.quick,
     )
 
 

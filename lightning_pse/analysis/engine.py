@@ -50,6 +50,9 @@ from .registry import REGISTRY, SECTIONS
 from .spread import check_devices, run_spread
 
 
+QUICK_SAMPLES = 8  # probe images (and concept images) of a quick run: one small batch
+
+
 def build_attacks(spec: dict) -> dict[str, Attack]:
     """``name → {class_path, init_args}`` (classes of ``lightning_pse.attacks``) as attacks."""
     attacks = {}
@@ -105,6 +108,11 @@ class Analysis:
             section), or ``auto`` (bars on a terminal, else lines).
         devices, num_nodes: processes per node and nodes the probe batches are spread over
             (``spread.py``; the report is the same as one process's). ``masking`` runs in one.
+        quick: a smoke run: at most ``QUICK_SAMPLES`` probe images (and concept images), the
+            robustness and sensitivity attacks at their smallest budget (``Attack.cheapest``; the
+            PSE/CAM attacks keep theirs, so the few images still get explained adversarial
+            examples): a real report in under a minute that checks everything runs; its numbers
+            are not to be quoted (the report's notes say so).
         min_fooled: when the PSE or CAM section runs, grow the probe set by further batches of the
             split until the PSE attack inside the threat model that fools the most has fooled this
             many images, or the split is exhausted (``gather_fooled``); 0: the probe set as asked.
@@ -137,6 +145,7 @@ class Analysis:
         devices: int = 1,
         num_nodes: int = 1,
         min_fooled: int = 0,
+        quick: bool = False,
     ) -> None:
         try:
             self.progress = resolve_mode(progress)
@@ -173,6 +182,9 @@ class Analysis:
         self.data, self.split, self.seed, self.batch_size = data, split, seed, batch_size
         self.norm, self.eps = presets.model_threat({}, data, norm, eps)
         self.robustness = robustness
+        self.quick = quick
+        if quick:
+            num_samples = min(num_samples, QUICK_SAMPLES)
         self.probe = data.probe_set(num_samples, split=split, seed=seed)
         if len(self.probe) == 0:
             raise UserInputError(f"the {split} split is empty: nothing to analyse")
@@ -200,6 +212,12 @@ class Analysis:
             raise UserInputError(str(err)) from None
         self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
         self.sensitivity_attack = sensitivity_attack or presets.sensitivity(self.eps, norm, seed)
+        if quick:
+            self.attacks = {name: attack.cheapest() for name, attack in self.attacks.items()}
+            self.sensitivity_attack = self.sensitivity_attack.cheapest()
+            self.dissection_settings["num_concept_images"] = min(
+                self.dissection_settings.get("num_concept_images", 256), QUICK_SAMPLES
+            )
         self.randomized = is_randomized(self.model, self._first_batch())
         self.eot_samples = eot_samples if self.randomized else 1
         use_eot([*self.attacks.values(), *self.pse_attacks.values(), self.sensitivity_attack], self.eot_samples)
@@ -304,6 +322,7 @@ class Analysis:
             "device": str(self.device),
             "devices": self.devices * self.num_nodes,
             "min_fooled": self.min_fooled,
+            "quick": self.quick,
         }
 
     def batches(self, probe=None, rank: int = 0, world_size: int = 1) -> list[ProbeBatch]:

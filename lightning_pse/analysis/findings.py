@@ -216,9 +216,19 @@ def ground_truth_specificity(truth: dict) -> dict:
 
 
 def notes(report: dict) -> list[str]:
-    """Plain sentences a reader needs beside the findings: a randomized model (attacked with EOT),
+    """Plain sentences a reader needs beside the findings: a quick run, a randomized model (attacked with EOT),
     and findings that have nothing to rest on (an attack that fooled nothing)."""
-    return randomized_note(report) + gathered_note(report) + idle_attack_notes(report)
+    return quick_note(report) + randomized_note(report) + gathered_note(report) + idle_attack_notes(report)
+
+
+def quick_note(report: dict) -> list[str]:
+    """The sentence saying a quick run's numbers are not to be quoted (none for a full analysis)."""
+    if not report.get("settings", {}).get("quick"):
+        return []
+    return [
+        f"Quick run: {report['num_samples']} images, the robustness and sensitivity attacks at their smallest "
+        "budget. It checks that every section runs; its numbers are not to be quoted (run without --quick for those)."
+    ]
 
 
 def gathered_note(report: dict) -> list[str]:

@@ -123,6 +123,13 @@ def build_parser() -> ArgumentParser:
         help="probe samples (64 fits a few minutes on a 2-core CPU; raise it for numbers to quote)",
     )
     parser.add_argument(
+        "--quick",
+        action=ActionYesNo,
+        default=False,
+        help="a smoke run in under a minute: every section on 8 images, the robustness and sensitivity attacks "
+        "at their smallest budget (checks that everything runs; not numbers to quote)",
+    )
+    parser.add_argument(
         "--min_fooled",
         type=int,
         default=0,
