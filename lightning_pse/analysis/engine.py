@@ -49,7 +49,6 @@ from .options import DEFAULT_SAMPLES
 from .registry import REGISTRY, SECTIONS
 from .spread import check_devices, run_spread
 
-
 QUICK_SAMPLES = 8  # probe images (and concept images) of a quick run: one small batch
 
 
