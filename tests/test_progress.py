@@ -6,6 +6,7 @@ rank 0. Checked on captured output, never on timing."""
 import functools
 import logging
 import re
+import time
 
 import pytest
 import torch
@@ -130,3 +131,49 @@ def test_a_callback_measurement_is_one_line_on_rank_zero_in_a_log(trained_module
     trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)
     err = capsys.readouterr().err  # pytest's capture is not a terminal: lines mode
     assert re.search(r"^RobustEvalCallback \(epoch 0\): done in \d+ s$", err, re.M), err
+
+
+class SlowModel(nn.Module):
+    """``tiny_model`` taking ``delay`` seconds per forward pass: an attack long enough to need a heartbeat."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.net, self.delay = tiny_model(), delay
+
+    def forward(self, x):
+        time.sleep(self.delay)
+        return self.net(x)
+
+
+HEARTBEAT = re.compile(
+    r"^robustness: (\d+)/2 batches, \d+ s so far(, about \d+ s left)?( \(now: PGD\(.*\) on 3 images, step (\d+)/12\))?$"
+)
+
+
+def test_lines_mode_prints_a_heartbeat_while_a_stage_runs(monkeypatch, capsys):
+    """In a log, a long section says every few seconds how far it is and which attack step runs."""
+    monkeypatch.setenv("LIGHTNING_PSE_HEARTBEAT_SECONDS", "0.1")
+    model, x = SlowModel(0.02), torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        data = (x, model(x).argmax(1))
+    attack = PGD(eps=0.05, steps=12, seed=0)  # 2 batches × 12 steps × 2 passes of 20 ms: about 1 s
+    evaluate(model, data, ["robustness"], attacks={"pgd": attack}, batch_size=3, progress="lines")
+    lines = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(r"robustness: done in \d+ s", lines[-1]), lines
+    beats = [HEARTBEAT.fullmatch(line) for line in lines[:-1]]
+    assert len(beats) >= 3 and all(beats), lines
+    steps = [int(beat.group(4)) for beat in beats if beat.group(4)]
+    assert steps and max(steps) <= 12, "the attack's step is named, within its budget"
+    done = [int(beat.group(1)) for beat in beats]
+    assert done == sorted(done), "batches done only grow"
+
+
+def test_no_heartbeat_outlives_its_stage_or_shows_outside_lines_mode(monkeypatch, capsys):
+    monkeypatch.setenv("LIGHTNING_PSE_HEARTBEAT_SECONDS", "0.05")
+    with showing("lines"), stage("short", 1) as bar:
+        bar.update()
+    time.sleep(0.2)
+    assert re.fullmatch(r"short: done in \d+ s\n", capsys.readouterr().err)
+    with stage("silent", 1):
+        time.sleep(0.2)
+    assert capsys.readouterr().err == ""
