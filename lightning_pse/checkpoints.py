@@ -52,8 +52,7 @@ def load_tensors(path: str | Path, what: str = "checkpoint", fix: str = "pass a 
         ) from None
     except Exception as err:  # noqa: BLE001 - any failure of a damaged archive is the same user error
         raise UserInputError(
-            f"{path} is not a readable {what} (truncated or corrupt: {type(err).__name__}: "
-            f"{_first_line(err)}); use an intact copy"
+            f"{path} is not a readable {what}: truncated or corrupt ({_cause(err)}); use an intact copy"
         ) from None
 
 
@@ -61,6 +60,13 @@ def _first_line(err: BaseException) -> str:
     """The first line of an error's text, without terminal colour codes."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def _cause(err: BaseException) -> str:
+    """The cause in a few words: the first sentence of the error's first line, without the zip
+    reader's prefix (``failed finding central directory``, not miniz's whole paragraph)."""
+    sentence = re.split(r"\.\s", _first_line(err), maxsplit=1)[0].rstrip(".")
+    return sentence.removeprefix("PytorchStreamReader failed reading zip archive: ")
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -107,6 +107,12 @@ def run(options, checkpoint: dict | None = None) -> Path | None:
     source = load_source(options, datamodule, checkpoint)
     out = check_out(Path(options.out) if options.out else default_out(source.files, source.label), source.files)
     analysis = build_analysis(options, source, datamodule)
+    if len(analysis.probe) < options.num_samples and not options.quick:
+        print(
+            f"note: --num_samples {options.num_samples} is more than the {analysis.split} split holds: "
+            f"analysing all {len(analysis.probe)} of its images",
+            file=sys.stderr,
+        )
     print(
         f"analysing {model_name(source)} ({source.kind}) on {len(analysis.probe)} {analysis.split} images of "
         f"{type(datamodule).__name__}, {analysis.norm} ε = {format_eps(analysis.eps)}, sections "

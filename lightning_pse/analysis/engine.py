@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ..attacks import Attack, presets
 from ..attacks.randomness import DEFAULT_EOT_SAMPLES, is_randomized, use_eot
-from ..attacks.threat import NORMS
+from ..attacks.threat import NORMS, check_radius
 from ..checkpoints import project_class
 from ..data import as_datamodule, shard_loader, unpack_batch
 from ..data.datasets import check_images
@@ -188,6 +188,7 @@ class Analysis:
         if len(self.probe) == 0:
             raise UserInputError(f"the {split} split is empty: nothing to analyse")
         self.num_classes = self._check_model_takes_images()
+        check_radius(self.norm, self.eps, self.image_shape)
         self.attacks = (
             attacks if attacks is not None else presets.autoattack_like(self.eps, self.num_classes, norm, seed)
         )
@@ -275,7 +276,7 @@ class Analysis:
         wrong channel counts and class counts that differ from the data's are user errors)."""
         x = self._first_image()
         check_images(x)
-        self.image_size, self.in_channels = x.shape[-1], x.shape[1]
+        self.image_size, self.in_channels, self.image_shape = x.shape[-1], x.shape[1], tuple(x.shape[1:])
         return check_takes_images(self.model, x, self.data.num_classes, type(self.data).__name__)
 
     def _resolve_layer(self, layer: str | None) -> str | None:

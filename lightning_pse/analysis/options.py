@@ -114,7 +114,10 @@ def build_parser() -> ArgumentParser:
         help="report folder (default <run>/analysis/<checkpoint name>/); replaced only if analyze.py made it",
     )
     parser.add_argument(
-        "--sections", type=Optional[str], default=None, help=f"comma-separated, of {', '.join(SECTIONS)} (default all)"
+        "--sections",
+        type=Optional[str],
+        default=None,
+        help=f"comma- or space-separated, of {', '.join(SECTIONS)} (default all)",
     )
     parser.add_argument(
         "--num_samples",
@@ -208,8 +211,10 @@ def build_parser() -> ArgumentParser:
 
 
 def normalize_argv(argv: list[str]) -> list[str]:
-    """Top-level flags with dashes as with underscores (``--num-samples`` → ``--num_samples``), and
-    ``--model NAME`` as ``--model.name NAME``."""
+    """Top-level flags with dashes as with underscores (``--num-samples`` → ``--num_samples``),
+    ``--model NAME`` as ``--model.name NAME``, and ``--sections a b`` (the words up to the next
+    option) as ``--sections a,b``."""
+    argv = join_section_words(argv)
     out: list[str] = []
     for i, arg in enumerate(argv):
         match = re.fullmatch(r"--([A-Za-z][\w-]*)(=.*)?", arg)
@@ -220,6 +225,18 @@ def normalize_argv(argv: list[str]) -> list[str]:
         elif arg.startswith("--model=") and not arg[len("--model=") :].lstrip().startswith("{"):
             arg = "--model.name=" + arg[len("--model=") :]
         out.append(arg)
+    return out
+
+
+def join_section_words(argv: list[str]) -> list[str]:
+    """``--sections robustness cam`` as ``--sections robustness,cam`` (the form users try beside the
+    comma-separated one)."""
+    out: list[str] = []
+    for arg in argv:
+        if len(out) >= 2 and out[-2] == "--sections" and not arg.startswith("-"):
+            out[-1] = f"{out[-1]},{arg}"
+        else:
+            out.append(arg)
     return out
 
 

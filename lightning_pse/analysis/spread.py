@@ -18,6 +18,7 @@ Two ways in:
 
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 from pathlib import Path
@@ -50,6 +51,12 @@ def check_devices(devices: int, num_nodes: int, device: torch.device) -> None:
     if device.type == "cuda" and devices > torch.cuda.device_count():
         raise UserInputError(
             f"--devices {devices}: this machine has {torch.cuda.device_count()} GPU(s); use at most that many"
+        )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if device.type == "cpu" and devices > cores:
+        raise UserInputError(
+            f"--devices {devices} asks for {devices} processes on the CPU but this machine has {cores} core(s): "
+            f"use at most {cores} (or --device cuda on a GPU machine)"
         )
     launched = external_world_size()
     if num_nodes > 1 and launched is None:

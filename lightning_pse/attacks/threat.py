@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..data.stats import REFERENCE_EPS
-from ..errors import UnknownNameError, check_range
+from ..errors import UnknownNameError, UserInputError, check_range
 
 NORMS = ("linf", "l2", "l1")
 
@@ -167,6 +167,28 @@ def resolve_eps(eps: float | None, norm: str) -> float:
         return REFERENCE_EPS[norm]
     check_range("eps", eps, low=0)
     return eps
+
+
+def largest_perturbation(norm: str, num_values: int) -> float:
+    """The largest ``norm`` of a perturbation between two images in [0, 1] with ``num_values``
+    pixel values (``C·H·W``): 1 at ℓ∞, √n at ℓ2, n at ℓ1 (every value moved from 0 to 1)."""
+    return {"linf": 1.0, "l2": num_values**0.5, "l1": float(num_values)}[norm]
+
+
+def check_radius(norm: str, eps: float, image_shape: tuple[int, ...]) -> None:
+    """Refuse, as a ``UserInputError``, a radius that constrains nothing on images of
+    ``image_shape`` ``(C, H, W)`` in [0, 1]: ``eps`` at or beyond ``largest_perturbation`` (every
+    image is then inside the ball of every other)."""
+    num_values = 1
+    for size in image_shape:
+        num_values *= size
+    largest = largest_perturbation(norm, num_values)
+    if eps >= largest:
+        raise UserInputError(
+            f"ε = {eps:g} ({norm}) constrains nothing: between two images of shape {tuple(image_shape)} in "
+            f"[0, 1] the {norm} distance is at most {largest:g}; use an ε below {largest:g}, e.g. "
+            f"{REFERENCE_EPS[norm]:.4g} (pixels are in [0, 1], not 0–255)"
+        )
 
 
 def threat_model(norm: str, eps: float) -> ThreatModel:

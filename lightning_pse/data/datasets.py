@@ -60,6 +60,10 @@ def check_images(x: Tensor, channels: int | None = None, source: str = "images")
     """Refuse what no model here should see: not a float ``[B, C, H, W]`` tensor, a channel count
     other than ``channels``, NaN/Inf pixels, or pixels outside [0, 1] (normalisation lives inside
     the model). One host sync for the value checks."""
+    if x.dim() == 4 and not x.is_floating_point() and x.dtype != torch.bool:
+        raise UserInputError(
+            f"{source} are {x.dtype} (0–255 pixels?): pass float pixels in [0, 1], e.g. images.float() / 255"
+        )
     if x.dim() != 4 or not x.is_floating_point():
         raise UserInputError(f"{source} must be a float tensor [B, C, H, W], got {x.dtype} {tuple(x.shape)}")
     if channels is not None and x.shape[1] != channels:
@@ -72,8 +76,9 @@ def check_images(x: Tensor, channels: int | None = None, source: str = "images")
     if not bool(finite.all() & (low >= 0) & (high <= 1)):
         if not finite.all():
             raise UserInputError(f"{source} contain NaN or Inf values: clean the data (or its transform)")
+        hint = " (0–255 pixels? divide by 255)" if 1 < float(high) <= 255 and float(low) >= 0 else ""
         raise UserInputError(
-            f"{source} must be pixels in [0, 1], got values in [{float(low):.3g}, {float(high):.3g}]: "
+            f"{source} must be pixels in [0, 1], got values in [{float(low):.3g}, {float(high):.3g}]{hint}: "
             f"normalisation belongs inside the model"
         )
 

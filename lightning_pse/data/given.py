@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ..errors import UserInputError
 from .datamodules import ImageDataModule, Splits
-from .datasets import unpack_batch
+from .datasets import check_images, unpack_batch
 
 ACCEPTED = (
     "evaluate() takes (images, labels) tensors, a Dataset of (image, label) tuples or {'image', 'label'} "
@@ -77,6 +77,8 @@ def as_datamodule(data) -> ImageDataModule:
             )
         if labels.is_floating_point():
             raise UserInputError(f"labels must be integer class indices, got {labels.dtype}")
+        if not images.is_floating_point():
+            check_images(images)  # names the dtype and the fix, before any image is drawn
         data = TensorDataset(images, labels.long())
     if not isinstance(data, Dataset):
         raise UserInputError(f"{ACCEPTED}; got {type(data).__name__}")

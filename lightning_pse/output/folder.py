@@ -3,9 +3,10 @@
 A report folder carries the marker file ``MARKER`` written by ``analyze.py``. An existing ``--out``
 is replaced only when it carries that marker (or is an empty folder); a folder that is, or contains,
 a model file, the current directory, the home directory or a ``train.py`` run (``checkpoints/``)
-is refused before any work. The new report is written into a staging folder beside ``out`` and
-swapped in by renames, so an interrupted run leaves the previous report (or nothing), never a
-half-written one. Folders are created readable by the group (the umask's permissions, not 0700).
+is refused before any work, and so is a place where no folder can be written. The new report is
+written into a staging folder beside ``out`` and swapped in by renames, so an interrupted run
+leaves the previous report (or nothing), never a half-written one. Folders are created readable by
+the group (the umask's permissions, not 0700).
 """
 
 from __future__ import annotations
@@ -61,7 +62,21 @@ def check_out(out: Path, protected: list[Path]) -> Path:
                 f"--out {out} exists and was not written by analyze.py (no {MARKER} marker); "
                 f"refusing to replace it: name a new folder or remove it yourself"
             )
+    check_writable(out)
     return out
+
+
+def check_writable(out: Path) -> None:
+    """The report is staged beside ``out`` (``write_report``): its nearest existing ancestor must
+    take a new folder. Tried, not inferred from permission bits (root ignores them; a read-only
+    file system does not)."""
+    place = next(p for p in out.parents if p.exists())
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lightning_pse-probe-", dir=place))
+    except OSError as err:
+        raise UserInputError(
+            f"--out {out}: cannot write in {place} ({err.strerror.lower()}); name a folder you can write to"
+        ) from None
 
 
 def _umask() -> int:

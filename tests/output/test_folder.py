@@ -70,6 +70,20 @@ def test_check_out_rules(tmp_path, monkeypatch):
     assert check_out(tmp_path / "new" / "report", [ckpt]) == (tmp_path / "new" / "report").resolve()
 
 
+def test_a_place_that_takes_no_folder_is_refused_before_any_work(fitted_run, tmp_path):
+    """``/proc`` takes no new folder, even for root (whom permission bits do not stop): the report
+    could never be written there, so the run is refused before its first attack."""
+    root, _ = fitted_run
+    out = "/proc/lightning_pse_report"
+    result = call_analyze("--ckpt", str(root / "checkpoints" / "last.ckpt"), "--out", out, *FAST, cwd=tmp_path)
+    assert result.returncode == 2 and len(error_lines(result)) == 1, result.stderr[-2000:]
+    assert f"--out {out}: cannot write in /proc" in error_lines(result)[0]
+    assert "robustness:" not in result.stderr and "analysing" not in result.stderr, "refused before any work"
+    # Where a folder can be made, the check leaves nothing behind.
+    check_out(tmp_path / "new" / "report", [])
+    assert not list(tmp_path.glob(".lightning_pse-probe-*")) and not (tmp_path / "new").exists()
+
+
 def test_default_output_is_per_checkpoint():
     run = Path("/runs/x")
     assert default_out([run / "checkpoints" / "best-epoch=001.ckpt"], "a") == run / "analysis" / "best-epoch=001"
