@@ -65,11 +65,14 @@ class LightningPseCLI(LightningCLI):
         if path and path not in LIGHTNING_CKPT_ALIASES:
             self._checkpoint_hparams = read_checkpoint(path).get("hyper_parameters", {})
 
-    def _check_checkpoint(self) -> None:
-        """Refuse a ``--ckpt_path`` trained for another class count or channel count than the data's."""
+    def _check_before_run(self) -> None:
+        """Before the Trainer starts (and with it the logger, whose W&B run folder would outlive the
+        error): the data's files are there, and a ``--ckpt_path`` was trained for the data's class
+        count and channel count."""
+        self.datamodule.check_available()
         check_fits(self._checkpoint_hparams, self.datamodule, self.config[self.subcommand].get("ckpt_path"))
 
-    before_fit = before_validate = before_test = _check_checkpoint
+    before_fit = before_validate = before_test = _check_before_run
 
     def after_fit(self) -> None:
         """Say how long training took and where the checkpoints and the W&B run are."""

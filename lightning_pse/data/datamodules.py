@@ -69,6 +69,10 @@ class ImageDataModule(pl.LightningDataModule):
     def _build_splits(self) -> Splits:
         raise NotImplementedError
 
+    def check_available(self) -> None:
+        """Refuse, as a ``UserInputError``, data that cannot be read (missing files), without reading
+        it: called before training starts its logger. Data built in memory is always there."""
+
     def setup(self, stage: str | None = None) -> None:
         if self._splits is None:
             self._splits = self._build_splits()
@@ -249,6 +253,11 @@ class FileDataModule(ImageDataModule):
 
     def _files_present(self) -> bool:
         return all(idx_exists(p) for p in self._required_files())
+
+    def check_available(self) -> None:
+        """The dataset's files are there, unless ``download`` will fetch them (see ``ImageDataModule``)."""
+        if not self.download:
+            self._check_present()
 
     def _check_present(self) -> None:
         missing = [p for p in self._required_files() if not idx_exists(p)]

@@ -95,21 +95,25 @@ def test_unknown_model_is_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_missing_dataset_is_one_line_and_exit_2(tmp_path):
+@pytest.mark.parametrize("data", ["CIFAR10DataModule", "FashionMNISTDataModule"])
+def test_missing_dataset_is_one_line_before_the_logger_starts_and_leaves_nothing(tmp_path, data):
+    """The data is checked before the Trainer starts its (W&B) logger: no run folder, no W&B lines."""
+    run = tmp_path / "run"
     result = call_train(
         "fit",
         "--data",
-        "lightning_pse.data.CIFAR10DataModule",
+        f"lightning_pse.data.{data}",
         "--data.data_dir",
         str(tmp_path / "absent"),
         "--trainer.default_root_dir",
-        str(tmp_path),
+        str(run),
         cwd=tmp_path,
     )
     assert result.returncode == 2
-    assert "error: CIFAR-10 not found" in result.stderr and "download=true" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "checkpoints").exists()
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and " not found: " in errors[0] and "download=true" in errors[0]
+    assert "Traceback" not in result.stderr and "wandb" not in result.stderr.lower()
+    assert not run.exists() and sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []
 
 
 def test_yaml_typo_is_refused(tmp_path):
