@@ -1,10 +1,12 @@
 """What ``train.py`` and ``analyze.py`` share around jsonargparse: config files read before the
-parser (so a broken one is named), and its nested error text as one line."""
+parser (so a broken one is named), its nested error text as one line, and the command's name as
+the user typed it."""
 
 from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -14,6 +16,22 @@ import yaml
 from .errors import UserInputError
 
 PACKAGED_CONFIGS = Path(str(files("lightning_pse") / "configs"))  # shipped in the wheel; ./configs in a checkout
+
+
+# How each tool is started when not through its script: the console command's words.
+COMMAND_WORDS = {"train": "lightning-pse", "analyze": "lightning-pse analyze", "dashboard": "lightning-pse dashboard"}
+
+
+def invoked_as(tool: str) -> str:
+    """``tool`` (``train``, ``analyze``, ``dashboard``) as the user typed it, for help and error
+    lines: ``python analyze.py`` when that script runs, ``python -m lightning_pse analyze`` under
+    ``-m``, else the installed ``lightning-pse analyze`` (``lightning-pse`` for train, whose
+    subcommand ``fit`` follows)."""
+    started = Path(sys.argv[0]).name
+    if started == f"{tool}.py":
+        return f"python {tool}.py"
+    words = COMMAND_WORDS[tool]
+    return words.replace("lightning-pse", "python -m lightning_pse") if started == "__main__.py" else words
 
 
 def packaged_config(name: str) -> Path | None:

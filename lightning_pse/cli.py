@@ -10,7 +10,11 @@
   names other places; the resolved
   configuration is saved there as ``config.yaml``.
 - ``trainer.inference_mode`` defaults to false (analysis callbacks take gradients in validation).
-- Bad input (missing dataset, unknown model name, ...) ends with one ``error:`` line and exit 2.
+- Bad input (missing dataset, unknown model name, ...) ends with one ``error:`` line and exit 2,
+  checked (the data's files included) before the logger starts.
+- SIGTERM ends a fit after the training step (or probe batch) in progress, with ``last.ckpt``
+  written (``callbacks.StopCheckpoint``), one line saying so, and exit code 143; Ctrl-C ends it at
+  once with one ``interrupted`` line (exit 130).
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from .argparsing import PACKAGED_CONFIGS, resolve_config_files
+from .argparsing import PACKAGED_CONFIGS, invoked_as, resolve_config_files
+from .callbacks import StopCheckpoint
 from .checkpoints import check_fits, read_checkpoint
 from .data import ImageDataModule
 from .errors import UserInputError
@@ -72,7 +78,13 @@ class LightningPseCLI(LightningCLI):
         self.datamodule.check_available()
         check_fits(self._checkpoint_hparams, self.datamodule, self.config[self.subcommand].get("ckpt_path"))
 
-    before_fit = before_validate = before_test = _check_before_run
+    before_validate = before_test = _check_before_run
+
+    def before_fit(self) -> None:
+        """``_check_before_run``, and a ``StopCheckpoint``: a SIGTERM ends the fit at a clean point
+        with ``last.ckpt`` written."""
+        self._check_before_run()
+        self.trainer.callbacks.append(StopCheckpoint())
 
     def after_fit(self) -> None:
         """Say how long training took and where the checkpoints and the W&B run are."""
@@ -145,6 +157,9 @@ def main(args: list[str] | None = None) -> None:
             },
             args=args,
         )
+    except SIGTERMException:  # StopCheckpoint said where the checkpoint went
+        _finish_wandb()
+        sys.exit(128 + signal.SIGTERM)
     except (KeyboardInterrupt, SystemExit) as err:
         if not interrupted and not isinstance(err, KeyboardInterrupt):
             raise
@@ -178,7 +193,7 @@ def _user_message(err: BaseException) -> str | None:
     if cause is not None:
         return str(cause)
     if isinstance(err, ArgumentError):
-        return f"bad option or config: {one_line(err, known_options())} (see python train.py fit --help)"
+        return f"bad option or config: {one_line(err, known_options())} (see {invoked_as('train')} fit --help)"
     if isinstance(err, MisconfigurationException) and any(
         w in str(err).lower() for w in ("gpu", "cuda", "mps", "tpu", "available", "backend")
     ):

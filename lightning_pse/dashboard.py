@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 
+from .argparsing import invoked_as
 from .attacks import presets
 
 # (section, [(panel title, exact metric names, or a regular expression of names)])
@@ -81,7 +82,7 @@ def build_workspace(entity: str, project: str, pse_attacks: list[str] | None = N
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lightning_pse.dashboard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=invoked_as("dashboard"), description=__doc__.splitlines()[0])
     parser.add_argument("--entity", required=True, help="W&B user or team")
     parser.add_argument("--project", default="lightning_pse")
     parser.add_argument("--pse-attacks", nargs="+", default=None, help="the PSE callback's attack names")

@@ -1,6 +1,7 @@
-"""A callback that kills its own process with SIGKILL after a given training step, before that
-step's checkpoint is written (Lightning runs ``ModelCheckpoint`` after the other callbacks): what a
-node dying mid-epoch looks like to the run. Used by ``test_resume.py`` through ``train.py``."""
+"""Callbacks that signal their own process after a given training step, used through ``train.py``.
+``KillAtStep``: SIGKILL before that step's checkpoint is written (Lightning runs ``ModelCheckpoint``
+after the other callbacks): what a node dying mid-epoch looks like to the run (``test_resume.py``).
+``TermAtStep``: SIGTERM, a scheduler's stop (``test_signals.py``)."""
 
 import os
 import signal
@@ -15,3 +16,14 @@ class KillAtStep(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class TermAtStep(pl.Callback):
+    """Sends its own process SIGTERM after training step ``step``, as a scheduler or ``timeout`` does."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..argparsing import invoked_as
 from ..attacks import presets
 from ..checkpoints import read_checkpoint
 from ..errors import UserInputError
@@ -49,7 +50,7 @@ def instantiate_data(options):
         if options.ckpt is None and options.model.name is None:
             raise UserInputError(
                 "name a model: --ckpt FILE (a train.py checkpoint), --model.name ARCH --model.weights FILE, "
-                "or --model robustbench:NAME (see python analyze.py --help)"
+                f"or --model robustbench:NAME (see {invoked_as('analyze')} --help)"
             )
         raise UserInputError(
             "name the data the model was trained on: --data CLASS --data.data_dir DIR (e.g. --data "

@@ -25,7 +25,7 @@ from typing import Literal, Optional
 
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
 
-from ..argparsing import one_line, resolve_config_files
+from ..argparsing import invoked_as, one_line, resolve_config_files
 from ..attacks.randomness import DEFAULT_EOT_SAMPLES
 from ..data import ImageDataModule
 from ..dissect import DissectionSettings
@@ -66,7 +66,7 @@ class ModelOptions:
 def build_parser() -> ArgumentParser:
     """The parser of every option (``--data`` as the data module's class and arguments)."""
     parser = ArgumentParser(
-        prog="analyze.py",
+        prog=invoked_as("analyze"),
         exit_on_error=False,
         allow_abbrev=False,
         description="Evaluate a model at every level and write report.json + report.html.",
@@ -302,7 +302,7 @@ def settle_data(command: Command, recorded: dict | None) -> Namespace:
     default = options.data if options.data is not None else recorded
     if not command.data_args and default is None:
         return options
-    parser = ArgumentParser(prog="analyze.py", exit_on_error=False, allow_abbrev=False)
+    parser = ArgumentParser(prog=invoked_as("analyze"), exit_on_error=False, allow_abbrev=False)
     add_data_arguments(parser)
     if default is not None:
         parser.set_defaults(data=default)
@@ -338,7 +338,7 @@ def bad_option(err: Exception, known_data: list[str] = ()) -> UserInputError:
     ``--data.init_args.KEY``), with the nearest known option for a misspelt one."""
     known = [s for action in build_parser()._actions for s in action.option_strings] + list(known_data)
     line = one_line(err, known).replace("--data.init_args.", "--data.")
-    return UserInputError(f"bad option: {line} (see python analyze.py --help)")
+    return UserInputError(f"bad option: {line} (see {invoked_as('analyze')} --help)")
 
 
 def printable(options: Namespace) -> str:

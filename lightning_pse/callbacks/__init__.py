@@ -2,10 +2,18 @@
 schedules the sections of ``lightning_pse.sections`` and logs what they compute."""
 
 from .cam import CAMCallback
-from .checkpoint import BestCheckpoint
+from .checkpoint import BestCheckpoint, StopCheckpoint
 from .dissection import DissectionCallback
 from .pse import PSECallback
 from .robust_eval import RobustEvalCallback
 from .schedule import ProbeCallback
 
-__all__ = ["BestCheckpoint", "CAMCallback", "DissectionCallback", "PSECallback", "ProbeCallback", "RobustEvalCallback"]
+__all__ = [
+    "BestCheckpoint",
+    "CAMCallback",
+    "DissectionCallback",
+    "PSECallback",
+    "ProbeCallback",
+    "RobustEvalCallback",
+    "StopCheckpoint",
+]

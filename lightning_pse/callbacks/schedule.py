@@ -35,6 +35,7 @@ from collections.abc import Iterator
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
@@ -169,6 +170,8 @@ class ProbeCallback(pl.Callback):
         name = f"{type(self).__name__} (epoch {trainer.current_epoch})"
         with stage(name, num_batches) as bar:
             for batch in self.probe_batches(trainer, model, probe):
+                if trainer.received_sigterm:  # a requested stop: end at this clean point (``StopCheckpoint``)
+                    raise SIGTERMException
                 key = (self.split, self.seed, self.num_samples, self.batch_size, tuple(batch.index.tolist()))
                 runs = shared.setdefault(key, AttackRuns(model, batch))
                 for section in sections:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lightning_pse.argparsing import PACKAGED_CONFIGS, packaged_config, resolve_config_files
+from lightning_pse.argparsing import PACKAGED_CONFIGS, invoked_as, packaged_config, resolve_config_files
 from lightning_pse.errors import UserInputError
 
 from helpers import FAST, REPO, TINY, clean_env
@@ -120,3 +120,33 @@ def test_unknown_command_is_one_line_and_exit_2():
     result = subprocess.run([sys.executable, "-m", "lightning_pse", "train"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "unknown command 'train'" in result.stderr and "fit" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "started, analyze, train",
+    [
+        ("/repo/analyze.py", "python analyze.py", "lightning-pse"),
+        ("/repo/train.py", "lightning-pse analyze", "python train.py"),
+        (
+            "/venv/lib/python3.11/site-packages/lightning_pse/__main__.py",
+            "python -m lightning_pse analyze",
+            "python -m lightning_pse",
+        ),
+        ("/venv/bin/lightning-pse", "lightning-pse analyze", "lightning-pse"),
+    ],
+)
+def test_messages_name_the_command_as_it_was_typed(monkeypatch, started, analyze, train):
+    monkeypatch.setattr(sys, "argv", [started])
+    assert (invoked_as("analyze"), invoked_as("train")) == (analyze, train)
+
+
+def test_errors_and_help_speak_in_the_command_typed(tmp_path):
+    """One voice: an error under ``python -m lightning_pse analyze`` points at that command's help,
+    the dashboard's usage names ``lightning-pse dashboard``-style words, and the top help is plain text."""
+    run = [sys.executable, "-m", "lightning_pse"]
+    error = subprocess.run([*run, "analyze", "--bogus"], capture_output=True, text=True, cwd=tmp_path).stderr
+    assert error.strip().endswith("(see python -m lightning_pse analyze --help)"), error
+    usage = subprocess.run([*run, "dashboard", "--help"], capture_output=True, text=True, cwd=tmp_path).stdout
+    assert usage.startswith("usage: python -m lightning_pse dashboard ")
+    top = subprocess.run([*run, "--help"], capture_output=True, text=True, cwd=tmp_path).stdout
+    assert "lightning-pse fit" in top and "``" not in top
