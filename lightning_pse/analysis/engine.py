@@ -86,6 +86,7 @@ class Analysis:
     """One analysis of ``model`` (pixels in [0, 1] → logits) on ``data``'s probe set.
 
     Args:
+        model: the model to analyse; it is left as it was (mode, weights, ``.grad``).
         data: an ``ImageDataModule``, ``(images [N, C, H, W] in [0, 1], labels [N])`` tensors, a
             ``Dataset`` of ``(image, label)`` tuples or ``{"image", "label"}`` dicts, or a
             ``DataLoader`` (``data.given.as_datamodule``); the class count is the model's output width
@@ -93,20 +94,31 @@ class Analysis:
         sections: of ``robustness``, ``pse``, ``cam``, ``dissection``, ``masking``.
         layer: the layer of Grad-CAM and dissection (default: the model's feature layer, or the last
             conv layer for models without one); ``cam`` / ``dissection`` settings may name their own.
-        num_samples, split, seed: the probe set (a seeded subset of ``split``).
-        eps, norm: the threat model (default ε: the dataset's standard radius for ``norm``).
+        num_samples: size of the probe set (a seeded subset of ``split``; the whole split when it
+            is smaller).
+        split: the split the probe set is drawn from (``train``, ``val``, ``test``).
+        seed: which subset, and the attacks' seed.
+        eps: the threat model's radius (default: the dataset's standard radius for ``norm``).
+        norm: the threat model's norm (``linf``, ``l2``, ``l1``).
         robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack, in ``autoattack_version``).
         autoattack_version: ``standard``, ``plus``, ``rand``, or ``auto``: ``rand`` for a randomized
             model, else ``standard``.
         eot_samples: forward passes averaged per gradient by our attacks when the model is randomized
             (two forward passes of the first probe batch differ; ``attacks.randomness``); a
             deterministic model is attacked with one.
-        attacks, pse_attacks, sensitivity_attack: replace the default attacks (name → Attack).
-        pse, cam, dissection: settings dicts (see ``registry.PSEOptions`` etc.).
+        batch_size: probe images per batch.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        attacks: name → Attack, replacing the robustness section's default cascade.
+        pse_attacks: name → Attack, replacing the PSE and CAM sections' default attacks.
+        sensitivity_attack: replaces the attack of unit sensitivity and masking.
+        pse: PSE settings dict (see ``registry.PSEOptions``).
+        cam: CAM settings dict (``method``, ``layer``, ``threshold``).
+        dissection: dissection settings dict (see ``registry.DissectionOptions``).
         progress: ``bars`` (a bar per section and per attack run), ``lines`` (one line per finished
             section), or ``auto`` (bars on a terminal, else lines).
-        devices, num_nodes: processes per node and nodes the probe batches are spread over
-            (``spread.py``; the report is the same as one process's). ``masking`` runs in one.
+        devices: processes per node the probe batches are spread over (``spread.py``; the report
+            is the same as one process's). ``masking`` runs in one.
+        num_nodes: nodes, under torchrun or SLURM's srun.
         quick: a smoke run: at most ``QUICK_SAMPLES`` probe images (and concept images), the
             robustness and sensitivity attacks at their smallest budget (``Attack.cheapest``; the
             PSE/CAM attacks keep theirs, so the few images still get explained adversarial

@@ -62,7 +62,8 @@ class APGD(Attack):
             as AutoAttack's standard ℓ1 version does (default on; no effect at ℓ∞ and ℓ2).
         early_stop: skip the gradient work of points already fooled (same result; off only to
             measure the saving).
-        seed, target_rule: see ``Attack`` (``target_rule`` is unused: APGD-T picks its own).
+        seed: see ``Attack``.
+        target_rule: unused (APGD-T picks its own target classes).
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
 

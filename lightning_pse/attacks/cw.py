@@ -33,7 +33,9 @@ class CW(Attack):
         stop_radius: for robust accuracy within an ℓ2 radius: a sample fooled within
             ``stop_radius`` leaves the search (its smaller perturbations are not sought). ``None``
             (default): search every sample to the end.
-        targeted, seed, target_rule: see ``Attack``.
+        targeted: see ``Attack``.
+        seed: see ``Attack``.
+        target_rule: see ``Attack``.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
 

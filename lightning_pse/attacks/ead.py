@@ -35,9 +35,14 @@ class EAD(Attack):
     Args:
         beta: ℓ1 weight β.
         confidence: κ.
-        steps, lr, binary_search_steps, initial_const: optimisation settings.
+        steps: optimisation settings.
+        lr: optimisation settings.
+        binary_search_steps: optimisation settings.
+        initial_const: optimisation settings.
         decision_rule: ``"L1"`` or ``"EN"``.
-        targeted, seed, target_rule: see ``Attack``.
+        targeted: see ``Attack``.
+        seed: see ``Attack``.
+        target_rule: see ``Attack``.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
 

@@ -35,7 +35,8 @@ class PGD(Attack):
         early_stop: a sample stops at the first point that fools the model and costs no further
             gradient steps (for robust accuracy: it can only find more adversarial points than
             judging the last iterate). Off by default, where the last iterate is returned.
-        seed, target_rule: see ``Attack``.
+        seed: see ``Attack``.
+        target_rule: see ``Attack``.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1], ``y`` and ``target`` ``[B]``, ``mask`` ``[B, H, W]``;
     returns ``x_adv`` like ``x``.
@@ -161,7 +162,10 @@ class FGSM(PGD):
         norm: ``"linf"`` (FGSM) or ``"l2"`` (fast gradient method).
         random_start: FGSM-RS (default False).
         step_size: default ``eps``, or ``1.25·eps`` with a random start.
-        targeted, loss, seed, target_rule: as in ``PGD``.
+        targeted: as in ``PGD``.
+        loss: as in ``PGD``.
+        seed: as in ``PGD``.
+        target_rule: as in ``PGD``.
 
     Example::
 

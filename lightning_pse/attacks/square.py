@@ -111,7 +111,9 @@ class Square(Attack):
         n_queries: query budget (default 5000, as in AutoAttack).
         p_init: initial square fraction (default 0.8, as in AutoAttack).
         norm: ``"linf"``, ``"l2"`` or ``"l1"``.
-        targeted, seed, target_rule: see ``Attack``.
+        targeted: see ``Attack``.
+        seed: see ``Attack``.
+        target_rule: see ``Attack``.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1]; ``y``, ``target`` ``[B]``; returns ``x_adv``.
 

@@ -37,14 +37,19 @@ class StrAttack(Attack):
     succeeds with less ℓ2 distortion.
 
     Args:
-        group_size, stride: the group windows (default 2×2/2 up to 64 px, 13×13/13 above).
+        group_size: side of the group windows (None: 2 up to 64 px, 13 above).
+        stride: step between group windows (None: ``group_size``).
         tau: group-sparsity weight τ (default 2.0).
         rho: ADMM penalty ρ (default 1.0).
         lr: scale of the linearised step, ``η_k = √(k+1)/lr`` (default 2.0).
         steps: ADMM iterations per binary-search step (default 200).
-        binary_search_steps, initial_const, confidence: as in C&W (defaults 5, 1.0, 0).
+        binary_search_steps: as in C&W.
+        initial_const: as in C&W.
+        confidence: as in C&W.
         refine: re-optimise on the found support (default True) with ``refine_steps`` C&W steps.
-        targeted, seed, target_rule: see ``Attack``.
+        targeted: see ``Attack``.
+        seed: see ``Attack``.
+        target_rule: see ``Attack``.
 
     The ADMM settings τ, ρ, lr, steps and the binary-search defaults are our choices for images
     in [0, 1]; the ADMM scheme and the groups follow the paper.

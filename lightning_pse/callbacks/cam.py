@@ -30,8 +30,17 @@ class CAMCallback(ProbeCallback):
             its C&W is left out to keep the cost down, pass ``attacks`` to add it).
         method: ``cam``, ``grad_cam`` or ``grad_cam_pp``; layer: its layer (default: feature layer).
         threshold: region = map ≥ threshold·max (0.2); draws: random regions per baseline (5).
-        estimator, group_size, stride, tau, rho: the PSE analysis behind the categories.
-        num_media, every_n_epochs, num_samples, split, seed, batch_size: as in ``PSECallback``.
+        estimator: the PSE analysis behind the categories.
+        group_size: the PSE analysis behind the categories.
+        stride: the PSE analysis behind the categories.
+        tau: the PSE analysis behind the categories.
+        rho: the PSE analysis behind the categories.
+        num_media: as in ``PSECallback``.
+        every_n_epochs: as in ``PSECallback``.
+        num_samples: as in ``PSECallback``.
+        split: as in ``PSECallback``.
+        seed: as in ``PSECallback``.
+        batch_size: as in ``PSECallback``.
     """
 
     def __init__(

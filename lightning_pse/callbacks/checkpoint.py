@@ -19,7 +19,9 @@ class BestCheckpoint(ModelCheckpoint):
 
     Args:
         monitor: a logged metric to keep the best epoch by (None: the module's ``selection_metric``).
-        mode, filename, other arguments: as ``ModelCheckpoint`` (``max``, ``best-{epoch:03d}``).
+        mode: as ``ModelCheckpoint``.
+        filename: as ``ModelCheckpoint``.
+        **kwargs: the other arguments of ``ModelCheckpoint``.
     """
 
     def __init__(

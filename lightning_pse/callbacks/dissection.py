@@ -36,9 +36,15 @@ class DissectionCallback(ProbeCallback):
             image size and channel count, whatever the dataset (``concept_probe_set``).
         broden_categories: Broden categories to read (default all).
         num_concept_images: size of the concept probe subset.
-        quantile, iou_threshold, top_fraction: ``dissect.DissectionSettings``.
-        every_n_epochs, num_samples, split, seed, batch_size: see ``ProbeCallback`` (the
-            sensitivity is measured on ``num_samples`` images of ``split``).
+        quantile: ``dissect.DissectionSettings``.
+        iou_threshold: ``dissect.DissectionSettings``.
+        top_fraction: ``dissect.DissectionSettings``.
+        every_n_epochs: see ``ProbeCallback``.
+        num_samples: see ``ProbeCallback`` (the sensitivity is measured on ``num_samples`` images
+            of ``split``).
+        split: see ``ProbeCallback``.
+        seed: see ``ProbeCallback``.
+        batch_size: see ``ProbeCallback``.
     """
 
     def __init__(

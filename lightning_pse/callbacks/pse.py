@@ -28,10 +28,18 @@ class PSECallback(ProbeCallback):
             the dataset's standard one: ``presets.model_threat``).
         target_rule: target rule of the default targeted PGD (``random``, ``least_likely``,
             ``most_likely``).
-        estimator, group_size, stride, tau, rho, max_batch: passed to ``pse.analyze``;
-            ``group_size=None`` picks ``default_group_size`` of the image size.
+        estimator: passed to ``pse.analyze``.
+        group_size: passed to ``pse.analyze`` (None picks ``default_group_size`` of the image size).
+        stride: passed to ``pse.analyze``.
+        tau: passed to ``pse.analyze``.
+        rho: passed to ``pse.analyze``.
+        max_batch: passed to ``pse.analyze``.
         num_media: images in the W&B overlay grid.
-        every_n_epochs, num_samples, split, seed, batch_size: see ``ProbeCallback``.
+        every_n_epochs: see ``ProbeCallback``.
+        num_samples: see ``ProbeCallback``.
+        split: see ``ProbeCallback``.
+        seed: see ``ProbeCallback``.
+        batch_size: see ``ProbeCallback``.
     """
 
     def __init__(

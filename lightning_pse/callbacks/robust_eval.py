@@ -20,7 +20,11 @@ class RobustEvalCallback(ProbeCallback):
         attack: default ``presets.robust_eval`` at the module's training radius, or the dataset's
             standard one (``presets.model_threat``): PGD-20, step ε/4, random start, stopping on each
             sample at its first adversarial point (at ℓ1 APGD-ℓ1 with 20 steps).
-        every_n_epochs, num_samples, split, seed, batch_size: see ``ProbeCallback``.
+        every_n_epochs: see ``ProbeCallback``.
+        num_samples: see ``ProbeCallback``.
+        split: see ``ProbeCallback``.
+        seed: see ``ProbeCallback``.
+        batch_size: see ``ProbeCallback``.
     """
 
     def __init__(

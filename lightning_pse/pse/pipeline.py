@@ -66,13 +66,17 @@ def analyze(
 
     Args:
         model: the classifier (run in eval mode; its state is restored).
-        x, x_adv: ``[B, C, H, W]`` in [0, 1].
-        y: true labels ``t0`` ``[B]``; target: the target ``t`` ``[B]`` (for an untargeted attack,
-            the label predicted on ``x_adv``).
+        x: clean images ``[B, C, H, W]`` in [0, 1].
+        x_adv: adversarial images ``[B, C, H, W]`` in [0, 1].
+        y: true labels ``t0`` ``[B]``.
+        target: the target ``t`` ``[B]`` (for an untargeted attack, the label predicted on ``x_adv``).
         group_size: window side; ``None`` picks ``default_group_size`` of the image (2 up to 64 px, else 13).
+        stride: window step (None: ``group_size``).
         estimator: ``ablation`` (exact) or ``gradient`` (first order).
-        tau, rho, eps: category threshold τ, inactivity fraction ρ, PSR floor ε (``PSESettings``
-            documents every default; ``analyze(..., **settings.kwargs())`` passes them all).
+        tau: category threshold τ (``PSESettings`` documents every default;
+            ``analyze(..., **settings.kwargs())`` passes them all).
+        rho: inactivity fraction ρ.
+        eps: PSR floor ε.
         max_batch: largest forward pass of the ablation estimator (its memory budget).
     """
     if estimator not in ESTIMATORS:

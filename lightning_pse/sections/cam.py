@@ -87,8 +87,9 @@ class CAMSection(Section):
     Args:
         attacks: name → attack (default ``presets.cam_attacks()``, equal to the PSE section's ``pgd``:
             the two share one attack run per batch).
-        method, layer, threshold: the CAM method, its layer (None: the feature layer) and the
-            region threshold (region = map ≥ threshold·max).
+        method: the CAM method (``cam``, ``grad_cam``, ``grad_cam_pp``).
+        layer: its layer (None: the feature layer).
+        threshold: the region threshold (region = map ≥ threshold·max).
         draws: random regions per baseline.
         settings: the PSE analysis behind the categories (``PSESettings``, or a dict of some of them).
         guided: also run the CAM-guided attack (one more attack run per batch and attack).

@@ -56,7 +56,8 @@ class RobustnessSection(Section):
 
     Args:
         attacks: name → attack (default ``presets.autoattack_like``; needs ``num_classes``).
-        norm, eps: the threat model; the worst case is taken over the attacks judged in it.
+        norm: the threat model; the worst case is taken over the attacks judged in it.
+        eps: the threat model; the worst case is taken over the attacks judged in it.
         autoattack: also run this version of AutoAttack (``standard``, ``plus`` or ``rand``;
             ``pyautoattack``) on every batch; None: not.
         prefix: the logged names' prefix (the probe split: ``val``).

@@ -25,11 +25,12 @@ class PGDATModule(ClassifierModule):
 
     Args:
         eps: ε of the threat model, in pixels (literature: ℓ∞ 8/255 on CIFAR-size data).
-        steps, step_size: PGD iterations and step (literature: 10 steps of 2/255).
+        steps: PGD iterations and step (literature: 10 steps of 2/255).
+        step_size: PGD iterations and step (literature: 10 steps of 2/255).
         norm: ``linf``, ``l2`` or ``l1``.
         random_start: start uniformly in the ε-ball.
         attack_loss: the attack's objective, ``ce`` (Madry; what ``None`` means) or ``cw`` (margin).
-        other arguments: see ``ClassifierModule``.
+        **kwargs: see ``ClassifierModule``.
     """
 
     selection_metric = "val/robust_acc"  # robust accuracy under ``RobustEvalCallback``, on validation
@@ -100,8 +101,11 @@ class TRADESModule(ClassifierModule):
 
     Args:
         beta: β, the weight of the robustness term (TRADES: 6).
-        eps, steps, step_size, norm: the inner maximisation (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
-        other arguments: see ``ClassifierModule``.
+        eps: the inner maximisation (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
+        steps: the inner maximisation (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
+        step_size: the inner maximisation (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
+        norm: the inner maximisation (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
+        **kwargs: see ``ClassifierModule``.
     """
 
     selection_metric = "val/robust_acc"  # robust accuracy under ``RobustEvalCallback``, on validation
@@ -147,9 +151,13 @@ class MARTModule(PGDATModule):
 
     Args:
         beta: λ, the weight of the misclassification-aware KL term (MART: 6 on CIFAR-10, ResNet-18).
-        eps, steps, step_size, norm, random_start, attack_loss: the inner PGD, as in ``PGDATModule``
-            (MART: cross-entropy, ℓ∞ 8/255, 10 steps of 2/255).
-        other arguments: see ``ClassifierModule``.
+        eps: the inner PGD's radius, as in ``PGDATModule`` (MART: ℓ∞ 8/255).
+        steps: the inner PGD's steps (MART: 10).
+        step_size: the inner PGD's step (MART: 2/255).
+        norm: the inner PGD's norm.
+        random_start: the inner PGD's random start.
+        attack_loss: the inner PGD's loss (MART: cross-entropy).
+        **kwargs: see ``ClassifierModule``.
     """
 
     def __init__(self, beta: float = 6.0, **kwargs) -> None:

@@ -113,7 +113,7 @@ class AWPModule(AdversarialWeightPerturbation, PGDATModule):
         awp_gamma: γ, the perturbation's size relative to each weight's norm (AT-AWP's reference
             setting on CIFAR-10: 1e-2).
         awp_warmup: epochs of plain PGD-AT before AWP starts (reference: 0).
-        other arguments: see ``PGDATModule``.
+        **kwargs: see ``PGDATModule``.
     """
 
     def __init__(self, awp_gamma: float = 1e-2, awp_warmup: int = 0, **kwargs) -> None:
@@ -129,7 +129,7 @@ class TRADESAWPModule(AdversarialWeightPerturbation, TRADESModule):
         awp_gamma: γ (TRADES-AWP's reference setting on CIFAR-10: 5e-3).
         awp_warmup: epochs of plain TRADES before AWP starts (reference: 10 of 200; default 0 here,
             set it in the config).
-        other arguments: see ``TRADESModule``.
+        **kwargs: see ``TRADESModule``.
     """
 
     def __init__(self, awp_gamma: float = 5e-3, awp_warmup: int = 0, **kwargs) -> None:

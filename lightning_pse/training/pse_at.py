@@ -46,11 +46,17 @@ class PSEATModule(PGDATModule):
         unit_penalty: λ ≥ 0, weight of the unit penalty (default 0.1).
         unit_layer: dotted name of the layer whose units are ranked (default: the feature layer).
         unit_fraction: share of the layer's units penalised (default 0.05, at least one unit).
-        probe_samples, probe_batch_size, probe_seed: the per-epoch measurement's training subset.
+        probe_samples: the per-epoch measurement's training subset.
+        probe_batch_size: the per-epoch measurement's training subset.
+        probe_seed: the per-epoch measurement's training subset.
         estimator: PSE estimator of the measurement (default ``gradient``: cheap, first order).
-        eps, steps, step_size, norm, random_start: the inner PGD, as in ``PGDATModule``.
+        eps: the inner PGD, as in ``PGDATModule``.
+        steps: the inner PGD, as in ``PGDATModule``.
+        step_size: the inner PGD, as in ``PGDATModule``.
+        norm: the inner PGD, as in ``PGDATModule``.
+        random_start: the inner PGD, as in ``PGDATModule``.
         attack_loss: ``None`` or ``cw`` (the margin being split; anything else is refused).
-        other arguments: see ``ClassifierModule``.
+        **kwargs: see ``ClassifierModule``.
     """
 
     def __init__(
