@@ -20,13 +20,14 @@ The base class owns, for every attack:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from ..data.datasets import check_images
 from ..errors import UserInputError
+from ..models.passes import PassCount, counting_passes
 from ..models.state import eval_mode, full_precision
 from ..progress import attack_task, step_done
 from .losses import attack_margin, success
@@ -40,6 +41,8 @@ class AttackResult:
     ``success``: the adversarial prediction is the target (targeted) or not ``y`` (untargeted).
     ``margin``: signed distance to success, negative on success (see ``losses.attack_margin``).
     ``l0``: perturbed pixel positions (any channel); ``l1``/``l2``/``linf``: norms of ``δ``.
+    ``passes``: the forward and backward image-passes the run cost (``models.passes``; the final
+    evaluation of ``x_adv`` included), for the whole batch.
     """
 
     x_adv: Tensor
@@ -51,6 +54,7 @@ class AttackResult:
     l1: Tensor
     l2: Tensor
     linf: Tensor
+    passes: PassCount = field(default_factory=PassCount)
 
     @property
     def aim(self) -> Tensor:
@@ -195,11 +199,15 @@ class Attack:
     def run(
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None, mask: Tensor | None = None
     ) -> AttackResult:
-        """The attack plus its per-sample outcome (success, margin, ℓ0/ℓ1/ℓ2/ℓ∞ of ``δ``)."""
-        x_adv, target = self._attack(model, x, y, target, mask)
-        with eval_mode(model), torch.no_grad():
-            logits = model(x_adv)
-        return AttackResult.measure(x.detach(), x_adv, logits, y.to(x.device), target)
+        """The attack plus its per-sample outcome (success, margin, ℓ0/ℓ1/ℓ2/ℓ∞ of ``δ``) and the
+        passes through ``model`` it cost."""
+        with counting_passes(model) as passes:
+            x_adv, target = self._attack(model, x, y, target, mask)
+            with eval_mode(model), torch.no_grad():
+                logits = model(x_adv)
+        result = AttackResult.measure(x.detach(), x_adv, logits, y.to(x.device), target)
+        result.passes = passes
+        return result
 
     def _attack(self, model, x, y, target, mask) -> tuple[Tensor, Tensor | None]:
         x, y, target = self._check_inputs(x, y, target)

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UserInputError
+from ..models.passes import PassCount, counting_passes
 from ..models.state import eval_mode
 from ..progress import attack_task, step_done
 
@@ -83,9 +84,10 @@ def frozen_parameters(model: nn.Module):
 
 def autoattack_robust(
     model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str, seed: int = 0, version: str = "standard"
-) -> Tensor:
-    """``[B]`` bool: classified correctly on ``x`` and after AutoAttack's ``version`` at
-    ``(norm, eps)``. APGD-T and FAB-T aim at as many other classes as the version sets (9; APGD-T
+) -> tuple[Tensor, PassCount]:
+    """``([B] bool, passes)``: classified correctly on ``x`` and after AutoAttack's ``version`` at
+    ``(norm, eps)``, and the forward and backward image-passes AutoAttack's run cost (counted on
+    the model it calls, ``models.passes``). APGD-T and FAB-T aim at as many other classes as the version sets (9; APGD-T
     5 at ℓ1), at most the model's ``K − 1``. The model runs in eval mode; its mode, BatchNorm
     statistics and ``.grad`` are untouched."""
     from pyautoattack import AutoAttack
@@ -98,6 +100,6 @@ def autoattack_robust(
             num_classes = model(x[:1]).shape[1]
         for targeted in (adversary.apgd_targeted, adversary.fab):
             targeted.n_target_classes = min(targeted.n_target_classes, num_classes - 1)
-        with attack_by_attack_progress(adversary.attacks_to_run):
+        with attack_by_attack_progress(adversary.attacks_to_run), counting_passes(model) as passes:
             _, predicted = adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
-    return predicted.to(y.device) == y
+    return predicted.to(y.device) == y, passes

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
+from ..models.passes import PassCount
 from ..models.state import eval_mode
 from ..output.html import fmt, interval_of, settings_text, table
 from ..output.text import format_eps, format_rate
@@ -20,6 +21,8 @@ from .intervals import rate
 from .records import Records
 
 MEASURES = ("robust", "linf", "l2", "l1")  # per attack and sample: robust (1/0), norms of δ where broken
+# Per attack and sample: the sample's share of its batch's forward and backward passes (``models.passes``).
+PASSES = ("forward", "backward")
 
 
 def attack_settings(attack: Attack) -> dict:
@@ -85,9 +88,18 @@ class RobustnessSection(Section):
             attacks = presets.autoattack_like(eps, num_classes, norm, seed)
         self.attacks, self.norm, self.eps = attacks, norm, float(eps)
         self.autoattack, self.seed, self.prefix, self.check_gradients = autoattack, seed, prefix, check_gradients
-        self.columns = {name: tuple(f"{kind}_{i}" for kind in MEASURES) for i, name in enumerate(attacks)}
+        self.columns = {name: tuple(f"{kind}_{i}" for kind in (*MEASURES, *PASSES)) for i, name in enumerate(attacks)}
+        autoattack_passes = tuple(f"autoattack_{kind}" for kind in PASSES)
         self.records = self.add_metric(
-            Records(("correct", "zero_gradient", "autoattack", *(c for cs in self.columns.values() for c in cs)))
+            Records(
+                (
+                    "correct",
+                    "zero_gradient",
+                    "autoattack",
+                    *autoattack_passes,
+                    *(c for cs in self.columns.values() for c in cs),
+                )
+            )
         )
 
     def update(self, model: nn.Module, batch: ProbeBatch, runs: AttackRuns) -> None:
@@ -99,21 +111,25 @@ class RobustnessSection(Section):
             if self.check_gradients
             else unmeasured,
             "autoattack": unmeasured,
+            "autoattack_forward": unmeasured,
+            "autoattack_backward": unmeasured,
         }
         for name, attack in self.attacks.items():
             columns.update(zip(self.columns[name], self._attack(attack, runs, correct)))
         if self.autoattack:
-            robust = autoattack_robust(model, batch.x, batch.y, self.eps, self.norm, self.seed, self.autoattack)
+            robust, passes = autoattack_robust(model, batch.x, batch.y, self.eps, self.norm, self.seed, self.autoattack)
             columns["autoattack"] = robust.double()
+            columns["autoattack_forward"], columns["autoattack_backward"] = shares(passes, torch.ones_like(correct))
         self.records.update(batch.index, **columns)
 
     def _attack(self, attack: Attack, runs: AttackRuns, correct: Tensor) -> tuple[Tensor, ...]:
-        """The ``MEASURES`` ``[B]`` float64: robust (1/0) and the ℓ∞/ℓ2/ℓ1 norms of the perturbations
-        that broke a sample (NaN elsewhere)."""
+        """The ``MEASURES`` and ``PASSES`` ``[B]`` float64: robust (1/0), the ℓ∞/ℓ2/ℓ1 norms of the
+        perturbations that broke a sample (NaN elsewhere), and each attacked sample's share of the
+        run's forward and backward passes (0 for samples not attacked)."""
         robust = correct.clone()
         norms = [torch.full(correct.shape, torch.nan, dtype=torch.float64, device=correct.device) for _ in range(3)]
         if self.eps == 0 or not correct.any():  # at ε = 0 nothing moves
-            return robust.double(), *norms
+            return robust.double(), *norms, *shares(PassCount(), correct)
         result = runs.attacked(attack)
         held = result.logits.argmax(dim=1) == runs.batch.y
         if not attack.bounded:  # broken only within the radius it is judged at
@@ -124,7 +140,7 @@ class RobustnessSection(Section):
         broken[correct] = ~held
         for column, size in zip(norms, (result.linf, result.l2, result.l1)):
             column[broken] = size[~held].double()
-        return robust.double(), *norms
+        return robust.double(), *norms, *shares(result.passes, correct)
 
     def in_threat_model(self, attack: Attack) -> bool:
         norm, eps = attack_radius(attack, self.norm, self.eps)
@@ -143,8 +159,11 @@ class RobustnessSection(Section):
             "num_samples": n,
         }
         worst = correct.clone()
+        ours = PassCount()
         for name, attack in self.attacks.items():
-            robust_key, *norm_keys = self.columns[name]
+            robust_key, *norm_keys, forward_key, backward_key = self.columns[name]
+            passes = PassCount(round(records[forward_key].sum().item()), round(records[backward_key].sum().item()))
+            ours += passes
             robust = records[robust_key].bool()
             sizes = {key: records[column][~records[column].isnan()] for key, column in zip(MEASURES[1:], norm_keys)}
             norm, eps = attack_radius(attack, self.norm, self.eps)
@@ -163,11 +182,16 @@ class RobustnessSection(Section):
                 "norm": norm,
                 "targeted": bool(attack.targeted),
                 "in_threat_model": self.in_threat_model(attack),
+                "passes": vars(passes),
             }
             if self.in_threat_model(attack):
                 worst &= robust
         over = [k for k, a in self.attacks.items() if self.in_threat_model(a)]
-        if self.autoattack:  # the headline takes AutoAttack's breaks too; ours alone is a secondary row
+        out["passes"] = {"images": n, "ours": vars(ours)}
+        if self.autoattack:
+            out["passes"]["autoattack"] = {
+                kind: round(records[f"autoattack_{kind}"].nan_to_num().sum().item()) for kind in PASSES
+            }  # the headline takes AutoAttack's breaks too; ours alone is a secondary row
             by_autoattack = records["autoattack"].bool()
             out.update(self.autoattack_report(correct, worst, by_autoattack))
             ours = rate(int(worst.sum()), n, "robust accuracy under our attacks")
@@ -312,6 +336,8 @@ class RobustnessSection(Section):
                     [[rb["clean_acc"], rb["autoattack_acc"], rb["threat_model"], rb["eps_text"], rb["n_examples"]]],
                 )
             )
+        if "passes" in report:
+            parts.append(f"<p>{html.escape(cost_text(report['passes']).capitalize())}.</p>")
         for flag in report.get("warnings", []) + report.get("sanity", []):
             parts.append(f'<p class="warn">⚠ {html.escape(flag)}</p>')
         if not report.get("sanity"):
@@ -343,8 +369,39 @@ class RobustnessSection(Section):
                 f"  our attacks alone {format_rate(report['our_worst_case'])}, "
                 f"{aa['broken_only_by_our_attacks']} broken only by them"
             )
+        if "passes" in report:
+            lines.append(cost_text(report["passes"]))
         lines.extend(f"warning: {w}" for w in report.get("warnings", []) + report.get("sanity", []))
         return lines
+
+
+def cost_text(passes: dict) -> str:
+    """The cost sentence: our attacks' forward and backward image-passes, in all and per probe
+    image, and AutoAttack's beside them with the ratio of the totals (forward + backward)."""
+    images = max(passes["images"], 1)
+
+    def counted(p: dict) -> str:
+        return (
+            f"{p['forward']} forward and {p['backward']} backward passes "
+            f"({p['forward'] / images:.0f} and {p['backward'] / images:.0f} per image)"
+        )
+
+    text = f"cost: our attacks {counted(passes['ours'])}"
+    if "autoattack" in passes:
+        theirs = passes["autoattack"]
+        ratio = (passes["ours"]["forward"] + passes["ours"]["backward"]) / max(
+            theirs["forward"] + theirs["backward"], 1
+        )
+        text += f"; AutoAttack {counted(theirs)}; ours {ratio:.2f}× AutoAttack's"
+    return text
+
+
+def shares(passes: PassCount, attacked: Tensor) -> tuple[Tensor, Tensor]:
+    """``[B]`` float64 forward and backward columns: ``passes`` (a batch's) split evenly over the
+    ``attacked`` samples (bool ``[B]``), 0 elsewhere, so that sums over samples (and ranks) give the
+    passes in all."""
+    count = max(int(attacked.sum()), 1)
+    return tuple(attacked.double() * getattr(passes, kind) / count for kind in PASSES)
 
 
 def zero_input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:

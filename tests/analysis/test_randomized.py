@@ -73,6 +73,6 @@ def test_a_randomized_model_is_reported_and_attacked_with_eot_and_autoattack_ran
 def test_every_autoattack_version_runs(version):
     x, y = data(4)
     model = TinyNet()
-    robust = autoattack_robust(model, x, y, eps=0.3, norm="linf", seed=0, version=version)
+    robust, _ = autoattack_robust(model, x, y, eps=0.3, norm="linf", seed=0, version=version)
     assert robust.shape == (4,) and robust.dtype == torch.bool
     assert not robust.any(), "ε = 0.3 breaks this tiny net everywhere"

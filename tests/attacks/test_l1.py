@@ -166,8 +166,8 @@ def test_the_per_epoch_l1_attack_is_apgd_and_stronger_than_pgd20_at_the_same_cos
 def test_autoattack_l1_runs_croce_and_heins_standard_version():
     x, y = data(4)
     model = TinyNet()
-    assert not autoattack_robust(model, x, y, eps=300.0, norm="l1", seed=0).any(), "ℓ1 300 breaks the tiny net"
-    assert autoattack_robust(model, x, y, eps=1e-4, norm="l1", seed=0).all(), "a radius too small to move it"
+    assert not autoattack_robust(model, x, y, eps=300.0, norm="l1", seed=0)[0].any(), "ℓ1 300 breaks the tiny net"
+    assert autoattack_robust(model, x, y, eps=1e-4, norm="l1", seed=0)[0].all(), "a radius too small to move it"
     assert AUTOATTACK_ATTACKS["standard"] == ["apgd-ce", "apgd-t", "fab-t", "square"]
 
 

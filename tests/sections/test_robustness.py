@@ -9,6 +9,7 @@ import torch
 
 from lightning_pse.attacks import APGD, CW, PGD, Attack, presets, robust_correct
 from lightning_pse.errors import UserInputError
+from lightning_pse.models.passes import PassCount
 from lightning_pse.output.text import format_eps
 from lightning_pse.schemas import report_schema
 from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection, robustness
@@ -177,7 +178,9 @@ def test_the_headline_worst_case_counts_the_breaks_of_our_attacks_and_autoattack
     x, y = torch.full((10, 1, 4, 4), 0.4), torch.zeros(10, dtype=torch.long)
     broken_by_autoattack = torch.zeros(10, dtype=torch.bool)
     broken_by_autoattack[[1, 2]] = True
-    monkeypatch.setattr(robustness, "autoattack_robust", lambda model, x, y, *args: ~broken_by_autoattack)
+    monkeypatch.setattr(
+        robustness, "autoattack_robust", lambda model, x, y, *args: (~broken_by_autoattack, PassCount(300, 200))
+    )
     section = RobustnessSection({"scripted": ScriptedAttack([0, 1])}, "linf", 0.3, autoattack="standard")
     report = section_report(section, PixelZeroModel(), x, y)
     assert report["attacks"]["scripted"]["robust"] == 8 and report["autoattack"]["count"] == 8
@@ -186,7 +189,19 @@ def test_the_headline_worst_case_counts_the_breaks_of_our_attacks_and_autoattack
     assert report["our_worst_case"]["count"] == 8 and report["our_worst_case"]["over"] == ["scripted"]
     assert report["autoattack"]["broken_only_by_autoattack"] == 1
     assert report["autoattack"]["broken_only_by_our_attacks"] == 1
+    # The cost: the scripted attack calls the model only for its final evaluation (10 forward
+    # passes); AutoAttack's 300 + 200 come from its (scripted) count: ours 10 / 500 = 0.02× its.
+    assert report["attacks"]["scripted"]["passes"] == {"forward": 10, "backward": 0}
+    assert report["passes"] == {
+        "images": 10,
+        "ours": {"forward": 10, "backward": 0},
+        "autoattack": {"forward": 300, "backward": 200},
+    }
     lines = RobustnessSection.summary(report)
+    assert (
+        "cost: our attacks 10 forward and 0 backward passes (1 and 0 per image); AutoAttack 300 forward and 200 backward passes (30 and 20 per image); ours 0.02× AutoAttack's"
+        in lines
+    )
     assert any(line.startswith("worst case over") and "and AutoAttack" in line and "7/10" in line for line in lines)
     assert any("our attacks alone" in line and "8/10" in line for line in lines)
     page = "".join(RobustnessSection.html(report, {}))
