@@ -43,8 +43,8 @@ def unfooled(trained_model, synthetic_data):
 
 @pytest.fixture(scope="module")
 def all_fooled(trained_model, synthetic_data):
-    """An attack that fools every correctly classified sample (ε = 1)."""
-    return evaluate(trained_model, synthetic_data, SECTIONS, num_samples=24, eps=1.0, **attacks(1.0), **LIGHT)
+    """An attack that fools every correctly classified sample (ε = 0.9: almost any image is within reach)."""
+    return evaluate(trained_model, synthetic_data, SECTIONS, num_samples=24, eps=0.9, **attacks(0.9), **LIGHT)
 
 
 def test_a_model_no_attack_fools_gets_a_report_that_says_so(unfooled):
@@ -70,7 +70,7 @@ def test_a_model_every_attack_fools_gets_a_full_report(all_fooled):
 
 
 def test_a_one_sample_probe_is_a_report(trained_model, synthetic_data):
-    report = evaluate(trained_model, synthetic_data, SECTIONS, num_samples=1, eps=1.0, **attacks(1.0), **LIGHT)
+    report = evaluate(trained_model, synthetic_data, SECTIONS, num_samples=1, eps=0.9, **attacks(0.9), **LIGHT)
     assert report["clean"]["n"] == 1
     pse = report["pse"]["attacks"]["pgd"]
     assert pse["num_analyzed"] == 1 == len(pse["records"]["index"]), "one fooled image: one record, not a 0-d tensor"
