@@ -17,6 +17,7 @@ import torch
 from lightning_pse.attacks import CW, PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.data import SyntheticDataModule
+from lightning_pse.pse import PSESettings
 from lightning_pse.training import ClassifierModule
 
 
@@ -31,7 +32,11 @@ def callbacks(probe_samples: int):
             **probe,
         ),
         RobustEvalCallback(attack=PGD(eps=8 / 255, steps=5, seed=0), **probe),
-        CAMCallback(attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)}, estimator="gradient", **probe),
+        CAMCallback(
+            attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)},
+            pse=PSESettings(estimator="gradient"),
+            **probe,
+        ),
         DissectionCallback(
             layers=["body.4", "body.7"], attack=PGD(eps=8 / 255, steps=3, seed=0), num_concept_images=20, **probe
         ),

@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
-from ..cam.settings import CAM
+from ..cam.settings import CAM, CAMSettings
 from ..pse import PSE, PSESettings
 from ..sections import CAMSection, Section
 from .schedule import ProbeCallback
@@ -28,13 +28,10 @@ class CAMCallback(ProbeCallback):
         attacks: name → attack (default ``presets.cam_attacks`` at the radius ``presets.model_threat``
             picks: the PSE callback's targeted PGD-20;
             its C&W is left out to keep the cost down, pass ``attacks`` to add it).
-        method: ``cam``, ``grad_cam`` or ``grad_cam_pp``; layer: its layer (default: feature layer).
-        threshold: region = map ≥ threshold·max (0.2); draws: random regions per baseline (5).
-        estimator: the PSE analysis behind the categories.
-        group_size: the PSE analysis behind the categories.
-        stride: the PSE analysis behind the categories.
-        tau: the PSE analysis behind the categories.
-        rho: the PSE analysis behind the categories.
+        cam: the CAM settings (``CAMSettings``, whole: ``method`` — ``cam``, ``grad_cam`` or
+            ``grad_cam_pp`` —, region ``threshold``, baseline ``draws``; in YAML a nested block).
+        layer: the CAM method's layer (default: the feature layer).
+        pse: the PSE analysis behind the categories (``PSESettings``, as in ``PSECallback``).
         num_media: as in ``PSECallback``.
         every_n_epochs: as in ``PSECallback``.
         num_samples: as in ``PSECallback``.
@@ -46,16 +43,9 @@ class CAMCallback(ProbeCallback):
     def __init__(
         self,
         attacks: dict[str, Attack] | None = None,
-        method: str = CAM.method,
+        cam: CAMSettings = CAM,
         layer: str | None = None,
-        threshold: float = CAM.threshold,
-        draws: int = CAM.draws,
-        estimator: str = PSE.estimator,
-        group_size: int | None = PSE.group_size,
-        stride: int | None = PSE.stride,
-        tau: float = PSE.tau,
-        rho: float = PSE.rho,
-        max_batch: int = PSE.max_batch,
+        pse: PSESettings = PSE,
         num_media: int = 8,
         every_n_epochs: int = 1,
         num_samples: int | None = 64,
@@ -66,8 +56,9 @@ class CAMCallback(ProbeCallback):
         super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
         self.default_attacks = attacks is None
         attacks = attacks if attacks is not None else presets.cam_attacks(seed=seed)
-        settings = PSESettings(estimator, group_size, stride, tau, rho, max_batch=max_batch)
-        self.section = CAMSection(attacks, method, layer, threshold, draws, settings, num_examples=num_media, seed=seed)
+        self.section = CAMSection(
+            attacks, cam.method, layer, cam.threshold, cam.draws, pse, num_examples=num_media, seed=seed
+        )
 
     def sections(self) -> list[Section]:
         return [self.section]

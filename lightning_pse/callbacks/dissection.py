@@ -36,9 +36,8 @@ class DissectionCallback(ProbeCallback):
             image size and channel count, whatever the dataset (``concept_probe_set``).
         broden_categories: Broden categories to read (default all).
         num_concept_images: size of the concept probe subset.
-        quantile: ``dissect.DissectionSettings``.
-        iou_threshold: ``dissect.DissectionSettings``.
-        top_fraction: ``dissect.DissectionSettings``.
+        dissection: the dissection's settings (``dissect.DissectionSettings``, whole: quantile,
+            IoU threshold, top fraction; in YAML a nested block).
         every_n_epochs: see ``ProbeCallback``.
         num_samples: see ``ProbeCallback`` (the sensitivity is measured on ``num_samples`` images
             of ``split``).
@@ -54,9 +53,7 @@ class DissectionCallback(ProbeCallback):
         broden_dir: str | None = None,
         broden_categories: list[str] | None = None,
         num_concept_images: int = 256,
-        quantile: float = DISSECTION.quantile,
-        iou_threshold: float = DISSECTION.iou_threshold,
-        top_fraction: float = DISSECTION.top_fraction,
+        dissection: DissectionSettings = DISSECTION,
         every_n_epochs: int = 5,
         num_samples: int | None = 256,
         split: str = "val",
@@ -69,7 +66,7 @@ class DissectionCallback(ProbeCallback):
         self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
         self.broden_dir, self.broden_categories = broden_dir, broden_categories
         self.num_concept_images = num_concept_images
-        self.settings = DissectionSettings(quantile, iou_threshold, top_fraction)
+        self.settings = dissection
         self._sections: list[DissectionSection] = []  # one per layer, built in ``setup`` with the concept set
 
     def use_threat_model(self, norm: str, eps: float) -> None:

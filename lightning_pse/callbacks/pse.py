@@ -28,12 +28,8 @@ class PSECallback(ProbeCallback):
             the dataset's standard one: ``presets.model_threat``).
         target_rule: target rule of the default targeted PGD (``random``, ``least_likely``,
             ``most_likely``).
-        estimator: passed to ``pse.analyze``.
-        group_size: passed to ``pse.analyze`` (None picks ``default_group_size`` of the image size).
-        stride: passed to ``pse.analyze``.
-        tau: passed to ``pse.analyze``.
-        rho: passed to ``pse.analyze``.
-        max_batch: passed to ``pse.analyze``.
+        pse: the PSE analysis's settings (``PSESettings``, whole: estimator, groups, τ, ρ, ...; in
+            YAML a nested block such as ``pse: {estimator: gradient}``).
         num_media: images in the W&B overlay grid.
         every_n_epochs: see ``ProbeCallback``.
         num_samples: see ``ProbeCallback``.
@@ -46,12 +42,7 @@ class PSECallback(ProbeCallback):
         self,
         attacks: dict[str, Attack] | None = None,
         target_rule: str = "random",
-        estimator: str = PSE.estimator,
-        group_size: int | None = PSE.group_size,
-        stride: int | None = PSE.stride,
-        tau: float = PSE.tau,
-        rho: float = PSE.rho,
-        max_batch: int = PSE.max_batch,
+        pse: PSESettings = PSE,
         num_media: int = 8,
         every_n_epochs: int = 1,
         num_samples: int | None = 64,
@@ -62,8 +53,7 @@ class PSECallback(ProbeCallback):
         super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
         self.target_rule, self.default_attacks = target_rule, attacks is None
         attacks = attacks if attacks is not None else presets.pse_attacks(target_rule=target_rule, seed=seed)
-        settings = PSESettings(estimator, group_size, stride, tau, rho, max_batch=max_batch)
-        self.section = PSESection(attacks, settings, ground_truth=False, num_examples=num_media, seed=seed)
+        self.section = PSESection(attacks, pse, ground_truth=False, num_examples=num_media, seed=seed)
 
     def sections(self) -> list[Section]:
         return [self.section]

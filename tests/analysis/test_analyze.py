@@ -17,6 +17,7 @@ from lightning_pse.attacks import APGD, CW, PGD, Square, presets
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.checkpoints import check_fits, load_datamodule, load_module, read_checkpoint
 from lightning_pse.errors import UserInputError
+from lightning_pse.pse import PSESettings
 from lightning_pse.sections import AttackRuns, CAMSection, ProbeBatch, PSESection
 from lightning_pse.training import ClassifierModule
 
@@ -229,8 +230,8 @@ def test_report_numbers_equal_what_the_callbacks_log(fitted_run, analyzed):
     pse_attack = PGD(eps=0.0627, steps=5, targeted=True, seed=0)
     callbacks = [
         RobustEvalCallback(attack=PGD(steps=5, seed=0), **probe),
-        PSECallback(attacks={"pgd": pse_attack}, estimator="gradient", **probe),
-        CAMCallback(attacks={"pgd": pse_attack}, estimator="gradient", **probe),
+        PSECallback(attacks={"pgd": pse_attack}, pse=PSESettings(estimator="gradient"), **probe),
+        CAMCallback(attacks={"pgd": pse_attack}, pse=PSESettings(estimator="gradient"), **probe),
         DissectionCallback(attack=PGD(steps=3, seed=0), num_concept_images=64, **probe),
     ]
     trainer = quiet_trainer(callbacks=callbacks)

@@ -10,6 +10,7 @@ import torch
 from lightning_pse.attacks import APGD, PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.data import SyntheticDataModule
+from lightning_pse.pse import PSESettings
 from lightning_pse.training import PSEATModule
 
 from helpers import quiet_trainer
@@ -20,8 +21,16 @@ PROBE = dict(num_samples=16, batch_size=8)
 def _callbacks():
     return [
         RobustEvalCallback(attack=PGD(eps=8 / 255, steps=5, seed=0), **PROBE),
-        PSECallback(attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)}, estimator="gradient", **PROBE),
-        CAMCallback(attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)}, estimator="gradient", **PROBE),
+        PSECallback(
+            attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)},
+            pse=PSESettings(estimator="gradient"),
+            **PROBE,
+        ),
+        CAMCallback(
+            attacks={"pgd": PGD(eps=16 / 255, steps=5, targeted=True, seed=0)},
+            pse=PSESettings(estimator="gradient"),
+            **PROBE,
+        ),
         DissectionCallback(attack=PGD(eps=8 / 255, steps=3, seed=0), num_concept_images=16, **PROBE),
     ]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+import yaml
 from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
@@ -17,10 +18,10 @@ from lightning_pse.attacks import CW, PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.cam import cam_agreement, localization, saliency_agreement
 from lightning_pse.data import SyntheticDataModule
-from lightning_pse.dissect import SyntheticConcepts, attack_sensitivity, dissect, dissection_summary
+from lightning_pse.dissect import DISSECTION, SyntheticConcepts, attack_sensitivity, dissect, dissection_summary
 from lightning_pse.errors import UserInputError
 from lightning_pse.output.wandb_logger import WandbLogger
-from lightning_pse.pse import PSEShares, analyze_attack
+from lightning_pse.pse import PSESettings, PSEShares, analyze_attack
 from lightning_pse.training import ClassifierModule, PGDATModule
 
 from helpers import REPO, quiet_trainer
@@ -82,7 +83,7 @@ def test_pse_callback_runs_every_n_epochs_and_at_the_last(tmp_path):
     )
     callback = PSECallback(
         attacks={"pgd": PGD(steps=2, targeted=True, seed=0)},
-        estimator="gradient",
+        pse=PSESettings(estimator="gradient"),
         every_n_epochs=2,
         num_samples=8,
         batch_size=8,
@@ -303,8 +304,8 @@ def test_pse_and_cam_callbacks_share_one_attack_run_per_probe_batch(trained_modu
 
     probe = dict(num_samples=16, batch_size=8)
     callbacks = [
-        PSECallback(attacks=attack(), estimator="gradient", **probe),
-        CAMCallback(attacks=attack(), estimator="gradient", **probe),
+        PSECallback(attacks=attack(), pse=PSESettings(estimator="gradient"), **probe),
+        CAMCallback(attacks=attack(), pse=PSESettings(estimator="gradient"), **probe),
     ]
     trainer = quiet_trainer(callbacks=callbacks)
     metrics = trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)[0]
@@ -328,3 +329,45 @@ def test_robust_eval_judges_its_attack_where_the_robustness_section_does(attack,
     callback.use_threat_model(*threat)
     assert (callback.section.norm, callback.section.eps) == judged
     assert callback.section.in_threat_model(callback.attack)
+
+
+def test_callbacks_take_their_sections_settings_whole_from_nested_yaml(tmp_path):
+    """``pse:``, ``cam:`` and ``dissection:`` blocks of a config reach the callbacks' sections as
+    the settings objects, every field not named keeping its default."""
+    from lightning_pse.cli import LightningPseCLI
+    from lightning_pse.data import ImageDataModule
+
+    spec = {
+        "trainer": {
+            "logger": False,
+            "callbacks": [
+                {
+                    "class_path": "lightning_pse.callbacks.PSECallback",
+                    "init_args": {"pse": {"estimator": "gradient", "tau": 0.5}},
+                },
+                {"class_path": "lightning_pse.callbacks.CAMCallback", "init_args": {"cam": {"method": "grad_cam"}}},
+                {
+                    "class_path": "lightning_pse.callbacks.DissectionCallback",
+                    "init_args": {"dissection": {"quantile": 0.01}},
+                },
+            ],
+        },
+        "model": {"class_path": "lightning_pse.training.ClassifierModule", "init_args": {"num_classes": 10}},
+        "data": {"class_path": "lightning_pse.data.SyntheticDataModule", "init_args": {"num_train": 64}},
+    }
+    config = tmp_path / "nested.yaml"
+    config.write_text(yaml.safe_dump(spec))
+    cli = LightningPseCLI(
+        ClassifierModule,
+        ImageDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        run=False,
+        args=["--config", str(config), "--trainer.default_root_dir", str(tmp_path)],
+    )
+    pse, cam, dissection = [
+        c for c in cli.trainer.callbacks if isinstance(c, (PSECallback, CAMCallback, DissectionCallback))
+    ]
+    assert pse.section.settings == PSESettings(estimator="gradient", tau=0.5)
+    assert cam.section.cam["method"] == "grad_cam" and cam.section.settings == PSESettings()
+    assert dissection.settings.quantile == 0.01 and dissection.settings.iou_threshold == DISSECTION.iou_threshold

@@ -199,9 +199,9 @@ def test_the_headline_worst_case_counts_the_breaks_of_our_attacks_and_autoattack
     }
     lines = RobustnessSection.summary(report)
     assert (
-        "cost: our attacks 10 forward and 0 backward passes (1 and 0 per image); AutoAttack 300 forward and 200 backward passes (30 and 20 per image); ours 0.02× AutoAttack's"
-        in lines
-    )
+        "cost: our attacks 10 forward and 0 backward passes (1 and 0 per image); AutoAttack 300 forward and "
+        "200 backward passes (30 and 20 per image); ours 0.02× AutoAttack's"
+    ) in lines
     assert any(line.startswith("worst case over") and "and AutoAttack" in line and "7/10" in line for line in lines)
     assert any("our attacks alone" in line and "8/10" in line for line in lines)
     page = "".join(RobustnessSection.html(report, {}))
