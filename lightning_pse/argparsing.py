@@ -31,7 +31,8 @@ def invoked_as(tool: str) -> str:
     if started == f"{tool}.py":
         return f"python {tool}.py"
     words = COMMAND_WORDS[tool]
-    return words.replace("lightning-pse", "python -m lightning_pse") if started == "__main__.py" else words
+    under_m = started == "__main__.py" and Path(sys.argv[0]).parent.name == "lightning_pse"
+    return words.replace("lightning-pse", "python -m lightning_pse") if under_m else words
 
 
 def packaged_config(name: str) -> Path | None:

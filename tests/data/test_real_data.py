@@ -121,8 +121,8 @@ def _config(path, callback: str, init_args: str):
     [
         ("DissectionCallback", "        layers: [body.99]\n", "body.99"),
         ("DissectionCallback", "        broden_dir: /nonexistent/broden\n", "/nonexistent/broden"),
-        ("CAMCallback", "        method: grad_cam\n        layer: head.0\n", "head.0"),
-        ("PSECallback", "        group_size: 40\n", "group size 40"),
+        ("CAMCallback", "        cam:\n          method: grad_cam\n        layer: head.0\n", "head.0"),
+        ("PSECallback", "        pse:\n          group_size: 40\n", "group size 40"),
     ],
 )
 def test_misconfigured_callback_fails_in_setup_before_training(tmp_path, capsys, callback, init_args, named):
