@@ -52,13 +52,13 @@ def check_devices(devices: int, num_nodes: int, device: torch.device) -> None:
         raise UserInputError(
             f"--devices {devices}: this machine has {torch.cuda.device_count()} GPU(s); use at most that many"
         )
+    launched = external_world_size()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if device.type == "cpu" and devices > cores:
+    if device.type == "cpu" and launched is None and devices > cores:  # processes we would start ourselves
         raise UserInputError(
             f"--devices {devices} asks for {devices} processes on the CPU but this machine has {cores} core(s): "
             f"use at most {cores} (or --device cuda on a GPU machine)"
         )
-    launched = external_world_size()
     if num_nodes > 1 and launched is None:
         raise UserInputError(
             f"--num_nodes {num_nodes} needs a launcher that starts the processes on every node (torchrun or "
