@@ -89,7 +89,7 @@ class _Silent:
         pass
 
 
-class _Heartbeat:
+class _Heartbeat(_Silent):
     """The outermost stage's progress in ``lines`` mode: counts its units and, from a daemon thread,
     prints one line every ``interval`` seconds while the stage runs (``stop()`` ends it), e.g.
     ``robustness: 3/8 batches, 2 min 05 s so far, about 3 min 30 s left (now: PGD(...) on 64 images, step 12/20)``."""
@@ -105,9 +105,6 @@ class _Heartbeat:
 
     def update(self, n: int = 1) -> None:
         self.done += n
-
-    def set_postfix_str(self, text: str) -> None:
-        pass
 
     def stop(self) -> None:
         self._stopped.set()

@@ -70,6 +70,11 @@ def run_analyze(*args, cwd=REPO):
     )
 
 
+def error_lines(result) -> list[str]:
+    """The ``error:`` lines of a finished command's stderr (``run_*`` or ``call_*``)."""
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
 @dataclass
 class Completed:
     """What ``call_train`` / ``call_analyze`` return: the fields of ``subprocess.CompletedProcess`` the tests read."""

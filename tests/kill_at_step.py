@@ -10,20 +10,17 @@ import pytorch_lightning as pl
 
 
 class KillAtStep(pl.Callback):
+    signal = signal.SIGKILL
+
     def __init__(self, step: int) -> None:
         self.step = step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), self.signal)
 
 
-class TermAtStep(pl.Callback):
+class TermAtStep(KillAtStep):
     """Sends its own process SIGTERM after training step ``step``, as a scheduler or ``timeout`` does."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGTERM)
+    signal = signal.SIGTERM

@@ -70,13 +70,16 @@ def args_entries(doc: str) -> list[str]:
     return names
 
 
-def parameters(obj) -> set[str]:
+def signature_parameters(obj) -> list[inspect.Parameter]:
+    """The parameters of a function, or of a class's ``__init__``, without ``self``."""
     function = obj.__init__ if inspect.isclass(obj) else obj
-    names = set()
-    for p in inspect.signature(function).parameters.values():
-        prefix = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}.get(p.kind, "")
-        names.add(prefix + p.name)
-    return names - {"self"}
+    return [p for p in inspect.signature(function).parameters.values() if p.name != "self"]
+
+
+def parameters(obj) -> set[str]:
+    """The names an Args entry may take: ``*args`` and ``**kwargs`` with their stars."""
+    stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+    return {stars.get(p.kind, "") + p.name for p in signature_parameters(obj)}
 
 
 @pytest.mark.parametrize("name, obj", documented(), ids=[name for name, _ in documented()])
@@ -121,17 +124,9 @@ def test_the_built_reference_marks_only_parameters_without_a_default_as_required
     page = (tmp_path / "site" / "api" / "index.html").read_text()
     rows = re.findall(r"<td>\s*<code>([^<]+)</code>\s*</td>(.*?)</tr>", page, re.S)
     required = {name for name, body in rows if "<em>required</em>" in body}
-    defaults = {
-        name
-        for _, obj in documented()
-        for name, p in inspect.signature(obj.__init__ if inspect.isclass(obj) else obj).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-    without_default = {
-        name
-        for _, obj in documented()
-        for name, p in inspect.signature(obj.__init__ if inspect.isclass(obj) else obj).parameters.items()
-        if p.default is inspect.Parameter.empty
-    }
+    documented_parameters = [p for _, obj in documented() for p in signature_parameters(obj)]
+    without_default = {p.name for p in documented_parameters if p.default is inspect.Parameter.empty}
     assert rows and required <= without_default, f"rendered as required: {sorted(required - without_default)}"
-    assert defaults - without_default, "the page documents parameters with defaults: the check has something to see"
+    with_default = {p.name for p in documented_parameters if p.default is not inspect.Parameter.empty}
+    shown = [name for name, body in rows if name in with_default - without_default and "<em>required</em>" not in body]
+    assert len(shown) >= 20, f"parameters with defaults rendered with them: {shown}"

@@ -7,7 +7,7 @@ fresh file (the venv counts as installed), so only the folder handling is exerci
 
 import subprocess
 
-from helpers import REPO
+from helpers import REPO, error_lines
 
 MARKER = ".lightning_pse-demo"
 
@@ -29,8 +29,8 @@ def test_refuses_a_folder_it_did_not_write(tmp_path):
     (demo_dir / "results.csv").write_text("precious")
     result = make_demo(demo_dir, tmp_path)
     assert result.returncode != 0
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1 and "not written by make demo" in error_lines[0]
+    errors = error_lines(result)
+    assert len(errors) == 1 and "not written by make demo" in errors[0]
     assert (demo_dir / "results.csv").read_text() == "precious"
     assert not (demo_dir / MARKER).exists()
 

@@ -225,7 +225,7 @@ class Analysis:
         self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
         self.sensitivity_attack = sensitivity_attack or presets.sensitivity(self.eps, norm, seed)
         if quick:
-            self.attacks = {name: attack.cheapest() for name, attack in self.attacks.items()}
+            self.attacks = Attack.all_cheapest(self.attacks)
             self.sensitivity_attack = self.sensitivity_attack.cheapest()
             self.dissection_settings["num_concept_images"] = min(
                 self.dissection_settings.get("num_concept_images", 256), QUICK_SAMPLES
@@ -257,8 +257,8 @@ class Analysis:
                 settings.get("num_concept_images", 256),
                 settings.get("broden_dir"),
                 settings.get("broden_categories"),
-                self.image_size,
-                self.in_channels,
+                self.image_shape[-1],
+                self.image_shape[0],
                 probe=settings.get("probe", "synthetic"),
             )
 
@@ -288,7 +288,7 @@ class Analysis:
         wrong channel counts and class counts that differ from the data's are user errors)."""
         x = self._first_image()
         check_images(x)
-        self.image_size, self.in_channels, self.image_shape = x.shape[-1], x.shape[1], tuple(x.shape[1:])
+        self.image_shape = tuple(x.shape[1:])  # (C, H, W)
         return check_takes_images(self.model, x, self.data.num_classes, type(self.data).__name__)
 
     def _resolve_layer(self, layer: str | None) -> str | None:

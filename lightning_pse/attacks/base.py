@@ -179,6 +179,11 @@ class Attack:
                 setattr(copy, name, min(getattr(copy, name), smallest))
         return copy
 
+    @staticmethod
+    def all_cheapest(attacks: dict[str, Attack]) -> dict[str, Attack]:
+        """``name → attack.cheapest()`` for every attack of ``attacks`` (a section's or a preset's)."""
+        return {name: attack.cheapest() for name, attack in attacks.items()}
+
     def check_classes(self, num_classes: int) -> None:
         """Refuse, as a ``UserInputError``, a model with too few classes for this attack (any attack
         needs a wrong class to move to; subclasses with class-hungry losses ask for more)."""

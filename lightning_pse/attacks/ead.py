@@ -35,10 +35,10 @@ class EAD(Attack):
     Args:
         beta: ℓ1 weight β.
         confidence: κ.
-        steps: optimisation settings.
-        lr: optimisation settings.
-        binary_search_steps: optimisation settings.
-        initial_const: optimisation settings.
+        steps: optimisation steps per constant of the binary search.
+        lr: the optimiser's step size.
+        binary_search_steps: constants tried by the binary search on ``c``.
+        initial_const: the first constant ``c``.
         decision_rule: ``"L1"`` or ``"EN"``.
         targeted: see ``Attack``.
         seed: see ``Attack``.

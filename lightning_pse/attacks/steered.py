@@ -37,12 +37,12 @@ class SteeredPGD(PGD):
 
     Args:
         margin_weights: ``(w_s, w_p)`` ``[2]``, read at every call (PSE-AT updates it each epoch).
-        eps: as ``PGD`` (one run, untargeted).
-        steps: as ``PGD`` (one run, untargeted).
-        step_size: as ``PGD`` (one run, untargeted).
-        norm: as ``PGD`` (one run, untargeted).
-        random_start: as ``PGD`` (one run, untargeted).
-        seed: as ``PGD`` (one run, untargeted).
+        eps: as ``PGD``.
+        steps: as ``PGD``.
+        step_size: as ``PGD``.
+        norm: as ``PGD``.
+        random_start: as ``PGD``.
+        seed: as ``PGD`` (the attack is one untargeted run).
     """
 
     def __init__(

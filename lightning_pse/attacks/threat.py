@@ -6,6 +6,8 @@ All tensors are ``[B, C, H, W]``; norms are per sample over ``C, H, W``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -179,10 +181,7 @@ def check_radius(norm: str, eps: float, image_shape: tuple[int, ...]) -> None:
     """Refuse, as a ``UserInputError``, a radius that constrains nothing on images of
     ``image_shape`` ``(C, H, W)`` in [0, 1]: ``eps`` at or beyond ``largest_perturbation`` (every
     image is then inside the ball of every other)."""
-    num_values = 1
-    for size in image_shape:
-        num_values *= size
-    largest = largest_perturbation(norm, num_values)
+    largest = largest_perturbation(norm, math.prod(image_shape))
     if eps >= largest:
         raise UserInputError(
             f"ε = {eps:g} ({norm}) constrains nothing: between two images of shape {tuple(image_shape)} in "

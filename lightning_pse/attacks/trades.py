@@ -15,11 +15,11 @@ class TRADESAttack(PGD):
     ``δ₀ = 0.001·N(0, 1)`` (the KL's gradient is zero at ``δ = 0``). Labels are not used.
 
     Args:
-        eps: as in ``PGD`` (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
-        steps: as in ``PGD`` (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
-        step_size: as in ``PGD`` (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
-        norm: as in ``PGD`` (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
-        seed: as in ``PGD`` (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
+        eps: as in ``PGD`` (TRADES: 8/255).
+        steps: as in ``PGD`` (TRADES: 10).
+        step_size: as in ``PGD`` (TRADES: 2/255).
+        norm: as in ``PGD`` (TRADES: ℓ∞).
+        seed: as in ``PGD``.
         start_std: std of the Gaussian start.
 
     Shapes: ``x`` ``[B, C, H, W]`` in [0, 1], ``y`` ``[B]``; returns ``x_adv`` like ``x``.

@@ -68,7 +68,7 @@ class CAMCallback(ProbeCallback):
             self.section.attacks = presets.cam_attacks(eps, seed=self.seed, norm=norm)
 
     def use_cheapest_attacks(self) -> None:
-        self.section.attacks = {name: attack.cheapest() for name, attack in self.section.attacks.items()}
+        self.section.attacks = Attack.all_cheapest(self.section.attacks)
 
     def attacks_used(self) -> list[Attack]:
         return list(self.section.attacks.values())

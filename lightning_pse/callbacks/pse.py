@@ -63,7 +63,7 @@ class PSECallback(ProbeCallback):
             self.section.attacks = presets.pse_attacks(eps, self.target_rule, self.seed, norm)
 
     def use_cheapest_attacks(self) -> None:
-        self.section.attacks = {name: attack.cheapest() for name, attack in self.section.attacks.items()}
+        self.section.attacks = Attack.all_cheapest(self.section.attacks)
 
     def attacks_used(self) -> list[Attack]:
         return list(self.section.attacks.values())

@@ -54,10 +54,11 @@ class RobustEvalCallback(ProbeCallback):
     def use_threat_model(self, norm: str, eps: float) -> None:
         attack = presets.robust_eval(eps, norm, self.seed) if self.default_attack else self.attack
         self.use_attack(attack, norm, eps)
-        self.threat = norm, eps
 
     def use_cheapest_attacks(self) -> None:
-        self.use_attack(self.attack.cheapest(), *self.threat)
+        """The attack at its smallest budget, judged where the original was (same radius)."""
+        self.attack = self.attack.cheapest()
+        self.section.attacks = {"attack": self.attack}
 
     def sections(self) -> list[Section]:
         return [self.section]

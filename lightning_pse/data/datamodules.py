@@ -140,9 +140,9 @@ class SyntheticDataModule(ImageDataModule):
     """The synthetic shapes benchmark (``lightning_pse.data.synthetic``): no files, no download.
 
     Args:
-        num_train: split sizes, each generated from its own seed.
-        num_val: split sizes, each generated from its own seed.
-        num_test: split sizes, each generated from its own seed.
+        num_train: training images (each split is generated from its own seed).
+        num_val: validation images.
+        num_test: test images.
         image_size: side of the square images in pixels.
         train_distractor_prob: chance of a distractor in training images.
         eval_distractor_prob: chance of a distractor in validation and test images (default 1, so

@@ -25,8 +25,8 @@ class PGDATModule(ClassifierModule):
 
     Args:
         eps: ε of the threat model, in pixels (literature: ℓ∞ 8/255 on CIFAR-size data).
-        steps: PGD iterations and step (literature: 10 steps of 2/255).
-        step_size: PGD iterations and step (literature: 10 steps of 2/255).
+        steps: PGD iterations (literature: 10).
+        step_size: PGD step (literature: 2/255).
         norm: ``linf``, ``l2`` or ``l1``.
         random_start: start uniformly in the ε-ball.
         attack_loss: the attack's objective, ``ce`` (Madry; what ``None`` means) or ``cw`` (margin).
@@ -101,10 +101,10 @@ class TRADESModule(ClassifierModule):
 
     Args:
         beta: β, the weight of the robustness term (TRADES: 6).
-        eps: the inner maximisation (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
-        steps: the inner maximisation (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
-        step_size: the inner maximisation (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
-        norm: the inner maximisation (TRADES: ℓ∞ 8/255, 10 steps of 2/255).
+        eps: radius of the inner maximisation (TRADES: 8/255).
+        steps: its steps (TRADES: 10).
+        step_size: its step (TRADES: 2/255).
+        norm: its norm (TRADES: ℓ∞).
         **kwargs: see ``ClassifierModule``.
     """
 

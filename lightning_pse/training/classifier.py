@@ -50,14 +50,14 @@ class ClassifierModule(pl.LightningModule):
 
     Args:
         model: architecture name (see ``lightning_pse.models.available_models``).
-        num_classes: linked from the data module by the CLI.
-        in_channels: linked from the data module by the CLI.
-        mean: linked from the data module by the CLI.
-        std: linked from the data module by the CLI.
+        num_classes: the data's class count (the CLI links it from the data module, as the next three).
+        in_channels: the images' channel count.
+        mean: per-channel mean of the normalisation inside the model.
+        std: per-channel standard deviation of that normalisation.
         model_kwargs: extra architecture arguments (e.g. ``{"width": 16}``).
         optimizer: ``sgd`` (with ``momentum`` and ``nesterov``), ``adam`` or ``adamw``.
-        lr: optimiser settings (weight decay on every parameter).
-        weight_decay: optimiser settings (weight decay on every parameter).
+        lr: the learning rate (peak rate under ``onecycle``).
+        weight_decay: weight decay, on every parameter.
         scheduler: ``onecycle`` (warm-up then anneal, per step), ``cosine`` (per step to 0),
             ``multistep`` (× ``gamma`` at the epochs in ``milestones``) or ``none``.
         label_smoothing: cross-entropy label smoothing.

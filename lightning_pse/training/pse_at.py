@@ -46,15 +46,15 @@ class PSEATModule(PGDATModule):
         unit_penalty: λ ≥ 0, weight of the unit penalty (default 0.1).
         unit_layer: dotted name of the layer whose units are ranked (default: the feature layer).
         unit_fraction: share of the layer's units penalised (default 0.05, at least one unit).
-        probe_samples: the per-epoch measurement's training subset.
-        probe_batch_size: the per-epoch measurement's training subset.
-        probe_seed: the per-epoch measurement's training subset.
+        probe_samples: size of the per-epoch measurement's training subset.
+        probe_batch_size: its batch size.
+        probe_seed: which subset.
         estimator: PSE estimator of the measurement (default ``gradient``: cheap, first order).
-        eps: the inner PGD, as in ``PGDATModule``.
-        steps: the inner PGD, as in ``PGDATModule``.
-        step_size: the inner PGD, as in ``PGDATModule``.
-        norm: the inner PGD, as in ``PGDATModule``.
-        random_start: the inner PGD, as in ``PGDATModule``.
+        eps: the inner PGD's radius, as in ``PGDATModule``.
+        steps: the inner PGD's steps.
+        step_size: the inner PGD's step.
+        norm: the inner PGD's norm.
+        random_start: the inner PGD's random start.
         attack_loss: ``None`` or ``cw`` (the margin being split; anything else is refused).
         **kwargs: see ``ClassifierModule``.
     """

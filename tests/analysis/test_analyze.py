@@ -21,7 +21,7 @@ from lightning_pse.pse import PSESettings
 from lightning_pse.sections import AttackRuns, CAMSection, ProbeBatch, PSESection
 from lightning_pse.training import ClassifierModule
 
-from helpers import call_analyze, quiet_trainer, run_analyze
+from helpers import call_analyze, error_lines, quiet_trainer, run_analyze
 
 LIGHT = {
     "attacks": {
@@ -311,10 +311,6 @@ def test_default_attacks_are_the_documented_set():
     assert isinstance(attacks["apgd_t"], APGD) and attacks["apgd_t"].targeted and attacks["apgd_t"].loss == "dlr"
     assert isinstance(attacks["cw_l2"], CW) and isinstance(attacks["square"], Square)
     assert "apgd_t" not in presets.autoattack_like(8 / 255, num_classes=3), "DLR needs at least 4 classes"
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
 class Boom:

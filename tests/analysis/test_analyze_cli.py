@@ -13,13 +13,9 @@ from lightning_pse.analysis.cli import settled
 from lightning_pse.analysis.options import parse, parse_eps
 from lightning_pse.errors import UserInputError
 
-from helpers import FAST, REPO, TINY, call_analyze, call_train, run_analyze, run_train
+from helpers import FAST, REPO, TINY, call_analyze, call_train, error_lines, run_analyze, run_train
 
 FAST_ATTACK = "{pgd: {class_path: lightning_pse.attacks.PGD, init_args: {eps: 0.03, steps: 2, seed: 0}}}"
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
 def assert_one_line_error(result, *words):

@@ -16,7 +16,7 @@ from lightning_pse.data import SyntheticDataModule
 from lightning_pse.errors import UserInputError
 from lightning_pse.models import build_model
 
-from helpers import FAST, call_analyze, run_analyze, write_cifar
+from helpers import FAST, call_analyze, error_lines, run_analyze, write_cifar
 
 SYNTHETIC = [
     "--data",
@@ -40,10 +40,6 @@ LIGHT_EXPLAIN = [
 class Boom:
     def __reduce__(self):
         return (os.system, ("touch PWNED",))
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
 @pytest.mark.parametrize("fmt", ["pt", "safetensors", "lightning_keys"])

@@ -10,11 +10,7 @@ import torch
 from lightning_pse.analysis import evaluate
 from lightning_pse.errors import UserInputError
 
-from helpers import FAST, TinyNet, call_analyze
-
-
-def error_lines(result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+from helpers import FAST, TinyNet, call_analyze, error_lines
 
 
 def checkpoint(fitted_run):

@@ -12,11 +12,7 @@ from lightning_pse.dissect import SyntheticConcepts, dissect
 from lightning_pse.errors import UserInputError
 from lightning_pse.training import ClassifierModule
 
-from helpers import TINY, call_analyze, call_train
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+from helpers import TINY, call_analyze, call_train, error_lines
 
 
 def batch_of(images):

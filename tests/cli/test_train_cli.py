@@ -8,7 +8,7 @@ from lightning_pse.checkpoints import load_module, read_checkpoint
 from lightning_pse.cli import main as train_main
 from lightning_pse.training import PGDATModule
 
-from helpers import REPO, TINY, call_train, run_train
+from helpers import REPO, TINY, call_train, error_lines, run_train
 
 
 def test_fit_writes_checkpoints_config_and_offline_wandb_run(fitted_run):
@@ -90,7 +90,7 @@ def test_unknown_model_is_one_line_and_exit_2(tmp_path):
         "fit", *TINY, "--model.model", "resnet_19", "--trainer.default_root_dir", str(tmp_path), cwd=tmp_path
     )
     assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    errors = error_lines(result)
     assert len(errors) == 1 and "resnet_19" in errors[0] and "small_cnn" in errors[0]
     assert "Traceback" not in result.stderr
 
@@ -110,7 +110,7 @@ def test_missing_dataset_is_one_line_before_the_logger_starts_and_leaves_nothing
         cwd=tmp_path,
     )
     assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    errors = error_lines(result)
     assert len(errors) == 1 and " not found: " in errors[0] and "download=true" in errors[0]
     assert "Traceback" not in result.stderr and "wandb" not in result.stderr.lower()
     assert not run.exists() and sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []

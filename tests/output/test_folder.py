@@ -12,11 +12,7 @@ import pytest
 from lightning_pse.errors import UserInputError
 from lightning_pse.output.folder import MARKER, check_out, default_out, write_report
 
-from helpers import FAST, call_analyze, run_analyze
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+from helpers import FAST, call_analyze, error_lines, run_analyze
 
 
 def test_an_unmarked_folder_is_refused_and_its_files_survive(fitted_run, tmp_path):
