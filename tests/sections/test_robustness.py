@@ -255,3 +255,17 @@ def test_an_unbounded_break_at_exactly_the_radius_counts():
         section_report(RobustnessSection({"u": beyond}, "linf", 0.3), PixelZeroModel(), x, y)["attacks"]["u"]["robust"]
         == 2
     )
+
+
+def test_an_attacks_passes_are_counted_once_in_all_when_some_samples_are_not_attacked():
+    """6 of 10 samples correct (the 4 labelled 1 are misclassified and not attacked). PGD-3 without
+    early stop or random start on the 6: 3 × 6 gradients and 6 final evaluations, so 24 forward and
+    18 backward passes, spread over the 6 attacked samples only (spread over all 10 they would sum
+    to less)."""
+    x = torch.full((10, 1, 4, 4), 0.4)
+    y = torch.tensor([0] * 6 + [1] * 4)
+    pgd = PGD(eps=0.05, steps=3, random_start=False, early_stop=False, seed=0)
+    report = section_report(RobustnessSection({"pgd": pgd}, "linf", 0.05), PixelZeroModel(), x, y)
+    assert report["clean"]["count"] == 6
+    assert report["attacks"]["pgd"]["passes"] == {"forward": 24, "backward": 18}
+    assert report["passes"] == {"images": 10, "ours": {"forward": 24, "backward": 18}}
