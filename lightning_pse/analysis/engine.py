@@ -16,7 +16,7 @@ import datetime
 import platform
 import subprocess
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -127,6 +127,10 @@ class Analysis:
         min_fooled: when the PSE or CAM section runs, grow the probe set by further batches of the
             split until the PSE attack inside the threat model that fools the most has fooled this
             many images, or the split is exhausted (``gather_fooled``); 0: the probe set as asked.
+            Only the sections that judge fooled images (``Section.sees_gathered_images``: PSE,
+            CAM) see the added images; the others measure the probe set as asked, so models
+            analysed with the same ``num_samples`` have their robustness measured on the same
+            images however many each needed to gather.
     """
 
     def __init__(
@@ -197,6 +201,7 @@ class Analysis:
         if quick:
             num_samples = min(num_samples, QUICK_SAMPLES)
         self.probe = data.probe_set(num_samples, split=split, seed=seed)
+        self.asked = len(self.probe)  # the probe set as asked; ``gather_fooled`` may add images after it
         if len(self.probe) == 0:
             raise UserInputError(f"the {split} split is empty: nothing to analyse")
         self.num_classes = self._check_model_takes_images()
@@ -337,12 +342,14 @@ class Analysis:
             "quick": self.quick,
         }
 
-    def batches(self, probe=None, rank: int = 0, world_size: int = 1) -> list[ProbeBatch]:
-        """Rank ``rank``'s batches of the probe set (or ``probe``) as ``ProbeBatch`` es on the device
-        with their clean logits (``data.shard_batches``; all of them for one process), held in memory
-        (each section passes over them)."""
+    def batches(self, probe=None, rank: int = 0, world_size: int = 1, offset: int = 0) -> list[ProbeBatch]:
+        """Rank ``rank``'s batches of ``probe`` (default: the probe set as asked) as ``ProbeBatch`` es
+        on the device with their clean logits (``data.shard_batches``; all of them for one process),
+        held in memory (each section passes over them); ``offset``: the probe position of
+        ``probe``'s first image."""
         out = []
-        for positions, batch in shard_loader(self.probe if probe is None else probe, self.batch_size, rank, world_size):
+        probe = self.probe if probe is None else probe
+        for positions, batch in shard_loader(probe, self.batch_size, rank, world_size):
             x, y = (t.to(self.device) for t in unpack_batch(batch))
             check_labels(y, self.num_classes)
             extras = (
@@ -350,8 +357,16 @@ class Analysis:
                 if isinstance(batch, dict)
                 else {}
             )
-            out.append(ProbeBatch.of(self.model, x, y, extras, torch.tensor(positions)))
+            out.append(ProbeBatch.of(self.model, x, y, extras, torch.tensor(positions) + offset))
         return out
+
+    def probe_batches(self, rank: int = 0, world_size: int = 1) -> list[ProbeBatch]:
+        """Rank ``rank``'s batches of the whole probe set: the images as asked, then those
+        ``gather_fooled`` added, each part cut into batches on its own, so that no batch mixes the two
+        and every image shares its batch with the same images on any number of ranks."""
+        asked = Subset(self.probe, range(self.asked))
+        added = Subset(self.probe, range(self.asked, len(self.probe)))
+        return self.batches(asked, rank, world_size) + self.batches(added, rank, world_size, offset=self.asked)
 
     def finding_attacks(self) -> dict[str, Attack]:
         """The PSE/CAM attacks inside the threat model (bounded, at its norm and radius): the ones
@@ -372,15 +387,14 @@ class Analysis:
             return None
         available, initial = len(self.data.split(self.split)), len(self.probe)
         with showing(self.progress), stage(f"gathering {self.min_fooled} fooled images", None):
-            batches = self.batches()
+            batches = self.batches(Subset(self.probe, range(self.asked)))
             runs = [AttackRuns(self.model, batch) for batch in batches]
             fooled = [sum(int(run.attacked(a).success.sum()) for run in runs) for a in attacks]
             while max(fooled) < self.min_fooled and len(self.probe) < available:
                 grown = self.data.probe_set(len(self.probe) + self.batch_size, split=self.split, seed=self.seed)
                 known = set(self.probe.indices)
                 extra = Subset(self.probe.dataset, [i for i in grown.indices if i not in known])
-                for batch in self.batches(extra):
-                    batch = replace(batch, index=batch.index + len(self.probe))
+                for batch in self.batches(extra, offset=len(self.probe)):
                     run = AttackRuns(self.model, batch)
                     fooled = [f + int(run.attacked(a).success.sum()) for f, a in zip(fooled, attacks)]
                     batches.append(batch)
@@ -417,7 +431,7 @@ class Analysis:
         if self.gathered is not None and world_size == 1:
             batches, runs = self.gathered
         else:
-            batches = self.batches(rank=rank, world_size=world_size)
+            batches = self.probe_batches(rank, world_size)
             runs = [AttackRuns(self.model, batch) for batch in batches]  # shared by the sections, per batch
         report: dict = {
             "schema_version": REPORT_SCHEMA_VERSION,
@@ -435,8 +449,13 @@ class Analysis:
         figs: dict[str, bytes] = {}
         for section in self.build_sections():
             section.reset(self.device, keep_examples=rank == 0)
-            with showing(self.progress if rank == 0 else None), stage(section.name, len(batches)) as bar:
-                for batch, batch_runs in zip(batches, runs):
+            seen = [
+                (batch, batch_runs)
+                for batch, batch_runs in zip(batches, runs)
+                if section.sees_gathered_images or bool((batch.index < self.asked).all())
+            ]
+            with showing(self.progress if rank == 0 else None), stage(section.name, len(seen)) as bar:
+                for batch, batch_runs in seen:
                     section.update(self.model, batch, batch_runs)
                     bar.update()
                 entries = section.compute(self.model, rank, world_size)

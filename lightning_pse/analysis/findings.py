@@ -238,9 +238,13 @@ def gathered_note(report: dict) -> list[str]:
     if not gathered or (gathered["images"] == gathered["initial"] and not gathered["exhausted"]):
         return []
     fooled = f"{gathered['attack']} fooled {gathered['fooled']} inside the threat model (asked: {gathered['asked']})"
+    scope = (
+        f"the sections that judge fooled images (PSE, CAM) see all of them, the others the "
+        f"{gathered['initial']} images asked for"
+    )
     if not gathered["exhausted"]:
-        return [f"The probe set grew to {gathered['images']} images so that {fooled}."]
-    return [f"On all {gathered['images']} images of the split {fooled}: the split ran out first."]
+        return [f"The probe set grew to {gathered['images']} images so that {fooled}; {scope}."]
+    return [f"On all {gathered['images']} images of the split {fooled}: the split ran out first; {scope}."]
 
 
 def randomized_note(report: dict) -> list[str]:

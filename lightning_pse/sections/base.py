@@ -126,6 +126,10 @@ class Section:
     torchmetrics states with ``add_metric`` and implement ``update`` and ``compute``."""
 
     name = "section"
+    # Whether ``analyze.py --min_fooled`` hands this section the images gathered after the probe set
+    # as asked: the sections that judge fooled images (PSE, CAM) need them; the others measure the
+    # probe set as asked.
+    sees_gathered_images = False
 
     def __init__(self) -> None:
         self._metrics: list[Metric] = []

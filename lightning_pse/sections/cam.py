@@ -99,6 +99,7 @@ class CAMSection(Section):
     """
 
     name = "cam"
+    sees_gathered_images = True
 
     def __init__(
         self,

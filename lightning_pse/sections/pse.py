@@ -63,6 +63,7 @@ class PSESection(Section):
     """
 
     name = "pse"
+    sees_gathered_images = True
 
     def __init__(
         self,

@@ -103,3 +103,25 @@ def test_a_negative_count_is_refused(trained_model, synthetic_data):
     with pytest.raises(UserInputError, match="min_fooled"):
         Analysis(trained_model, synthetic_data, ["pse"], num_samples=4, min_fooled=-1)
     assert torch.is_tensor(synthetic_data.split("test")[0]["image"])
+
+
+@pytest.mark.slow  # about 10–30 s: two analyses
+def test_only_the_sections_judging_fooled_images_see_the_gathered_images(trained_model, synthetic_data):
+    """Robustness is measured on the probe set as asked (the same images for every model analysed
+    with the same ``num_samples``); PSE judges every gathered image."""
+    settings = dict(
+        num_samples=16,
+        eps=EPS,
+        attacks={"pgd": PGD(eps=EPS, steps=3, random_start=False)},
+        pse_attacks=pse_attacks(),
+        batch_size=16,
+    )
+    asked = evaluate(trained_model, synthetic_data, ["robustness", "pse"], **settings)
+    fooled = asked["pse"]["attacks"]["pgd"]["num_analyzed"]
+    grown = evaluate(trained_model, synthetic_data, ["robustness", "pse"], min_fooled=fooled + 6, **settings)
+    assert grown["gathered"]["images"] > 16
+    assert grown["pse"]["attacks"]["pgd"]["num_analyzed"] == grown["gathered"]["fooled"] >= fooled + 6
+    assert grown["clean"]["n"] == grown["attacks"]["pgd"]["n"] == grown["num_samples"] == 16
+    assert grown["attacks"]["pgd"]["robust"] == asked["attacks"]["pgd"]["robust"]
+    assert grown["clean"]["count"] == asked["clean"]["count"]
+    assert any("the others the 16 images asked for" in note for note in grown["findings"]["notes"])

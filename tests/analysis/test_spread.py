@@ -80,6 +80,20 @@ def test_a_process_without_probe_batches_takes_part(trained_model, synthetic_dat
     assert_same_numbers(two, one)
 
 
+@pytest.mark.slow
+def test_two_processes_give_the_report_of_one_with_gathered_images(trained_model, synthetic_data):
+    # 6 images asked in batches of 4 (4 + 2), then gathered batches of 4: cut as one probe set of
+    # 10 the third batch would mix asked and gathered images and change the seeded random starts.
+    bounded = {"pgd": PGD(eps=8 / 255, steps=3, targeted=True, seed=0)}  # inside the threat model: it gathers
+    settings = light(num_samples=6, batch_size=4, pse_attacks=bounded)
+    asked = evaluate(trained_model, synthetic_data, ["robustness", "pse"], **settings)
+    settings["min_fooled"] = asked["pse"]["attacks"]["pgd"]["num_analyzed"] + 2
+    one = evaluate(trained_model, synthetic_data, ["robustness", "pse"], devices=1, **settings)
+    two = evaluate(trained_model, synthetic_data, ["robustness", "pse"], devices=2, **settings)
+    assert one["gathered"]["images"] > 6 and one["num_samples"] == 6
+    assert_same_numbers(two, one)
+
+
 def test_masking_and_impossible_process_counts_are_refused_before_any_work(trained_model, synthetic_data):
     with pytest.raises(UserInputError, match="masking section runs in one process"):
         evaluate(trained_model, synthetic_data, ["robustness", "masking"], devices=2, num_samples=4)
