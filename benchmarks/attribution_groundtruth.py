@@ -34,7 +34,6 @@ from pathlib import Path
 import torch
 from ground_truth import test_batches, trained_small_cnn
 
-from lightning_pse.analysis.findings import ground_truth_specificity
 from lightning_pse.attacks import presets
 from lightning_pse.groups import GroupGrid
 from lightning_pse.pse import Category
@@ -42,6 +41,7 @@ from lightning_pse.pse.attributions import ATTRIBUTION_METHODS, attribution_effe
 from lightning_pse.pse.categories import categorize
 from lightning_pse.pse.effects import ablation_effects, gradient_effects, group_energy
 from lightning_pse.pse.ground_truth import TRUTH_COLUMNS, truth_counts, truth_summary
+from lightning_pse.sections.pse import ground_truth_specificity
 from lightning_pse.training import PGDATModule
 
 REPO = Path(__file__).resolve().parent.parent

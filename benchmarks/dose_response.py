@@ -154,29 +154,6 @@ def reports(out: Path) -> list[tuple[str, dict, float, int]]:
     return sorted(found, key=lambda item: (item[2], item[3]))
 
 
-def model_interval(row: dict, report: dict, column: str) -> list[float] | None:
-    """A model's 95 % interval of one metric where the report gives one: Wilson for an image-type
-    share (over the fooled images) and for the detector count (over units), the CAM gain's
-    bootstrap, Fisher's for the sensitivity–IoU ρ; None for the others."""
-    from lightning_pse.analysis.compare import CAM_GAINS
-    from lightning_pse.stats import spearman_interval, wilson_interval
-
-    attack = ((report.get("pse") or {}).get("attacks") or {}).get(row["attack"]) or {}
-    cam = ((report.get("cam") or {}).get("attacks") or {}).get(row["attack"]) or {}
-    dissection = report.get("dissection") or {}
-    units = dissection.get("num_units", 0)
-    if column.endswith("_share") and attack.get("num_analyzed") and row[column] is not None:
-        n = attack["num_analyzed"]
-        return list(wilson_interval(round(row[column] * n), n))
-    if column == "interpretable_units" and units:
-        return [units * v for v in wilson_interval(int(row[column]), units)]
-    if column in CAM_GAINS:
-        return (cam.get(CAM_GAINS[column]) or {}).get("ci95")
-    if column == "spearman_sensitivity_iou" and row[column] is not None:
-        return spearman_interval(row[column], units)
-    return None
-
-
 def seed_bootstrap(rows: list[dict], eps: list[float], column: str, resamples: int = 2000, seed: int = 0) -> list:
     """95 % percentile interval of Spearman ρ(column, robust accuracy) across models when each ε's
     models are resampled with replacement among themselves (the seeds within each ε), ``resamples``
@@ -201,7 +178,7 @@ def seed_bootstrap(rows: list[dict], eps: list[float], column: str, resamples: i
 
 def table(args) -> None:
     """Print the per-model table and the correlations across models; write the dose-response figure."""
-    from lightning_pse.analysis.compare import INTERPRETATION, compare
+    from lightning_pse.analysis.compare import compare
 
     found = reports(args.out)
     if len(found) < 3:
@@ -222,21 +199,21 @@ def table(args) -> None:
     )
     print("|---|" + "---|" * (len(found) + 5))
     panels = {}
-    for column, meaning in INTERPRETATION.items():
+    for column, correlation in comparison["correlations"].items():
+        meaning = correlation["meaning"]
         cells = []
-        for row, (_, report, _, _) in zip(rows, found):
-            value, interval = row[column], model_interval(row, report, column)
+        for row in rows:
+            value, interval = row[column], row["intervals"][column]
             text = "—" if value is None else f"{value:.3f}" + (f" {fmt_ci(interval)}" if interval else "")
             cells.append(f"({text}, n = {row['support'][column][0]})" if column in row["below_minimum"] else text)
-        entry = comparison["correlations"][column]
         boot = seed_bootstrap(rows, eps, column)
         print(
-            f"| {meaning} | " + " | ".join(cells) + f" | {entry['rho']:.2f} | {entry['p']:.3g} | {entry['p_holm']:.3g} "
-            f"| {fmt_ci(boot)} | {entry['link']} |"
+            f"| {meaning} | " + " | ".join(cells) + f" | {correlation['rho']:.2f} | {correlation['p']:.3g} "
+            f"| {correlation['p_holm']:.3g} | {fmt_ci(boot)} | {correlation['link']} |"
         )
         panels[meaning] = [
-            (row[column], model_interval(row, rep, column), row["robust"], row["robust_ci95"], e)
-            for row, (_, rep, e, _) in zip(rows, found)
+            (row[column], row["intervals"][column], row["robust"], row["robust_ci95"], e)
+            for row, (_, _, e, _) in zip(rows, found)
             if row[column] is not None and column not in row["below_minimum"]
         ]
     if args.figures:

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from lightning_pse.analysis.findings import ground_truth_specificity
 from lightning_pse.checkpoints import load_module, read_checkpoint
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.sections import AttackRuns, ProbeBatch, PSESection
+from lightning_pse.sections.pse import ground_truth_specificity
 from lightning_pse.training import ClassifierModule
 
 

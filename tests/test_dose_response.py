@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lightning_pse.analysis.compare import compare
+from lightning_pse.analysis.compare import compare, comparison_row
 
 from helpers import REPO
 
@@ -102,16 +102,13 @@ def test_the_table_refuses_a_study_with_fewer_than_three_models(tmp_path):
 
 
 def test_a_share_carries_its_wilson_interval_over_the_fooled_images():
-    row = {"attack": "pgd", "pse_promotion_share": 0.25}
-    low, high = dose_response.model_interval(row, report(0.5, 3, fooled=40), "pse_promotion_share")
+    """The table's per-model intervals are the comparison row's (the sections' cells): Wilson over
+    the fooled images for a share, none for a ρ over too few units to have one."""
+    row = comparison_row(report(0.5, 3, fooled=40, promotion=0.25), "m", "pgd")
+    low, high = row["intervals"]["pse_promotion_share"]
     assert (round(low, 3), round(high, 3)) == (0.142, 0.402)
-    assert math.isnan(
-        dose_response.model_interval(
-            {"attack": "pgd", "spearman_sensitivity_iou": 0.3},
-            {"dissection": {"num_units": 3}},
-            "spearman_sensitivity_iou",
-        )[0]
-    )
+    few_units = comparison_row({"dissection": {"num_units": 3, "spearman_sensitivity_iou": 0.3}}, "m")
+    assert math.isnan(few_units["intervals"]["spearman_sensitivity_iou"][0])
 
 
 @pytest.mark.parametrize("eps, autoattack", [(0.0, True), (0.1, False)])

@@ -29,7 +29,7 @@ from ..output.folder import check_out, default_out, log_to_wandb, within, write_
 from ..output.html import render_comparison
 from ..output.text import format_eps
 from ..schemas import REPORT_SCHEMA_VERSION
-from .compare import INTERPRETATION, compare, robust_pairs, series
+from .compare import compare, robust_pairs, series
 from .engine import Analysis, assemble_report, build_attacks
 from .options import Command, parse, printable, sections_of, settle_data
 from .registry import page, summary
@@ -233,7 +233,8 @@ def comparison_figures(comparison: dict) -> dict[str, bytes]:
     and ``correlations`` (each interpretation metric against robust accuracy); a figure that fails
     becomes a line in ``comparison["figure_errors"]``."""
     rows, figures, errors = comparison["rows"], {}, []
-    columns = {"robust": "robust accuracy", "clean": "clean accuracy", **INTERPRETATION}
+    meanings = {column: entry["meaning"] for column, entry in comparison["correlations"].items()}
+    columns = {"robust": "robust accuracy", "clean": "clean accuracy", **meanings}
     trends = {title: series(rows, column) for column, title in columns.items()}
     trends = {title: runs for title, runs in trends.items() if runs}
     if trends:
@@ -243,7 +244,7 @@ def comparison_figures(comparison: dict) -> dict[str, bytes]:
         pairs = robust_pairs(rows, column)
         if len(pairs) >= 2:
             subtitle = f"ρ = {entry['rho']:.2f}, p = {entry['p']:.3g} (Holm {entry['p_holm']:.3g}), n = {entry['n']}"
-            panels[INTERPRETATION[column]] = ([p[0] for p in pairs], [p[1] for p in pairs], subtitle)
+            panels[entry["meaning"]] = ([p[0] for p in pairs], [p[1] for p in pairs], subtitle)
     if panels:
         draw(figures, errors, "correlations", lambda: correlation_figure(panels))
     comparison["figure_errors"] = errors

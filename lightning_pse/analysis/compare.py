@@ -12,37 +12,20 @@ from pathlib import Path
 import torch
 
 from ..dissect import spearman
+from ..sections.base import Cell, Column
 from ..stats import holm, spearman_interval, spearman_permutation_p
-from .findings import MIN_FOOLED_IMAGES, MIN_PROBE_IMAGES, MIN_UNITS
+from .registry import REGISTRY
 
 # Method knobs that tell training runs of one class apart (PGD-AT's inner loss, PSE-AT's ablations, β).
 METHOD_KNOBS = ("attack_loss", "steer", "unit_penalty", "beta")
 ALPHA = 0.05  # family-wise error of the Holm-corrected links
 MIN_FISHER_POINTS = 10  # Fisher's z interval from this many points on (docs/method.md §7); below, the exact p only
-# The CAM columns and the CAM section's gain each reads ({mean, ci95, n}).
-CAM_GAINS = {
-    "cam_suppression_gain": "gain_suppression_true",
-    "cam_promotion_gain": "gain_promotion_target",
-    "cam_suppression_gain_other": "gain_suppression_true_over_other",
-    "cam_promotion_gain_other": "gain_promotion_target_over_other",
-}
-# The interpretation columns set against robust accuracy: (column, what it is).
-INTERPRETATION = {
-    "pse_suppression_share": "share of suppression-dominated images",
-    "pse_promotion_share": "share of promotion-dominated images",
-    "pse_balanced_share": "share of balanced images",
-    "pse_suppression_energy": "mean energy share of suppression-dominated groups",
-    "pse_promotion_energy": "mean energy share of promotion-dominated groups",
-    "pse_promotion_fraction": "mean whole-image P⁺/(P⁺+S⁺) (bounded PSR statistic)",
-    "cam_suppression_gain": "CAM agreement − random region, suppression on the true class",
-    "cam_promotion_gain": "CAM agreement − random region, promotion on the target class",
-    "cam_suppression_gain_other": "CAM agreement − third class's region, suppression on the true class",
-    "cam_promotion_gain_other": "CAM agreement − third class's region, promotion on the target class",
-    "cam_shift": "CAM shift: IoU of the true-class CAM region on x and on x′",
-    "interpretable_units": "interpretable units (IoU > threshold)",
-    "stable_detectors": "detectors with a stable label (when measured)",
-    "spearman_sensitivity_iou": "Spearman ρ of unit sensitivity with best IoU",
-}
+
+
+def interpretation_columns() -> dict[str, Column]:
+    """The interpretation columns set against robust accuracy: every registered section's
+    ``comparison_columns``, in report order."""
+    return {key: column for entry in REGISTRY.values() for key, column in entry.section.comparison_columns.items()}
 
 
 def method_label(report: dict) -> str:
@@ -68,56 +51,31 @@ def _value(entry: dict | None) -> float | None:
     return None if entry is None else entry.get("value")
 
 
-def _gain(cam: dict, key: str) -> float | None:
-    """The mean of the CAM section's gain ``key`` (the number its table and findings show)."""
-    return (cam.get(key) or {}).get("mean")
-
-
 def chosen_attack(reports: list[dict]) -> str | None:
-    """The one attack the PSE and CAM columns come from, by rule: among the bounded attacks of the
-    reports' ``pse`` blocks, the one that fooled the most images summed over every report (ties: the
-    first in report order). Unbounded attacks (C&W) succeed at any distance, outside the threat model."""
+    """The one attack the per-attack columns (PSE, CAM) come from, by rule: among the bounded attacks
+    the sections report (``Section.bounded_fooled``), the one that fooled the most images summed over
+    every report (ties: the first in report order). Unbounded attacks (C&W) succeed at any distance,
+    outside the threat model."""
     fooled: dict[str, int] = {}
     for report in reports:
-        for name, entry in (report.get("pse") or {}).get("attacks", {}).items():
-            if entry.get("bounded"):
-                fooled[name] = fooled.get(name, 0) + int(entry["num_analyzed"])
+        for entry in REGISTRY.values():
+            for name, count in entry.section.bounded_fooled(report).items():
+                fooled[name] = fooled.get(name, 0) + count
     return max(fooled, key=lambda name: fooled[name]) if fooled else None
 
 
-def support(report: dict, attack: str | None) -> dict[str, tuple[int, int]]:
-    """Per ``INTERPRETATION`` column: ``(n, minimum)``, the sample the report's value rests on and the
-    minimum of the finding it belongs to (``analysis.findings``): fooled images for the PSE columns
-    and the CAM shift, images with the part for a CAM gain, units (and probe images) for the
-    dissection columns."""
-    pse = ((report.get("pse") or {}).get("attacks") or {}).get(attack) or {}
-    cam = ((report.get("cam") or {}).get("attacks") or {}).get(attack) or {}
-    dissection = report.get("dissection") or {}
-    fooled = (int(pse.get("num_analyzed", 0)), MIN_FOOLED_IMAGES)
-    units = dissection.get("num_units", 0)
-    probe = dissection.get("num_probe_images", 0)
-    # ρ needs both its units and its probe images: the shortfall that binds is the one shown.
-    rho = (units, MIN_UNITS) if units < MIN_UNITS or probe >= MIN_PROBE_IMAGES else (probe, MIN_PROBE_IMAGES)
-    out = {column: fooled for column in INTERPRETATION if column.startswith("pse_")}
-    for column, key in CAM_GAINS.items():
-        out[column] = ((cam.get(key) or {}).get("n", 0), MIN_FOOLED_IMAGES)
-    out["cam_shift"] = fooled
-    out["interpretable_units"] = (units, MIN_UNITS)
-    out["stable_detectors"] = (units, MIN_UNITS)
-    out["spearman_sensitivity_iou"] = rho
-    return out
+def cells(report: dict, attack: str | None) -> dict[str, Cell]:
+    """Every interpretation column's ``Cell`` of one report (``Section.comparison``)."""
+    return {key: cell for entry in REGISTRY.values() for key, cell in entry.section.comparison(report, attack).items()}
 
 
 def comparison_row(report: dict, label: str, attack: str | None = None) -> dict:
     """One checkpoint's row: identity, clean and worst-case robust accuracy with their intervals, the
-    ``INTERPRETATION`` columns of ``attack`` (None where the report lacks the section), and
-    ``support`` (column → ``[n, minimum]``) with ``below_minimum``, the columns whose value rests on
-    fewer samples than their finding needs (shown, left out of the correlations)."""
-    pse = ((report.get("pse") or {}).get("attacks") or {}).get(attack) or {}
-    cam = ((report.get("cam") or {}).get("attacks") or {}).get(attack) or {}
-    dissection = report.get("dissection", {})
-    types, energy = pse.get("image_type_shares", {}), pse.get("group_energy_shares", {})
-    sizes = support(report, attack)
+    interpretation columns of ``attack`` (None where the report lacks the section), ``support``
+    (column → ``[n, minimum]``), ``intervals`` (column → the 95 % interval, where the section gives
+    one) and ``below_minimum``, the columns whose value rests on fewer samples than their finding
+    needs (shown, left out of the correlations)."""
+    found = cells(report, attack)
     row = {
         "label": label,
         "run": run_of(report),
@@ -129,20 +87,11 @@ def comparison_row(report: dict, label: str, attack: str | None = None) -> dict:
         "robust_ci95": (report.get("worst_case") or {}).get("ci95"),
         "n": (report.get("worst_case") or {}).get("n"),
         "attack": attack,
-        "pse_suppression_share": types.get("suppression"),
-        "pse_promotion_share": types.get("promotion"),
-        "pse_balanced_share": types.get("balanced"),
-        "pse_suppression_energy": energy.get("suppression"),
-        "pse_promotion_energy": energy.get("promotion"),
-        "pse_promotion_fraction": pse.get("promotion_fraction"),
-        **{column: _gain(cam, key) for column, key in CAM_GAINS.items()},
-        "cam_shift": cam.get("cam_shift"),
-        "interpretable_units": dissection.get("interpretable_units"),
-        "stable_detectors": (dissection.get("stability") or {}).get("stable_detectors"),
-        "spearman_sensitivity_iou": dissection.get("spearman_sensitivity_iou"),
-        "support": {column: list(size) for column, size in sizes.items()},
+        **{column: cell.value for column, cell in found.items()},
+        "support": {column: [cell.n, cell.min_n] for column, cell in found.items()},
+        "intervals": {column: cell.ci95 for column, cell in found.items()},
     }
-    row["below_minimum"] = [c for c, (n, need) in sizes.items() if _finite(row[c]) and n < need]
+    row["below_minimum"] = [c for c, cell in found.items() if _finite(cell.value) and cell.n < cell.min_n]
     return row
 
 
@@ -161,13 +110,13 @@ def robust_pairs(rows: list[dict], column: str) -> list[tuple[float, float]]:
 
 
 def correlations(rows: list[dict]) -> dict[str, dict]:
-    """Per ``INTERPRETATION`` column: Spearman ρ with robust accuracy over the rows that have both
+    """Per interpretation column: Spearman ρ with robust accuracy over the rows that have both
     (points below their minimum sample left out), ``n``, the two-sided permutation ``p``
     (``stats.spearman_permutation_p``: exact below 10 points), the 95 % interval (Fisher z) only from
     ``MIN_FISHER_POINTS`` points on, ``p_holm`` (Holm over every column with a p-value) and ``link``:
     ``positive`` or ``negative`` when ``p_holm < 0.05``, else ``none claimed``."""
     out = {}
-    for column, meaning in INTERPRETATION.items():
+    for column, described in interpretation_columns().items():
         pairs = robust_pairs(rows, column)
         values, robust = [p[0] for p in pairs], [p[1] for p in pairs]
         rho = spearman(torch.tensor(values), torch.tensor(robust)) if pairs else math.nan
@@ -177,7 +126,7 @@ def correlations(rows: list[dict]) -> dict[str, dict]:
             "ci95": spearman_interval(rho, n) if n >= MIN_FISHER_POINTS else [math.nan, math.nan],
             "p": spearman_permutation_p(values, robust) if n >= 3 and not math.isnan(rho) else math.nan,
             "n": n,
-            "meaning": meaning,
+            "meaning": described.meaning,
         }
     for entry, adjusted in zip(out.values(), holm([entry["p"] for entry in out.values()])):
         entry["p_holm"] = adjusted
@@ -188,8 +137,9 @@ def correlations(rows: list[dict]) -> dict[str, dict]:
 
 def compare(reports: list[tuple[str, dict]]) -> dict:
     """The comparison report of ``(label, report)`` pairs: ``rows``, ``correlations`` with robust
-    accuracy, ``metrics_tested`` (the Holm family's size), the ``attack`` the PSE and CAM columns
-    come from, and what was compared (threat models and probe sizes, which must agree to compare)."""
+    accuracy, ``metrics_tested`` (the Holm family's size), the ``attack`` the per-attack columns
+    come from, ``columns`` (key → table title), and what was compared (threat models and probe
+    sizes, which must agree to compare)."""
     attack = chosen_attack([report for _, report in reports])
     rows = [comparison_row(report, label, attack) for label, report in reports]
     threat = sorted({(r.get("threat_model") or {}).get("eps_text", "?") for _, r in reports})
@@ -197,6 +147,7 @@ def compare(reports: list[tuple[str, dict]]) -> dict:
     return {
         "kind": "comparison",
         "rows": rows,
+        "columns": {key: column.title for key, column in interpretation_columns().items()},
         "attack": attack,
         "correlations": found,
         "metrics_tested": sum(not math.isnan(entry["p"]) for entry in found.values()),

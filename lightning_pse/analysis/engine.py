@@ -44,9 +44,10 @@ from ..sections import (
 )
 from ..sections.autoattack import AUTOATTACK_ATTACKS, check_autoattack
 from ..sections.base import attack_radius_entry
-from .findings import findings, within_threat_model
+from ..sections.verdicts import within_threat_model
+from .findings import findings
 from .options import DEFAULT_SAMPLES
-from .registry import REGISTRY, SECTIONS
+from .registry import REGISTRY, SECTIONS, report_schema
 from .spread import check_devices, run_spread
 
 QUICK_SAMPLES = 8  # probe images (and concept images) of a quick run: one small batch
@@ -498,11 +499,11 @@ def assemble_report(analysis: Analysis, body: dict, header: dict | None = None, 
     """The report.json dict of ``evaluate()`` and ``analyze.py``: ``header`` (what the model and data
     are: checkpoint, model, dataset, source), the analysis's ``body`` (``Analysis.run``), its
     provenance and, from ``started`` (a ``time.perf_counter()`` reading), ``elapsed_seconds``;
-    checked against the shipped JSON Schema."""
+    checked against the report schema (``registry.report_schema``)."""
     report = {**(header or {}), **body, "provenance": provenance(analysis.seed, analysis.device)}
     if started is not None:
         report["elapsed_seconds"] = time.perf_counter() - started
-    check_report(report)
+    check_report(report, report_schema())
     return report
 
 

@@ -1,21 +1,24 @@
 """The analysis sections by name: ``REGISTRY[name]`` gives the section class, how an ``Analysis``
 builds it, and the dataclass of its ``--<name>.KEY`` options (None: it has none of its own).
 
-``analyze.py``'s parser, ``Analysis.build_sections``, the page and the terminal summary all walk this
-registry, so a new section is one entry here and one section class; a new metric of a section is
-its ``compute`` and, to show it, its ``html`` and ``summary``.
+``analyze.py``'s parser, ``Analysis.build_sections``, the report schema, the findings, the page, the
+terminal summary and the comparison of checkpoints all walk this registry and ask each section
+what it owns (``sections.base.Section``), so a new section is one section class and one
+``register`` call, and a new metric of a section touches the section's file only.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from ..cam import CAM
 from ..dissect import DISSECTION
-from ..output.html import finding_rows, render
+from ..output.html import render
 from ..pse import PSE
+from ..schemas import core_schema
 from ..sections import CAMSection, DissectionSection, MaskingSection, PSESection, RobustnessSection, Section
 
 
@@ -111,13 +114,43 @@ REGISTRY: dict[str, SectionEntry] = {
     "dissection": SectionEntry(DissectionSection, _dissection, DissectionOptions),
     "masking": SectionEntry(MaskingSection, _masking),
 }
-SECTIONS = tuple(REGISTRY)  # the report's order
+SECTIONS = tuple(REGISTRY)  # the built-in sections, in the report's order
+
+
+def register(name: str, entry: SectionEntry) -> None:
+    """Add a section under ``name`` (after the others in report order): ``analyze.py``'s sections,
+    the report schema, the findings, the page, the summary and comparisons then include it."""
+    if name in REGISTRY:
+        raise ValueError(f"a section named {name!r} is already registered")
+    REGISTRY[name] = entry
+
+
+def report_schema() -> dict:
+    """The JSON Schema of report.json: the report's own keys and shared definitions
+    (``schemas.core_schema``) with each registered section's keys, findings and definitions
+    (``Section.report_schema``). Two sections may not claim the same key."""
+    schema = copy.deepcopy(core_schema())
+    findings = schema["properties"]["findings"]["properties"]
+    for name, entry in REGISTRY.items():
+        fragment = entry.section.report_schema
+        for part, target in (("properties", schema["properties"]), ("findings", findings), ("$defs", schema["$defs"])):
+            taken = set(fragment.get(part, {})) & set(target)
+            if taken:
+                raise ValueError(f"section {name!r} claims report schema {part} already taken: {sorted(taken)}")
+            target.update(copy.deepcopy(fragment.get(part, {})))
+    return schema
+
+
+def finding_rows(findings: dict) -> list[list]:
+    """The findings table's rows ``[claim, effect, interval, n, minimum n, verdict]``, section by
+    section (``Section.finding_rows``); shared by the page and the terminal."""
+    return [row for entry in REGISTRY.values() for row in entry.section.finding_rows(findings)]
 
 
 def page(report: dict, figures: dict[str, bytes]) -> str:
     """report.html: the header and findings, then each section's own block, in report order."""
     blocks = [block for name in report["sections"] for block in REGISTRY[name].section.html(report, figures)]
-    return render(report, figures, blocks)
+    return render(report, figures, blocks, finding_rows(report.get("findings", {})))
 
 
 def summary(report: dict) -> str:

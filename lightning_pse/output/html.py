@@ -34,6 +34,12 @@ def table(header: list[str], rows: list[list]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def keyed_table(columns: dict[str, str], rows: list[dict]) -> str:
+    """A table whose columns are named by key: ``columns`` maps a row key to its title (in column
+    order), each row is a dict holding those keys (a missing key shows as —)."""
+    return table(list(columns.values()), [[row.get(key) for key in columns] for row in rows])
+
+
 def interval_of(entry: dict) -> str:
     """An entry's ``ci95`` as ``[a, b]`` to three decimals."""
     low, high = entry["ci95"]
@@ -71,34 +77,9 @@ def _header(report: dict) -> str:
     )
 
 
-def finding_rows(findings: dict) -> list[list]:
-    """The findings as ``[claim, effect, interval, n, minimum n, verdict]`` rows, leaving out those
-    with no sample at all (``findings["notes"]`` says why in a sentence); shared by the page and the
-    terminal."""
-    rows = []
-    for attack, entry in findings.get("perturbation_types", {}).items():
-        if entry["n"]:
-            shares = (
-                ", ".join(
-                    f"{label} {fmt(s['value'])} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}] {s['presence']}"
-                    for label, s in entry["shares"].items()
-                )
-                + f" (a type is present when its lower bound ≥ {entry['min_share']:g})"
-            )
-            rows.append([f"(i) {entry['claim']} ({attack})", shares, "—", entry["n"], entry["min_n"], _verdict(entry)])
-    for attack, entry in findings.get("cam_regions", {}).items():
-        rows.extend(_finding_row(f"(ii) {f['claim']} ({attack})", f) for f in entry.values() if f["n"])
-    rows.extend(_finding_row(f"(iii) {f['claim']}", f) for f in findings.get("sensitive_units", {}).values())
-    rows.extend(
-        _finding_row(f"ground truth: {f['claim']} (ratio; 1 = none)", f)
-        for f in findings.get("ground_truth_specificity", {}).values()
-    )
-    return rows
-
-
-def _findings(findings: dict) -> list[str]:
-    """The findings block: one row per claim with its effect, interval, sample size and verdict."""
-    rows = finding_rows(findings)
+def _findings(findings: dict, rows: list[list]) -> list[str]:
+    """The findings block: its notes, then ``rows``, one per claim with its effect, interval, sample
+    size, minimum and verdict."""
     notes = [f"<p>{html.escape(note)}</p>" for note in findings.get("notes", [])]
     if not rows and not notes:
         return []
@@ -111,19 +92,11 @@ def _findings(findings: dict) -> list[str]:
     ]
 
 
-def _verdict(finding: dict) -> str:
-    return f"{finding['verdict']}: {finding['reason']}" if "reason" in finding else finding["verdict"]
-
-
-def _finding_row(claim: str, finding: dict) -> list:
-    interval = format_interval(finding["ci95"])
-    return [claim, finding["effect"], interval, finding["n"], finding["min_n"], _verdict(finding)]
-
-
-def render(report: dict, figures: dict[str, bytes], blocks: list[str]) -> str:
-    """The page for ``report`` (the report.json dict): its header, the findings, ``blocks`` (each
+def render(report: dict, figures: dict[str, bytes], blocks: list[str], finding_rows: list[list]) -> str:
+    """The page for ``report`` (the report.json dict): its header, the findings (``finding_rows``:
+    ``[claim, effect, interval, n, minimum n, verdict]``, from the sections), ``blocks`` (each
     section's HTML, drawn by the section from its own report block) and the whole report.json."""
-    parts = [_header(report), *_findings(report.get("findings", {})), *blocks]
+    parts = [_header(report), *_findings(report.get("findings", {}), finding_rows), *blocks]
     for error in report.get("figure_errors", []):
         parts.append(
             f'<p class="warn">⚠ a figure could not be drawn ({html.escape(error)}); the numbers are complete</p>'
@@ -161,24 +134,6 @@ def _rate_ci(value, ci) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
 
 
-COMPARISON_COLUMNS = (
-    ("pse_suppression_share", "PSE supp. images"),
-    ("pse_promotion_share", "PSE prom. images"),
-    ("pse_balanced_share", "PSE bal. images"),
-    ("pse_suppression_energy", "supp. energy"),
-    ("pse_promotion_energy", "prom. energy"),
-    ("pse_promotion_fraction", "P⁺/(P⁺+S⁺)"),
-    ("cam_suppression_gain", "CAM supp. − random"),
-    ("cam_promotion_gain", "CAM prom. − random"),
-    ("cam_suppression_gain_other", "CAM supp. − third class"),
-    ("cam_promotion_gain_other", "CAM prom. − third class"),
-    ("cam_shift", "CAM shift"),
-    ("interpretable_units", "interpretable units"),
-    ("stable_detectors", "stable detectors"),
-    ("spearman_sensitivity_iou", "ρ(sensitivity, IoU)"),
-)
-
-
 def supported_value(row: dict, column: str):
     """A comparison cell: the value, or, when it rests on fewer samples than its finding's minimum,
     the value greyed with its n (it is left out of the correlations)."""
@@ -194,8 +149,9 @@ def _p_text(p: float) -> str:
 
 
 def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
-    """The page of ``analysis.compare.compare``'s dict: the table of checkpoints, the trend and
-    correlation figures, the rank correlations with robust accuracy and their Holm-corrected links."""
+    """The page of ``analysis.compare.compare``'s dict: the table of checkpoints (its ``columns``:
+    key → title, the sections' comparison columns), the trend and correlation figures, the rank
+    correlations with robust accuracy and their Holm-corrected links."""
     rows = comparison["rows"]
     attack = comparison.get("attack")
     parts = [
@@ -214,7 +170,7 @@ def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
     parts.extend(f'<p class="warn">⚠ {html.escape(w)}</p>' for w in comparison["warnings"])
     parts.append(
         table(
-            ["checkpoint", "method", "epoch", "clean", "robust", *(title for _, title in COMPARISON_COLUMNS)],
+            ["checkpoint", "method", "epoch", "clean", "robust", *comparison["columns"].values()],
             [
                 [
                     r["label"],
@@ -222,7 +178,7 @@ def render_comparison(comparison: dict, figures: dict[str, bytes]) -> str:
                     r["epoch"],
                     _rate_ci(r["clean"], r["clean_ci95"]),
                     _rate_ci(r["robust"], r["robust_ci95"]),
-                    *(supported_value(r, key) for key, _ in COMPARISON_COLUMNS),
+                    *(supported_value(r, key) for key in comparison["columns"]),
                 ]
                 for r in rows
             ],

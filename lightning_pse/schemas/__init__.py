@@ -1,9 +1,11 @@
-"""The JSON Schema of report.json, shipped in the package (``docs/report.md`` describes the fields).
+"""The core of report.json's JSON Schema, shipped in the package (``docs/report.md`` describes the
+fields): the report's own keys and the definitions every section shares. The whole schema is
+assembled from it and the sections' fragments by ``lightning_pse.analysis.report_schema()``
+(validate with any JSON Schema 2020-12 validator, e.g. ``jsonschema``).
 
-``REPORT_SCHEMA_VERSION`` is written into every report as ``schema_version``; ``report_schema()``
-returns the schema as a dict (validate with any JSON Schema 2020-12 validator, e.g. ``jsonschema``);
-``report_json()`` is the text of report.json: standard JSON, so a value that could not be computed (a
-NaN interval, an infinite score) is ``null`` there.
+``REPORT_SCHEMA_VERSION`` is written into every report as ``schema_version``; ``report_json()`` is
+the text of report.json: standard JSON, so a value that could not be computed (a NaN interval, an
+infinite score) is ``null`` there.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ REPORT_SCHEMA_VERSION = (
 
 
 @cache
-def report_schema() -> dict:
-    return json.loads(resources.files(__package__).joinpath("report.schema.json").read_text(encoding="utf-8"))
+def core_schema() -> dict:
+    """The report's own keys and the shared definitions (``core.schema.json``); do not modify the
+    returned dict (it is cached)."""
+    return json.loads(resources.files(__package__).joinpath("core.schema.json").read_text(encoding="utf-8"))
 
 
 VALIDATE_ENV = "LIGHTNING_PSE_VALIDATE_REPORTS"
@@ -43,14 +47,14 @@ def report_json(report: dict) -> str:
     return json.dumps(finite_or_null(report), indent=2, allow_nan=False)
 
 
-def check_report(report: dict) -> None:
-    """Validate ``report`` as report.json holds it (``finite_or_null``) against the schema when the
-    environment sets ``LIGHTNING_PSE_VALIDATE_REPORTS=1`` (the test suite does, so every report its runs
-    write is checked; needs ``jsonschema``, a dev extra)."""
+def check_report(report: dict, schema: dict) -> None:
+    """Validate ``report`` as report.json holds it (``finite_or_null``) against ``schema`` (the
+    assembled report schema) when the environment sets ``LIGHTNING_PSE_VALIDATE_REPORTS=1`` (the test
+    suite does, so every report its runs write is checked; needs ``jsonschema``, a dev extra)."""
     import os
 
     if os.environ.get(VALIDATE_ENV) != "1":
         return
     import jsonschema
 
-    jsonschema.validate(finite_or_null(report), report_schema())
+    jsonschema.validate(finite_or_null(report), schema)

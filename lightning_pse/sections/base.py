@@ -11,8 +11,15 @@ A section holds its numbers in torchmetrics states (so DDP ranks sync in ``compu
 - ``figures(report) -> dict`` name → PNG bytes, drawn from the report and the few examples kept on
   the rank that draws (``keep_examples``); ``tables(report)`` name → ``(columns, rows)``;
 - ``html(report, figures)`` and ``summary(report)`` (class methods, so a saved report renders
-  without the section's attacks): its block of report.html and its terminal lines. A new metric
-  touches one room: the section's ``compute`` and, to show it, these two.
+  without the section's attacks): its block of report.html and its terminal lines;
+- ``report_schema``: the JSON Schema of the report keys it writes (and of its findings), from
+  which the shipped report schema is assembled (``analysis.registry.report_schema``);
+- ``findings(report, threat)``, ``finding_rows(findings)`` and ``notes(report)``: its findings
+  rule (``verdicts``), its rows of the findings table and its sentences beside them;
+- ``comparison_columns`` and ``comparison(report, attack)``: its columns of a comparison of
+  checkpoints (``analysis.compare``), each a ``Cell`` with its sample and interval.
+
+A new metric touches one room: the section's file.
 
 A callback only decides *when* (``callbacks.SectionCallback``) and logs; ``analyze.py`` only
 decides *which* sections and writes the report; both call these methods.
@@ -29,6 +36,28 @@ from torchmetrics import MeanMetric, Metric, SumMetric
 from ..attacks import Attack, AttackResult
 from ..models.state import eval_mode
 from ..pse import PSEResult, PSESettings, analyze
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column a section adds to a comparison of checkpoints: its table title and what it measures
+    (the correlation table's row name)."""
+
+    title: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One checkpoint's value of a comparison column: ``value`` (None where the report lacks it),
+    ``n`` the sample it rests on, ``min_n`` the minimum of the finding it belongs to (below it the
+    value is shown greyed and left out of the correlations), ``ci95`` its interval where the
+    section gives one."""
+
+    value: float | None
+    n: int
+    min_n: int
+    ci95: list[float] | None = None
 
 
 @dataclass
@@ -130,6 +159,10 @@ class Section:
     # as asked: the sections that judge fooled images (PSE, CAM) need them; the others measure the
     # probe set as asked.
     sees_gathered_images = False
+    # The JSON Schema of the report keys the section writes: ``{"properties": {key: schema},
+    # "findings": {key: schema}}`` (its entries of the top level and of the findings block).
+    report_schema: dict = {}
+    comparison_columns: dict[str, Column] = {}  # column key → Column, in table order
 
     def __init__(self) -> None:
         self._metrics: list[Metric] = []
@@ -182,6 +215,36 @@ class Section:
     def summary(cls, report: dict) -> list[str]:
         """The section's lines of the terminal summary, from its entries in ``report``."""
         return []
+
+    @classmethod
+    def findings(cls, report: dict, threat: tuple[str, float] | None) -> dict:
+        """The section's entries of the report's findings block, judged from its entries in
+        ``report`` (only attacks inside the ``threat`` model ``(norm, ε)`` carry verdicts)."""
+        return {}
+
+    @classmethod
+    def finding_rows(cls, findings: dict) -> list[list]:
+        """Its rows ``[claim, effect, interval, n, minimum n, verdict]`` of the findings table (page
+        and terminal), from the findings block; findings with no sample at all are left out."""
+        return []
+
+    @classmethod
+    def notes(cls, report: dict) -> list[str]:
+        """Sentences a reader needs beside its findings (e.g. an attack that fooled nothing)."""
+        return []
+
+    @classmethod
+    def comparison(cls, report: dict, attack: str | None) -> dict[str, Cell]:
+        """Per ``comparison_columns`` key: the report's ``Cell`` (value None where the report lacks
+        the section); ``attack``: the bounded attack the per-attack columns come from."""
+        return {}
+
+    @classmethod
+    def bounded_fooled(cls, report: dict) -> dict[str, int]:
+        """Images fooled by each of its bounded attacks, from which a comparison picks the attack of
+        its per-attack columns (``analysis.compare.chosen_attack``); empty for a section without
+        per-attack columns."""
+        return {}
 
 
 def nan_if_none(value: float | None) -> float:

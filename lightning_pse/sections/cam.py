@@ -14,12 +14,13 @@ from ..cam import cam_agreement, cam_guided_attack, cam_method, localization, sa
 from ..cam.settings import CAM
 from ..groups import check_group_layout
 from ..output import figures
-from ..output.html import fmt, gain_text, img, table
+from ..output.html import fmt, gain_text, img, keyed_table
 from ..output.images import heat_overlay
 from ..pse import PSESettings
-from ..stats import bootstrap_interval
-from .base import AttackRuns, ProbeBatch, Section, attack_radius_entry, item_or_none, nan_if_none
+from ..stats import OUTSIDE, bootstrap_interval
+from .base import AttackRuns, Cell, Column, ProbeBatch, Section, attack_radius_entry, item_or_none, nan_if_none
 from .records import Records
+from .verdicts import MIN_FOOLED_IMAGES, finding_row, judged, outside, requirement, within_threat_model
 
 # The CAM table's columns: report key → title (the gains are formatted with their interval and n).
 AGREEMENT_TITLES = {
@@ -38,6 +39,17 @@ GAIN_TITLES = {
     "gain_suppression_true_over_other": "suppression gain over third class [95 %] (n)",
     "gain_promotion_target": "promotion gain over random [95 %] (n)",
     "gain_promotion_target_over_other": "promotion gain over third class [95 %] (n)",
+}
+GUIDED_TITLES = {  # the CAM-guided attack's table
+    "name": "attack",
+    "full_success": "success",
+    "guided_success": "guided success",
+    "full_l0": "ℓ0",
+    "guided_l0": "guided ℓ0",
+    "full_l2": "ℓ2",
+    "guided_l2": "guided ℓ2",
+    "full_linf": "ℓ∞",
+    "guided_linf": "guided ℓ∞",
 }
 GUIDED_KEYS = tuple(f"{run}_{key}" for run in ("full", "guided") for key in ("success", "l0", "l2", "linf"))
 
@@ -73,6 +85,94 @@ def nan_mean(values: Tensor) -> float | None:
     return float(kept.mean()) if len(kept) else None
 
 
+# The report keys the section writes and its findings (``Section.report_schema``).
+REPORT_SCHEMA: dict = {
+    "properties": {
+        "cam": {
+            "type": "object",
+            "required": ["attacks", "method", "layer"],
+            "additionalProperties": False,
+            "properties": {
+                "attacks": {"type": "object", "additionalProperties": {"$ref": "#/$defs/cam_attack"}},
+                "method": {"enum": ["cam", "grad_cam", "grad_cam_pp"]},
+                "layer": {"type": "string"},
+                "localization_iou": {"type": ["number", "null"]},
+                "pointing_game": {"type": ["number", "null"]},
+            },
+        }
+    },
+    "findings": {
+        "cam_regions": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["suppression_on_true_region", "promotion_on_target_region"],
+                "additionalProperties": {"$ref": "#/$defs/finding"},
+            },
+        }
+    },
+    "$defs": {
+        "gain": {
+            "type": "object",
+            "required": ["mean", "ci95", "n"],
+            "additionalProperties": False,
+            "properties": {
+                "mean": {"type": ["number", "null"]},
+                "ci95": {"$ref": "#/$defs/interval"},
+                "n": {"type": "integer", "minimum": 0},
+            },
+        },
+        "cam_attack": {
+            "type": "object",
+            "required": [
+                "bounded",
+                "norm",
+                "eps",
+                "agreement_suppression_true",
+                "baseline_suppression_true",
+                "agreement_promotion_target",
+                "baseline_promotion_target",
+                "cam_shift",
+                "asm_interpretability",
+                "other_suppression_true",
+                "other_promotion_target",
+                "gain_suppression_true",
+                "gain_promotion_target",
+                "gain_suppression_true_over_other",
+                "gain_promotion_target_over_other",
+            ],
+            "properties": {
+                "gain_suppression_true": {"$ref": "#/$defs/gain"},
+                "gain_promotion_target": {"$ref": "#/$defs/gain"},
+                "gain_suppression_true_over_other": {"$ref": "#/$defs/gain"},
+                "gain_promotion_target_over_other": {"$ref": "#/$defs/gain"},
+            },
+        },
+    },
+}
+
+# The comparison columns (``Section.comparison_columns``) → the gain each reads ({mean, ci95, n}).
+COMPARED_GAINS = {
+    "cam_suppression_gain": "gain_suppression_true",
+    "cam_promotion_gain": "gain_promotion_target",
+    "cam_suppression_gain_other": "gain_suppression_true_over_other",
+    "cam_promotion_gain_other": "gain_promotion_target_over_other",
+}
+COMPARISON_COLUMNS = {
+    "cam_suppression_gain": Column(
+        "CAM supp. − random", "CAM agreement − random region, suppression on the true class"
+    ),
+    "cam_promotion_gain": Column("CAM prom. − random", "CAM agreement − random region, promotion on the target class"),
+    "cam_suppression_gain_other": Column(
+        "CAM supp. − third class", "CAM agreement − third class's region, suppression on the true class"
+    ),
+    "cam_promotion_gain_other": Column(
+        "CAM prom. − third class", "CAM agreement − third class's region, promotion on the target class"
+    ),
+    "cam_shift": Column("CAM shift", "CAM shift: IoU of the true-class CAM region on x and on x′"),
+}
+
+
 class CAMSection(Section):
     """Per attack ``name``, on the correctly classified probe samples it fools: the means of
     ``cam.cam_agreement``'s scores and of ``asm_interpretability`` (``cam.saliency_agreement``:
@@ -100,6 +200,8 @@ class CAMSection(Section):
 
     name = "cam"
     sees_gathered_images = True
+    report_schema = REPORT_SCHEMA
+    comparison_columns = COMPARISON_COLUMNS
 
     def __init__(
         self,
@@ -213,16 +315,14 @@ class CAMSection(Section):
         """The CAM block of report.html."""
         parts = []
         cam = report["cam"]
-        columns = {**AGREEMENT_TITLES, **GAIN_TITLES}
         rows = [
-            [name, *(gain_text(r[key]) if key in GAIN_TITLES else r[key] for key in columns)]
-            for name, r in cam["attacks"].items()
+            {**r, "name": name, **{key: gain_text(r[key]) for key in GAIN_TITLES}} for name, r in cam["attacks"].items()
         ]
         parts.append(
             f"<h2>Where the perturbation acts (CAM)</h2><p>Regions from {html.escape(str(cam.get('method')))}"
             f" at {html.escape(str(cam.get('layer')))}.</p>"
         )
-        parts.append(table(["attack", *columns.values()], rows))
+        parts.append(keyed_table({"name": "attack", **AGREEMENT_TITLES, **GAIN_TITLES}, rows))
         parts.append(
             '<p class="small">Each column is a mean over the fooled images where it is defined; a gain is the '
             "mean of agreement − baseline over the images where both are defined, with a paired bootstrap "
@@ -230,27 +330,9 @@ class CAMSection(Section):
             "on the object too, so a gain over it says the part sits on that class's region, not just on the "
             "object; finding (ii) is judged on it.</p>"
         )
-        rows = [
-            [
-                name,
-                r["cam_guided"]["full_success"],
-                r["cam_guided"]["guided_success"],
-                r["cam_guided"]["full_l0"],
-                r["cam_guided"]["guided_l0"],
-                r["cam_guided"]["full_l2"],
-                r["cam_guided"]["guided_l2"],
-                r["cam_guided"]["full_linf"],
-                r["cam_guided"]["guided_linf"],
-            ]
-            for name, r in cam["attacks"].items()
-            if "cam_guided" in r
-        ]
+        rows = [{**r["cam_guided"], "name": name} for name, r in cam["attacks"].items() if "cam_guided" in r]
         parts.append("<h3>CAM-guided attacks (support = true- ∪ target-class region)</h3>")
-        parts.append(
-            table(
-                ["attack", "success", "guided success", "ℓ0", "guided ℓ0", "ℓ2", "guided ℓ2", "ℓ∞", "guided ℓ∞"], rows
-            )
-        )
+        parts.append(keyed_table(GUIDED_TITLES, rows))
         if "localization_iou" in cam:
             parts.append(
                 f"<p>True-class region vs object mask: IoU {fmt(cam['localization_iou'])}, pointing game "
@@ -259,3 +341,57 @@ class CAMSection(Section):
         if "cam_overlays" in figures:
             parts.append("<h3>True-class maps on clean images</h3>" + img(figures["cam_overlays"], "cam"))
         return parts
+
+    @classmethod
+    def findings(cls, report: dict, threat: tuple[str, float] | None) -> dict:
+        """Finding (ii) (``cam_regions``)."""
+        return {"cam_regions": cam_regions(report["cam"], threat)} if "cam" in report else {}
+
+    @classmethod
+    def finding_rows(cls, findings: dict) -> list[list]:
+        return [
+            finding_row(f"(ii) {f['claim']} ({attack})", f)
+            for attack, entry in findings.get("cam_regions", {}).items()
+            for f in entry.values()
+            if f["n"]
+        ]
+
+    @classmethod
+    def comparison(cls, report: dict, attack: str | None) -> dict[str, Cell]:
+        """``attack``'s gains with their bootstrap intervals, each resting on its images with the
+        part; the CAM shift on the attack's fooled images (the PSE section's count: the CAM section
+        scores the images the PSE section explains)."""
+        entry = ((report.get("cam") or {}).get("attacks") or {}).get(attack) or {}
+        fooled = int((((report.get("pse") or {}).get("attacks") or {}).get(attack) or {}).get("num_analyzed", 0))
+        out = {}
+        for column, key in COMPARED_GAINS.items():
+            gain = entry.get(key) or {}
+            out[column] = Cell(gain.get("mean"), gain.get("n", 0), MIN_FOOLED_IMAGES, gain.get("ci95"))
+        out["cam_shift"] = Cell(entry.get("cam_shift"), fooled, MIN_FOOLED_IMAGES)
+        return out
+
+
+def cam_regions(cam: dict, threat: tuple[str, float] | None = None) -> dict:
+    """(ii) Per attack: suppression's agreement with the true class's CAM region and promotion's with
+    the target's, each minus its agreement with a third class's region (neither true nor target: a
+    baseline that also sits on the object), the CAM table's gain with its paired bootstrap interval;
+    the gain over a random region of equal shape stays beside it (``over_random``), not judged. An
+    attack outside the ``threat`` model gets the verdict ``outside the threat model``."""
+    out = {}
+    for name, entry in cam.get("attacks", {}).items():
+        out[name] = {}
+        for kind, region in (("suppression", "true"), ("promotion", "target")):
+            gain = entry[f"gain_{kind}_{region}_over_other"]
+            finding = judged(
+                f"the {kind}-dominated part of δ sits on the {region} class's CAM region more than on a "
+                "third class's region",
+                gain["mean"],
+                gain["ci95"],
+                gain["n"],
+                [requirement(gain["n"], MIN_FOOLED_IMAGES, f"images with a {kind}-dominated part")],
+            )
+            finding["over_random"] = entry[f"gain_{kind}_{region}"]
+            if not within_threat_model(entry, threat):
+                finding.update(verdict=OUTSIDE, reason=outside(entry, name, threat))
+            out[name][f"{kind}_on_{region}_region"] = finding
+    return out

@@ -4,6 +4,7 @@ sensitivity to an attack (``DissectionSection``), and the neuron-masking curve (
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 
 import torch
@@ -31,9 +32,11 @@ from ..dissect import (
 from ..errors import UserInputError
 from ..models.capture import resolve_layer
 from ..output import figures
-from ..output.html import fmt, img, table
+from ..output.html import fmt, img, keyed_table, table
 from ..pse import UnitSensitivity
-from .base import AttackRuns, ProbeBatch, Section
+from ..stats import spearman_interval, wilson_interval
+from .base import AttackRuns, Cell, Column, ProbeBatch, Section
+from .verdicts import MIN_PROBE_IMAGES, MIN_TOP_K, MIN_UNITS, finding_row, judged, requirement
 
 LOGGED = (
     "interpretable_units",
@@ -45,6 +48,82 @@ LOGGED = (
     "bottomk_mean_iou",
     "randomk_mean_iou",
 )
+
+
+# The report keys each section writes and its findings (``Section.report_schema``).
+DISSECTION_SCHEMA: dict = {
+    "properties": {"dissection": {"$ref": "#/$defs/dissection"}},
+    "findings": {
+        "sensitive_units": {
+            "type": "object",
+            "required": ["sensitivity_iou_correlation", "top_sensitive_are_detectors"],
+            "additionalProperties": {"$ref": "#/$defs/finding"},
+        }
+    },
+    "$defs": {
+        "stability": {
+            "type": "object",
+            "required": [
+                "num_units",
+                "detectors",
+                "stable_detectors",
+                "stable_unit_share",
+                "stable_detector_share",
+                "min_agreement",
+                "draws",
+                "topk_detector_share",
+                "randomk_detector_share",
+            ],
+            "properties": {
+                "draws": {"type": "integer", "minimum": 1},
+                "stable_detectors": {"type": "integer", "minimum": 0},
+            },
+        },
+        "dissection": {
+            "type": "object",
+            "required": [
+                "layer",
+                "num_units",
+                "interpretable_units",
+                "num_images",
+                "num_probe_images",
+                "detectors_per_category",
+                "k",
+                "spearman_sensitivity_iou",
+                "topk_detector_share",
+                "bottomk_detector_share",
+                "randomk_detector_share",
+                "topk_mean_iou",
+                "bottomk_mean_iou",
+                "randomk_mean_iou",
+                "units",
+            ],
+            "properties": {
+                "stability": {"$ref": "#/$defs/stability"},
+                "num_units": {"type": "integer", "minimum": 1},
+                "num_probe_images": {"type": "integer", "minimum": 0},
+                "k": {"type": "integer", "minimum": 1},
+                "topk_detector_share": {"$ref": "#/$defs/share"},
+                "randomk_detector_share": {"$ref": "#/$defs/share"},
+            },
+        },
+    },
+}
+
+MASKING_SCHEMA: dict = {
+    "properties": {
+        "masking": {
+            "type": "array",
+            "items": {"type": "object", "required": ["fraction", "num_units", "clean_accuracy", "robust_accuracy"]},
+        }
+    }
+}
+# The dissection's comparison columns (``Section.comparison_columns``).
+COMPARISON_COLUMNS = {
+    "interpretable_units": Column("interpretable units", "interpretable units (IoU > threshold)"),
+    "stable_detectors": Column("stable detectors", "detectors with a stable label (when measured)"),
+    "spearman_sensitivity_iou": Column("ρ(sensitivity, IoU)", "Spearman ρ of unit sensitivity with best IoU"),
+}
 
 
 class DissectionSection(Section):
@@ -71,6 +150,8 @@ class DissectionSection(Section):
     """
 
     name = "dissection"
+    report_schema = DISSECTION_SCHEMA
+    comparison_columns = COMPARISON_COLUMNS
 
     def __init__(
         self,
@@ -244,6 +325,84 @@ class DissectionSection(Section):
         ]
         return lines + ([f"  {stability_text(d['stability'])}"] if "stability" in d else [])
 
+    @classmethod
+    def findings(cls, report: dict, threat: tuple[str, float] | None) -> dict:
+        """Finding (iii) (``sensitive_units``)."""
+        return {"sensitive_units": sensitive_units(report["dissection"])} if "dissection" in report else {}
+
+    @classmethod
+    def finding_rows(cls, findings: dict) -> list[list]:
+        return [finding_row(f"(iii) {f['claim']}", f) for f in findings.get("sensitive_units", {}).values()]
+
+    @classmethod
+    def comparison(cls, report: dict, attack: str | None) -> dict[str, Cell]:
+        """The layer's detector count (Wilson interval over its units), stable detectors, and ρ of
+        sensitivity with IoU (Fisher interval), which needs its units and its probe images: the
+        shortfall that binds is the sample shown."""
+        dissection = report.get("dissection") or {}
+        units, probe = dissection.get("num_units", 0), dissection.get("num_probe_images", 0)
+        detectors, rho = dissection.get("interpretable_units"), dissection.get("spearman_sensitivity_iou")
+        rho_sample = (units, MIN_UNITS) if units < MIN_UNITS or probe >= MIN_PROBE_IMAGES else (probe, MIN_PROBE_IMAGES)
+        return {
+            "interpretable_units": Cell(
+                detectors,
+                units,
+                MIN_UNITS,
+                [units * v for v in wilson_interval(int(detectors), units)]
+                if detectors is not None and units
+                else None,
+            ),
+            "stable_detectors": Cell((dissection.get("stability") or {}).get("stable_detectors"), units, MIN_UNITS),
+            "spearman_sensitivity_iou": Cell(
+                rho, *rho_sample, spearman_interval(rho, units) if rho is not None else None
+            ),
+        }
+
+
+def sensitive_units(dissection: dict) -> dict:
+    """(iii) The most attack-sensitive units are interpretable: Spearman ρ of sensitivity with best
+    IoU (Fisher interval over units), and the detector share of the top-k sensitive units minus the
+    ``randomk`` share (the expectation for k random units, the layer's detector share; Wilson
+    interval of the top-k count shifted by it). Both rest on the probe images the sensitivity is
+    averaged over, and both need a detector in the layer: the claim is about interpretable units, and
+    with none a correlation with IoUs all below the detector threshold cannot carry it (the
+    dissection table still shows ρ). When the dissection measured label stability, only detectors
+    with a stable label count (the ``stability`` block's shares and count)."""
+    units, k = dissection["num_units"], dissection["k"]
+    probe = requirement(dissection["num_probe_images"], MIN_PROBE_IMAGES, "probe images for the sensitivity")
+    rho = dissection["spearman_sensitivity_iou"]
+    stability = dissection.get("stability")
+    counted = stability or dissection  # the detector shares the top-k comparison uses
+    baseline = counted["randomk_detector_share"]
+    any_detector = (
+        requirement(stability["stable_detectors"], 1, "detector units with a stable label in the layer")
+        if stability
+        else requirement(dissection["interpretable_units"], 1, "detector units in the layer")
+    )
+    detectors = round(counted["topk_detector_share"] * k)
+    low, high = wilson_interval(detectors, k)
+    top = judged(
+        f"the top-{k} attack-sensitive units are detectors more often than units at random",
+        detectors / k - baseline,
+        [low - baseline, high - baseline],
+        k,
+        [
+            requirement(k, MIN_TOP_K, "top-k units"),
+            probe,
+            any_detector,
+        ],
+    )
+    return {
+        "sensitivity_iou_correlation": judged(
+            "unit sensitivity correlates positively with the unit's best IoU",
+            None if math.isnan(rho) else rho,
+            spearman_interval(rho, units),
+            units,
+            [requirement(units, MIN_UNITS, "units"), probe, any_detector],
+        ),
+        "top_sensitive_are_detectors": top,
+    }
+
 
 def stability_text(stability: dict) -> str:
     """One sentence on the labels' stability: how many detectors kept their label, and the shares."""
@@ -257,6 +416,16 @@ def stability_text(stability: dict) -> str:
     )
 
 
+MASKING_COLUMNS = {  # the masking table: report key → column title
+    "masked": "units masked",
+    "num_units": "count",
+    "clean_accuracy": "clean acc",
+    "robust_accuracy": "robust acc",
+    "random_clean_accuracy": "clean acc (random)",
+    "random_robust_accuracy": "robust acc (random)",
+}
+
+
 class MaskingSection(Section):
     """Clean and robust accuracy as the most attack-sensitive units of ``layer`` are masked, beside
     as many random units (``dissect.masking_curve``). The units are ranked on ``ranking`` (batches
@@ -267,6 +436,7 @@ class MaskingSection(Section):
     """
 
     name = "masking"
+    report_schema = MASKING_SCHEMA
 
     def __init__(
         self,
@@ -317,22 +487,8 @@ class MaskingSection(Section):
             + ", run against the masked model) with the most attack-sensitive units of the layer zeroed, "
             "beside as many random units; " + html.escape(report.get("masking_ranking", "")) + ".</p>"
         )
-        parts.append(
-            table(
-                ["units masked", "count", "clean acc", "robust acc", "clean acc (random)", "robust acc (random)"],
-                [
-                    [
-                        f"{100 * r['fraction']:g} %",
-                        r["num_units"],
-                        r["clean_accuracy"],
-                        r["robust_accuracy"],
-                        r["random_clean_accuracy"],
-                        r["random_robust_accuracy"],
-                    ]
-                    for r in report["masking"]
-                ],
-            )
-        )
+        rows = [{**r, "masked": f"{100 * r['fraction']:g} %"} for r in report["masking"]]
+        parts.append(keyed_table(MASKING_COLUMNS, rows))
         if "masking_curve" in figures:
             parts.append(img(figures["masking_curve"], "masking curve"))
         return parts

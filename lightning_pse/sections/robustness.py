@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from ..attacks import Attack, presets
 from ..models.passes import PassCount
 from ..models.state import eval_mode
-from ..output.html import fmt, interval_of, settings_text, table
+from ..output.html import fmt, interval_of, keyed_table, settings_text
 from ..output.text import format_eps, format_rate
 from .autoattack import AUTOATTACK_ATTACKS, AUTOATTACK_NORMS, autoattack_robust
 from .base import AttackRuns, ProbeBatch, Section
@@ -45,6 +45,100 @@ def attack_radius(attack: Attack, norm: str, eps: float) -> tuple[str, float]:
     return attack.norm, float(attack.eps)
 
 
+# The report keys the section writes (``Section.report_schema``).
+REPORT_SCHEMA: dict = {
+    "properties": {
+        "clean": {"$ref": "#/$defs/rate"},
+        "clean_accuracy": {"type": ["number", "null"]},
+        "worst_case": {
+            "allOf": [{"$ref": "#/$defs/rate"}],
+            "required": ["over"],
+            "properties": {"over": {"type": "array", "items": {"type": "string"}}},
+        },
+        "our_worst_case": {
+            "allOf": [{"$ref": "#/$defs/rate"}],
+            "required": ["over"],
+            "properties": {"over": {"type": "array", "items": {"type": "string"}}},
+        },
+        "worst_case_robust_accuracy": {"type": ["number", "null"]},
+        "attacks": {"type": "object", "additionalProperties": {"$ref": "#/$defs/robustness_attack"}},
+        "passes": {
+            "type": "object",
+            "required": ["images", "ours"],
+            "additionalProperties": False,
+            "properties": {
+                "images": {"type": "integer", "minimum": 0},
+                "ours": {"$ref": "#/$defs/passes"},
+                "autoattack": {"$ref": "#/$defs/passes"},
+            },
+        },
+        "autoattack": {"$ref": "#/$defs/rate"},
+        "robustbench": {
+            "type": "object",
+            "required": ["clean_acc", "autoattack_acc", "threat_model", "eps", "n_examples"],
+            "additionalProperties": False,
+            "properties": {
+                "clean_acc": {"type": "number"},
+                "autoattack_acc": {"$ref": "#/$defs/share"},
+                "threat_model": {"type": "string"},
+                "eps": {"type": "number"},
+                "eps_text": {"type": "string"},
+                "n_examples": {"type": "integer"},
+            },
+        },
+    },
+    "$defs": {
+        "robustness_attack": {
+            "type": "object",
+            "required": [
+                "attack",
+                "settings",
+                "robust_accuracy",
+                "robust",
+                "n",
+                "ci95",
+                "success_rate",
+                "norm",
+                "eps",
+                "in_threat_model",
+            ],
+            "properties": {"passes": {"$ref": "#/$defs/passes"}},
+            "not": {"required": ["robust_accuracy_ci95"]},
+        },
+        "passes": {
+            "type": "object",
+            "required": ["forward", "backward"],
+            "additionalProperties": False,
+            "properties": {"forward": {"type": "integer", "minimum": 0}, "backward": {"type": "integer", "minimum": 0}},
+        },
+    },
+}
+
+
+# The page's tables: report key → column title.
+ATTACK_COLUMNS = {
+    "name": "attack",
+    "attack": "class",
+    "norm": "norm",
+    "eps_text": "ε",
+    "targeted": "targeted",
+    "robust_accuracy": "robust acc",
+    "robust_of_n": "robust / n",
+    "interval": "95 % interval",
+    "success_rate": "success rate",
+    "mean_linf": "mean ℓ∞ (fooled)",
+    "mean_l2": "mean ℓ2 (fooled)",
+    "mean_l1": "mean ℓ1 (fooled)",
+}
+ROBUSTBENCH_COLUMNS = {
+    "clean_acc": "clean_acc",
+    "autoattack_acc": "autoattack_acc",
+    "threat_model": "threat_model",
+    "eps_text": "eps",
+    "n_examples": "n_examples",
+}
+
+
 class RobustnessSection(Section):
     """Per-sample clean correctness and, per attack, robustness (still correct after the attack; the
     attack runs on the correctly classified samples, shared with other sections through ``runs``).
@@ -69,6 +163,7 @@ class RobustnessSection(Section):
     """
 
     name = "robustness"
+    report_schema = REPORT_SCHEMA
 
     def __init__(
         self,
@@ -281,44 +376,14 @@ class RobustnessSection(Section):
             f"Intervals are 95 % Wilson intervals.</p>"
         ]
         rows = [
-            [
-                name,
-                a["attack"],
-                a["norm"],
-                a["eps_text"],
-                a["targeted"],
-                a["robust_accuracy"],
-                f"{a['robust']}/{a['n']}",
-                interval_of(a),
-                a["success_rate"],
-                a["mean_linf"],
-                a["mean_l2"],
-                a.get("mean_l1"),
-            ]
+            {**a, "name": name, "robust_of_n": f"{a['robust']}/{a['n']}", "interval": interval_of(a)}
             for name, a in report["attacks"].items()
         ]
+        parts.append(keyed_table(ATTACK_COLUMNS, rows))
         parts.append(
-            table(
-                [
-                    "attack",
-                    "class",
-                    "norm",
-                    "ε",
-                    "targeted",
-                    "robust acc",
-                    "robust / n",
-                    "95 % interval",
-                    "success rate",
-                    "mean ℓ∞ (fooled)",
-                    "mean ℓ2 (fooled)",
-                    "mean ℓ1 (fooled)",
-                ],
-                rows,
-            )
-        )
-        parts.append(
-            table(
-                ["attack", "settings"], [[name, settings_text(a["settings"])] for name, a in report["attacks"].items()]
+            keyed_table(
+                {"name": "attack", "settings": "settings"},
+                [{"name": name, "settings": settings_text(a["settings"])} for name, a in report["attacks"].items()],
             )
         )
         if "autoattack" in report:
@@ -330,12 +395,7 @@ class RobustnessSection(Section):
                 f"attacks alone: {fmt(ours['value'])} {interval_of(ours)} ({ours['count']}/{ours['n']}); samples "
                 f"only our attacks broke: {aa['broken_only_by_our_attacks']}.</p>"
             )
-            parts.append(
-                table(
-                    ["clean_acc", "autoattack_acc", "threat_model", "eps", "n_examples"],
-                    [[rb["clean_acc"], rb["autoattack_acc"], rb["threat_model"], rb["eps_text"], rb["n_examples"]]],
-                )
-            )
+            parts.append(keyed_table(ROBUSTBENCH_COLUMNS, [rb]))
         if "passes" in report:
             parts.append(f"<p>{html.escape(cost_text(report['passes']).capitalize())}.</p>")
         for flag in report.get("warnings", []) + report.get("sanity", []):

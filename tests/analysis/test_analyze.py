@@ -12,13 +12,14 @@ import torch
 import yaml
 from PIL import Image
 
-from lightning_pse.analysis.findings import findings, ground_truth_specificity
+from lightning_pse.analysis.findings import findings
 from lightning_pse.attacks import APGD, CW, PGD, Square, presets
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.checkpoints import check_fits, load_datamodule, load_module, read_checkpoint
 from lightning_pse.errors import UserInputError
 from lightning_pse.pse import PSESettings
 from lightning_pse.sections import AttackRuns, CAMSection, ProbeBatch, PSESection
+from lightning_pse.sections.pse import ground_truth_specificity
 from lightning_pse.training import ClassifierModule
 
 from helpers import call_analyze, error_lines, quiet_trainer, run_analyze

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from lightning_pse.analysis.compare import INTERPRETATION, chosen_attack, compare, comparison_row, correlations
+from lightning_pse.analysis.compare import chosen_attack, compare, comparison_row, correlations, interpretation_columns
 from lightning_pse.output.folder import MARKER
 from lightning_pse.output.html import render_comparison
 
@@ -117,7 +117,7 @@ def test_correlations_follow_the_rows():
     assert falling["interpretable_units"]["rho"] == pytest.approx(-1.0)
     assert falling["interpretable_units"]["link"] == "negative"
     assert falling["pse_promotion_share"]["n"] == 0 and math.isnan(falling["pse_promotion_share"]["rho"])
-    assert set(result["correlations"]) == set(INTERPRETATION)
+    assert set(result["correlations"]) == set(interpretation_columns())
     ten = compare([(str(i), row_report(0.1 * i, 10 + i, i)) for i in range(10)])["correlations"]
     assert ten["interpretable_units"]["ci95"][0] > 0, "a Fisher interval from 10 points on"
 

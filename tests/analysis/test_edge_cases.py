@@ -11,15 +11,13 @@ import shutil
 import jsonschema
 import pytest
 import yaml
-from torchmetrics import SumMetric
 
-from lightning_pse.analysis import evaluate
-from lightning_pse.analysis.registry import REGISTRY, SectionEntry, page, summary
+from lightning_pse.analysis import evaluate, report_schema
+from lightning_pse.analysis.registry import page
 from lightning_pse.attacks import PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.errors import UserInputError
-from lightning_pse.schemas import REPORT_SCHEMA_VERSION, report_schema
-from lightning_pse.sections import Section
+from lightning_pse.schemas import REPORT_SCHEMA_VERSION
 
 from helpers import call_analyze, quiet_trainer
 
@@ -215,38 +213,6 @@ def test_reports_validate_against_the_shipped_schema_and_drifted_ones_do_not(unf
     for bad in (drifted, drifted_key, unexplained, no_reason):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
-
-
-class PixelCount(Section):
-    """A section of one new metric (pixels seen), written as one room: its numbers, page and lines."""
-
-    name = "pixels"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.total = self.add_metric(SumMetric())
-
-    def update(self, model, batch, runs) -> None:
-        self.total.update(float(batch.x[0].numel() * len(batch)))
-
-    def compute(self, model=None, rank: int = 0, world_size: int = 1) -> dict:
-        return {"pixels": {"total": int(self.total.compute())}}
-
-    @classmethod
-    def html(cls, report: dict, figures: dict) -> list[str]:
-        return [f"<h2>Pixels</h2><p>pixels seen: {report['pixels']['total']}</p>"]
-
-    @classmethod
-    def summary(cls, report: dict) -> list[str]:
-        return [f"pixels seen: {report['pixels']['total']}"]
-
-
-def test_a_new_section_is_one_class_and_one_registry_entry(trained_model, synthetic_data, monkeypatch):
-    monkeypatch.setitem(REGISTRY, "pixels", SectionEntry(PixelCount, lambda analysis: PixelCount()))
-    report = evaluate(trained_model, synthetic_data, ["pixels"], num_samples=4)
-    pixels = 4 * synthetic_data.example_image("test", 0).numel()
-    assert report["pixels"]["total"] == pixels and report["sections"] == ["pixels"]
-    assert f"pixels seen: {pixels}" in page(report, {}) and f"pixels seen: {pixels}" in summary(report)
 
 
 NOTHING_FOOLS = {

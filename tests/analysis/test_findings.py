@@ -5,17 +5,12 @@ import math
 import pytest
 import torch
 
-from lightning_pse.analysis.findings import (
-    MIN_TYPE_SHARE,
-    cam_regions,
-    findings,
-    ground_truth_specificity,
-    perturbation_types,
-    sensitive_units,
-    type_presence,
-)
+from lightning_pse.analysis.findings import findings
 from lightning_pse.pse import Category
 from lightning_pse.pse.ground_truth import specificity
+from lightning_pse.sections.cam import cam_regions
+from lightning_pse.sections.network import sensitive_units
+from lightning_pse.sections.pse import MIN_TYPE_SHARE, ground_truth_specificity, perturbation_types, type_presence
 from lightning_pse.stats import paired_difference, spearman_interval, verdict, wilson_interval
 
 

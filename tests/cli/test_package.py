@@ -46,7 +46,7 @@ def test_the_wheel_trains_and_analyses_from_an_empty_folder(tmp_path):
     wheel = build_wheel(tmp_path / "dist")
     names = zipfile.ZipFile(wheel).namelist()
     assert "lightning_pse/configs/default.yaml" in names and "lightning_pse/configs/data/synthetic.yaml" in names
-    assert "lightning_pse/schemas/report.schema.json" in names
+    assert "lightning_pse/schemas/core.schema.json" in names
     venv = fresh_venv(tmp_path / "venv")
     subprocess.run(
         [

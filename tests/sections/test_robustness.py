@@ -7,11 +7,11 @@ import jsonschema
 import pytest
 import torch
 
+from lightning_pse.analysis import report_schema
 from lightning_pse.attacks import APGD, CW, PGD, Attack, presets, robust_correct
 from lightning_pse.errors import UserInputError
 from lightning_pse.models.passes import PassCount
 from lightning_pse.output.text import format_eps
-from lightning_pse.schemas import report_schema
 from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection, robustness
 from lightning_pse.sections.intervals import rate, wilson_interval
 
