@@ -7,6 +7,7 @@ from .dissection import DissectionCallback
 from .pse import PSECallback
 from .robust_eval import RobustEvalCallback
 from .schedule import ProbeCallback
+from .section import SectionCallback
 
 __all__ = [
     "BestCheckpoint",
@@ -15,5 +16,6 @@ __all__ = [
     "PSECallback",
     "ProbeCallback",
     "RobustEvalCallback",
+    "SectionCallback",
     "StopCheckpoint",
 ]

@@ -9,10 +9,10 @@ from ..attacks import Attack, presets
 from ..cam.settings import CAM, CAMSettings
 from ..pse import PSE, PSESettings
 from ..sections import CAMSection, Section
-from .schedule import ProbeCallback
+from .section import SectionCallback
 
 
-class CAMCallback(ProbeCallback):
+class CAMCallback(SectionCallback):
     """For each attack, on the correctly classified probe samples it fools: the CAM agreement
     scores of ``cam.cam_agreement`` (``sections.CAMSection``; ``docs/method.md`` §2) averaged over
     images where they are defined, logged as ``cam/<attack>/{agreement,baseline}_suppression_true``,
@@ -53,25 +53,24 @@ class CAMCallback(ProbeCallback):
         seed: int = 0,
         batch_size: int = 32,
     ) -> None:
-        super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
-        self.default_attacks = attacks is None
-        attacks = attacks if attacks is not None else presets.cam_attacks(seed=seed)
-        self.section = CAMSection(
-            attacks, cam.method, layer, cam.threshold, cam.draws, pse, num_examples=num_media, seed=seed
+        super().__init__(attacks, every_n_epochs, num_samples, split, seed, batch_size)
+        self.cam, self.layer, self.pse, self.num_media = cam, layer, pse, num_media
+
+    def default_attacks(self, norm: str, eps: float) -> dict[str, Attack]:
+        return presets.cam_attacks(eps, seed=self.seed, norm=norm)
+
+    def build_section(self, attacks: dict[str, Attack], norm: str, eps: float) -> Section:
+        cam = self.cam
+        return CAMSection(
+            attacks,
+            cam.method,
+            self.layer,
+            cam.threshold,
+            cam.draws,
+            self.pse,
+            num_examples=self.num_media,
+            seed=self.seed,
         )
-
-    def sections(self) -> list[Section]:
-        return [self.section]
-
-    def use_threat_model(self, norm: str, eps: float) -> None:
-        if self.default_attacks:
-            self.section.attacks = presets.cam_attacks(eps, seed=self.seed, norm=norm)
-
-    def use_cheapest_attacks(self) -> None:
-        self.section.attacks = Attack.all_cheapest(self.section.attacks)
-
-    def attacks_used(self) -> list[Attack]:
-        return list(self.section.attacks.values())
 
     def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor) -> None:
         self.section.check(model, x)

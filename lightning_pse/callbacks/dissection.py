@@ -63,7 +63,7 @@ class DissectionCallback(ProbeCallback):
         super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
         self.layers = [layers] if isinstance(layers, str) or layers is None else list(layers)
         self.default_attack = attack is None
-        self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
+        self.attack = attack  # None until ``setup``: ``presets.sensitivity`` at the threat model
         self.broden_dir, self.broden_categories = broden_dir, broden_categories
         self.num_concept_images = num_concept_images
         self.settings = dissection

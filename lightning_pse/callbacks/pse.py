@@ -8,10 +8,10 @@ from torch import Tensor, nn
 from ..attacks import Attack, presets
 from ..pse import PSE, PSESettings
 from ..sections import PSESection, Section
-from .schedule import ProbeCallback
+from .section import SectionCallback
 
 
-class PSECallback(ProbeCallback):
+class PSECallback(SectionCallback):
     """Attacks the correctly classified samples of the probe set and analyses the successful
     adversarial examples (``sections.PSESection``; ``docs/method.md`` §1), per attack.
 
@@ -50,23 +50,14 @@ class PSECallback(ProbeCallback):
         seed: int = 0,
         batch_size: int = 32,
     ) -> None:
-        super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
-        self.target_rule, self.default_attacks = target_rule, attacks is None
-        attacks = attacks if attacks is not None else presets.pse_attacks(target_rule=target_rule, seed=seed)
-        self.section = PSESection(attacks, pse, ground_truth=False, num_examples=num_media, seed=seed)
+        super().__init__(attacks, every_n_epochs, num_samples, split, seed, batch_size)
+        self.target_rule, self.pse, self.num_media = target_rule, pse, num_media
 
-    def sections(self) -> list[Section]:
-        return [self.section]
+    def default_attacks(self, norm: str, eps: float) -> dict[str, Attack]:
+        return presets.pse_attacks(eps, self.target_rule, self.seed, norm)
 
-    def use_threat_model(self, norm: str, eps: float) -> None:
-        if self.default_attacks:
-            self.section.attacks = presets.pse_attacks(eps, self.target_rule, self.seed, norm)
-
-    def use_cheapest_attacks(self) -> None:
-        self.section.attacks = Attack.all_cheapest(self.section.attacks)
-
-    def attacks_used(self) -> list[Attack]:
-        return list(self.section.attacks.values())
+    def build_section(self, attacks: dict[str, Attack], norm: str, eps: float) -> Section:
+        return PSESection(attacks, self.pse, ground_truth=False, num_examples=self.num_media, seed=self.seed)
 
     def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor) -> None:
         self.section.check(x)

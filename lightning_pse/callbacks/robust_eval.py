@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from ..attacks import Attack, presets
-from ..data.stats import REFERENCE_EPS
 from ..sections import RobustnessSection, Section
 from ..sections.robustness import attack_radius
-from .schedule import ProbeCallback
+from .section import SectionCallback
 
 
-class RobustEvalCallback(ProbeCallback):
+class RobustEvalCallback(SectionCallback):
     """Logs ``<split>/robust_acc`` (default ``val/robust_acc``): the share of probe samples still
     classified correctly under ``attack`` (samples misclassified clean count as errors), and
-    ``<split>/probe_clean_acc`` on the same samples (``sections.RobustnessSection``).
+    ``<split>/probe_clean_acc`` on the same samples (``sections.RobustnessSection``), the attack
+    judged where the robustness section judges it under the threat model: a bounded attack at its
+    own radius, an unbounded one (C&W, EAD) within ``presets.unbounded_radius``.
     ``ModelCheckpoint(monitor="val/robust_acc")`` selects on it (keep ``every_n_epochs=1`` then, so
     every epoch has a value).
 
@@ -36,32 +37,18 @@ class RobustEvalCallback(ProbeCallback):
         seed: int = 0,
         batch_size: int = 128,
     ) -> None:
-        super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
-        self.default_attack = attack is None
-        self.use_attack(attack if attack is not None else presets.robust_eval(seed=seed))
-
-    def use_attack(self, attack: Attack, norm: str | None = None, eps: float | None = None) -> None:
-        """Measure ``attack``, judged where the robustness section judges it under the threat model
-        ``(norm, eps)`` (default: the attack's norm at its reference radius): a bounded attack at its
-        own radius, an unbounded one (C&W, EAD) within ``presets.unbounded_radius``."""
-        self.attack = attack
-        norm = norm or attack.norm
-        judged = attack_radius(attack, norm, REFERENCE_EPS[norm] if eps is None else eps)
-        self.section = RobustnessSection(
-            {"attack": attack}, *judged, seed=self.seed, prefix=self.split, check_gradients=False
+        super().__init__(
+            None if attack is None else {"attack": attack}, every_n_epochs, num_samples, split, seed, batch_size
         )
 
-    def use_threat_model(self, norm: str, eps: float) -> None:
-        attack = presets.robust_eval(eps, norm, self.seed) if self.default_attack else self.attack
-        self.use_attack(attack, norm, eps)
+    @property
+    def attack(self) -> Attack:
+        """The attack measured (known from ``setup`` on)."""
+        return self.section.attacks["attack"]
 
-    def use_cheapest_attacks(self) -> None:
-        """The attack at its smallest budget, judged where the original was (same radius)."""
-        self.attack = self.attack.cheapest()
-        self.section.attacks = {"attack": self.attack}
+    def default_attacks(self, norm: str, eps: float) -> dict[str, Attack]:
+        return {"attack": presets.robust_eval(eps, norm, self.seed)}
 
-    def sections(self) -> list[Section]:
-        return [self.section]
-
-    def attacks_used(self) -> list[Attack]:
-        return [self.attack]
+    def build_section(self, attacks: dict[str, Attack], norm: str, eps: float) -> Section:
+        judged = attack_radius(attacks["attack"], norm, eps)
+        return RobustnessSection(attacks, *judged, seed=self.seed, prefix=self.split, check_gradients=False)

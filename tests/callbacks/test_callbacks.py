@@ -368,6 +368,9 @@ def test_callbacks_take_their_sections_settings_whole_from_nested_yaml(tmp_path)
     pse, cam, dissection = [
         c for c in cli.trainer.callbacks if isinstance(c, (PSECallback, CAMCallback, DissectionCallback))
     ]
-    assert pse.section.settings == PSESettings(estimator="gradient", tau=0.5)
-    assert cam.section.cam["method"] == "grad_cam" and cam.section.settings == PSESettings()
+    assert pse.pse == PSESettings(estimator="gradient", tau=0.5)
+    assert cam.cam.method == "grad_cam" and cam.pse == PSESettings()
+    for callback in (pse, cam):  # the sections are built once the threat model is known, with these settings
+        callback.use_threat_model("linf", 8 / 255)
+    assert pse.section.settings == pse.pse and cam.section.cam["method"] == "grad_cam"
     assert dissection.settings.quantile == 0.01 and dissection.settings.iou_threshold == DISSECTION.iou_threshold

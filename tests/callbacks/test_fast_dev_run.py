@@ -3,6 +3,7 @@ attacks at their smallest budget: Lightning's smoke run checks that everything r
 
 import copy
 
+from lightning_pse.attacks import presets
 from lightning_pse.attacks.base import Attack
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.callbacks.schedule import SMOKE_SAMPLES
@@ -29,7 +30,7 @@ def test_every_callback_runs_once_on_one_batch_at_the_smallest_budget(
         CAMCallback(every_n_epochs=3, num_samples=32),
         DissectionCallback(every_n_epochs=5, num_samples=256, num_concept_images=256),
     ]
-    full_budgets = [c.attack.budget() for c in (callbacks[0], callbacks[3])]
+    full_budgets = [presets.robust_eval().budget(), presets.sensitivity().budget()]  # what they would run
     trainer = quiet_trainer(fast_dev_run=True, callbacks=callbacks)
     trainer.fit(module, datamodule=synthetic_data)
     assert min(full_budgets) > 5, "the defaults are not already small: the test would prove nothing"
