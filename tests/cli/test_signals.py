@@ -30,7 +30,7 @@ def config(root: Path) -> Path:
             "callbacks": [
                 {"class_path": "lightning_pse.callbacks.RobustEvalCallback", "init_args": {"num_samples": 16}},
                 {"class_path": "pytorch_lightning.callbacks.ModelCheckpoint", "init_args": {"filename": "last"}},
-                {"class_path": "kill_at_step.TermAtStep", "init_args": {"step": TERM_AT}},
+                {"class_path": "helpers.kill_at_step.TermAtStep", "init_args": {"step": TERM_AT}},
             ],
         },
         "model": {"class_path": "lightning_pse.training.ClassifierModule", "init_args": {"model": "small_cnn"}},

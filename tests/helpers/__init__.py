@@ -18,7 +18,7 @@ from torch import nn
 
 from lightning_pse.data.readers import write_idx
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TINY = [
     "--data.num_train",
     "256",

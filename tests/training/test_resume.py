@@ -35,7 +35,7 @@ def config(root: Path, version: str, kill_at: int | None = None) -> Path:
         },
     ]
     if kill_at is not None:
-        callbacks.append({"class_path": "kill_at_step.KillAtStep", "init_args": {"step": kill_at}})
+        callbacks.append({"class_path": "helpers.kill_at_step.KillAtStep", "init_args": {"step": kill_at}})
     spec = {
         "seed_everything": 0,
         "trainer": {
