@@ -17,9 +17,9 @@ import torch
 
 from lightning_pse.analysis.options import parse_eps
 from lightning_pse.attacks import APGD, presets
+from lightning_pse.attacks.radii import standard_eps
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
 from lightning_pse.data import unpack_batch
-from lightning_pse.data.stats import standard_eps
 from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection
 
 

@@ -28,7 +28,7 @@ def script(tool: str) -> None:
 
     def start(argv: list[str]) -> None:
         if tool == "train":
-            from .cli import main as tool_main
+            from .training.cli import main as tool_main
         else:
             from .analysis.cli import main as tool_main
         tool_main(argv)
@@ -55,7 +55,7 @@ def guarded(command, argv: list[str]) -> None:
 def run(argv: list[str]) -> None:
     command, rest = (argv[0], argv[1:]) if argv else (None, [])
     if command in ("fit", "validate", "test"):
-        from .cli import main as train_main
+        from .training.cli import main as train_main
 
         train_main(argv)
     elif command == "analyze":

@@ -1,6 +1,8 @@
 """The package's import graph runs one way: pixel groups → attacks → science (pse, cam, dissect) →
 sections → callbacks | analysis → command lines, with ``output`` below callbacks and analysis.
-Every import counts, module-level or inside a function."""
+Every import counts, module-level or inside a function. The training modules sit below the
+callbacks; their package's command line (``training/cli.py``, ``train.py``) is the one file of it
+at the top, like ``analysis/cli.py``."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ FORBIDDEN = (
     + [("sections", upper) for upper in ("training", "callbacks", "analysis", "cli", "checkpoints")]
     + [("output", other) for other in (*SCIENCE, "sections", "training", "callbacks", "analysis", "cli")]
 )
+TOP_OF_TRAINING = "training/cli.py"  # the only training file above the callbacks and the output
 
 
 def top_package(path: Path) -> str:
@@ -94,6 +97,57 @@ def test_no_import_runs_the_wrong_way():
         f"{file}: {source} imports {target}" for source, target, file in edges() if (source, target) in FORBIDDEN
     )
     assert not wrong, "\n".join(wrong)
+
+
+def test_only_the_training_command_line_imports_above_training():
+    above = {"callbacks", "analysis", "output", "checkpoints", "argparsing"}
+    wrong = sorted(
+        f"{file}: {source} imports {target}"
+        for source, target, file in edges()
+        if source == "training" and target in above and file != TOP_OF_TRAINING
+    )
+    assert not wrong, "\n".join(wrong)
+    assert ("training", "callbacks", TOP_OF_TRAINING) in edges(), "the rule sees the command line's imports"
+
+
+def unresolved_relative_imports(package: Path) -> list[str]:
+    """``file: from .x import y`` for every relative import, module-level or inside a function,
+    whose target module is neither a file nor a package of ``package`` (a moved file's imports)."""
+    wrong = []
+    for path in package.rglob("*.py"):
+        here = list(path.relative_to(package).parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = here[: len(here) - (node.level - 1)] if node.level <= len(here) + 1 else None
+                target = package.joinpath(*base, *(node.module.split(".") if node.module else []))
+                names = [] if node.module else [alias.name for alias in node.names]
+                init = target / "__init__.py"  # ``from .. import __version__``: a name the package defines
+                found = (
+                    (target.with_suffix(".py").is_file() or target.is_dir())
+                    if node.module
+                    else all(
+                        (target / f"{n}.py").is_file() or (target / n).is_dir() or n in init.read_text() for n in names
+                    )
+                )
+                if base is None or not found:
+                    wrong.append(f"{path.relative_to(package)}: from {'.' * node.level}{node.module or ''} import ...")
+    return wrong
+
+
+def test_every_relative_import_resolves():
+    wrong = unresolved_relative_imports(PACKAGE)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_an_unresolved_relative_import_is_caught(tmp_path):
+    """A file moved one package down keeps ``from .argparsing import ...`` inside a function."""
+    package = tmp_path / "lightning_pse"
+    (package / "training").mkdir(parents=True)
+    (package / "argparsing.py").write_text("")
+    (package / "training" / "cli.py").write_text("def f():\n    from .argparsing import one_line\n")
+    assert unresolved_relative_imports(package) == ["training/cli.py: from .argparsing import ..."]
+    (package / "training" / "cli.py").write_text("def f():\n    from ..argparsing import one_line\n")
+    assert unresolved_relative_imports(package) == []
 
 
 def test_a_backward_import_is_caught(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 
 from lightning_pse.attacks import presets
 from lightning_pse.cam.regions import binarize
-from lightning_pse.dissect import DISSECTION, dissect
+from lightning_pse.dissect import DEFAULT_DISSECTION, dissect
 from lightning_pse.dissect.masking import MASK_FRACTIONS
 from lightning_pse.groups import default_group_size
 from lightning_pse.pse import analyze
@@ -41,7 +41,7 @@ def default(function, name):
         ("region threshold", lambda: f"{default(binarize, 'threshold')} · max"),
         ("quantile q", lambda: str(default(dissect, "quantile"))),
         ("IoU threshold", lambda: str(default(dissect, "iou_threshold"))),
-        ("top fraction", lambda: str(DISSECTION.top_fraction)),
+        ("top fraction", lambda: str(DEFAULT_DISSECTION.top_fraction)),
         ("masked fractions", lambda: ", ".join(f"{100 * f:g}" for f in MASK_FRACTIONS) + " %"),
     ],
 )

@@ -8,7 +8,7 @@
 Options (``python analyze.py --help``, ``--print_config``) are parsed like ``train.py``'s; see
 ``options.py``. The steps: parse once → the checkpoint read once → the data settled (the
 checkpoint's unless named; ``--data.KEY`` on top) → data and model (``sources.py``) → output folder checked
-(``output.py``) → every prerequisite checked (``engine.Analysis``) → sections → report written
+(``output.folder``) → every prerequisite checked (``engine.Analysis``) → sections → report written
 atomically → optional W&B run → summary printed. Bad input is one ``error:`` line and exit 2.
 """
 

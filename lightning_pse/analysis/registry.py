@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from ..cam import CAM
-from ..dissect import DISSECTION
+from ..cam import DEFAULT_CAM
+from ..dissect import DEFAULT_DISSECTION
 from ..output.html import render
-from ..pse import PSE
+from ..pse import DEFAULT_PSE
 from ..schemas import core_schema
 from ..sections import CAMSection, DissectionSection, MaskingSection, PSESection, RobustnessSection, Section
 
@@ -27,10 +27,10 @@ class PSEOptions:
     """The PSE analysis (``docs/method.md`` §1): estimator, group size (None: by image size), τ, ρ;
     defaults from ``pse.PSESettings``, the ones the callbacks use."""
 
-    estimator: Literal["ablation", "gradient"] = PSE.estimator
-    group_size: Optional[int] = PSE.group_size
-    tau: float = PSE.tau
-    rho: float = PSE.rho
+    estimator: Literal["ablation", "gradient"] = DEFAULT_PSE.estimator
+    group_size: Optional[int] = DEFAULT_PSE.group_size
+    tau: float = DEFAULT_PSE.tau
+    rho: float = DEFAULT_PSE.rho
 
 
 @dataclass
@@ -39,9 +39,9 @@ class CAMOptions:
     ``grad_cam``), ``layer`` (default: the feature layer, or the last conv layer), ``threshold``;
     defaults from ``cam.CAMSettings``."""
 
-    method: Literal["cam", "grad_cam", "grad_cam_pp"] = CAM.method
+    method: Literal["cam", "grad_cam", "grad_cam_pp"] = DEFAULT_CAM.method
     layer: Optional[str] = None
-    threshold: float = CAM.threshold
+    threshold: float = DEFAULT_CAM.threshold
 
 
 @dataclass
@@ -55,9 +55,9 @@ class DissectionOptions:
     probe: Literal["synthetic", "data"] = "synthetic"
     num_concept_images: int = 256
     stability_draws: int = 0
-    quantile: float = DISSECTION.quantile
-    iou_threshold: float = DISSECTION.iou_threshold
-    top_fraction: float = DISSECTION.top_fraction
+    quantile: float = DEFAULT_DISSECTION.quantile
+    iou_threshold: float = DEFAULT_DISSECTION.iou_threshold
+    top_fraction: float = DEFAULT_DISSECTION.top_fraction
     broden_dir: Optional[str] = None
     broden_categories: Optional[list[str]] = None
     fractions: Optional[list[float]] = None

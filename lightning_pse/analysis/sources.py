@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..attacks.radii import ROBUSTBENCH_EPS
 from ..checkpoints import load_module, load_tensors, project_class, read_checkpoint, recorded_class_path
 from ..data import ImageDataModule
 from ..errors import UserInputError
@@ -31,14 +32,6 @@ ROBUSTBENCH_DATA = {
     "cifar10": "lightning_pse.data.CIFAR10DataModule",
     "cifar100": "lightning_pse.data.CIFAR100DataModule",
     "imagenet": "lightning_pse.data.ImageFolderDataModule",
-}
-ROBUSTBENCH_EPS = {
-    ("cifar10", "Linf"): 8 / 255,
-    ("cifar100", "Linf"): 8 / 255,
-    ("imagenet", "Linf"): 4 / 255,
-    ("cifar10", "L2"): 0.5,
-    ("cifar100", "L2"): 0.5,
-    ("imagenet", "L2"): 3.0,
 }
 ZOO_EXTRA = "pip install 'lightning_pse[zoo]'"
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..data.stats import REFERENCE_EPS, standard_eps
 from .apgd import APGD
 from .base import Attack
 from .cw import CW
 from .ead import EAD
 from .pgd import PGD
+from .radii import REFERENCE_EPS, standard_eps
 from .square import Square
 
 DEFAULT_EPS = REFERENCE_EPS["linf"]  # ℓ∞ radius of the per-epoch callbacks when a config names none
@@ -83,7 +83,7 @@ def model_threat(training: Mapping, datamodule, norm: str | None = None, eps: fl
     ``evaluate()``: ``norm`` and ``eps`` where given (zero is a value), else the training radius
     (``training``: the hyper-parameters of an adversarial-training module, or what is known of a
     model's training, with ``eps`` and ``norm``) when it was trained in that norm, else the dataset's
-    standard radius for the norm (``data.stats.standard_eps``: ℓ∞ 8/255 for CIFAR and the synthetic
+    standard radius for the norm (``radii.standard_eps``: ℓ∞ 8/255 for CIFAR and the synthetic
     benchmark, 0.3 for MNIST, 0.1 for Fashion-MNIST; ℓ2 0.5)."""
     trained_norm = training.get("norm") or "linf"
     norm = norm or trained_norm
@@ -108,7 +108,7 @@ def ground_truth(seed: int = 0) -> PGD:
 def unbounded_radius(attack_norm: str, norm: str, eps: float) -> float:
     """The radius, in the norm ``attack_norm`` it minimises, within which an unbounded attack (C&W ℓ2,
     EAD ℓ1) counts as a success: ε when that is the threat model's norm ``norm``, else the norm's
-    reference radius (``data.stats.REFERENCE_EPS``: C&W within ℓ2 0.5, EAD within ℓ1 12)."""
+    reference radius (``radii.REFERENCE_EPS``: C&W within ℓ2 0.5, EAD within ℓ1 12)."""
     return eps if attack_norm == norm else REFERENCE_EPS[attack_norm]
 
 

@@ -11,8 +11,8 @@ import math
 import torch
 from torch import Tensor
 
-from ..data.stats import REFERENCE_EPS
 from ..errors import UnknownNameError, UserInputError, check_range
+from .radii import REFERENCE_EPS
 
 NORMS = ("linf", "l2", "l1")
 
@@ -162,7 +162,7 @@ THREATS = {"linf": LinfThreat, "l2": L2Threat, "l1": L1Threat}
 
 
 def resolve_eps(eps: float | None, norm: str) -> float:
-    """``eps``, or the literature's CIFAR-size radius for ``norm`` (``data.stats.REFERENCE_EPS``)."""
+    """``eps``, or the literature's CIFAR-size radius for ``norm`` (``radii.REFERENCE_EPS``)."""
     if norm not in REFERENCE_EPS:
         raise UnknownNameError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
     if eps is None:

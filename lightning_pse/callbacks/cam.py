@@ -6,8 +6,8 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
-from ..cam.settings import CAM, CAMSettings
-from ..pse import PSE, PSESettings
+from ..cam.settings import DEFAULT_CAM, CAMSettings
+from ..pse import DEFAULT_PSE, PSESettings
 from ..sections import CAMSection, Section
 from .section import SectionCallback
 
@@ -43,9 +43,9 @@ class CAMCallback(SectionCallback):
     def __init__(
         self,
         attacks: dict[str, Attack] | None = None,
-        cam: CAMSettings = CAM,
+        cam: CAMSettings = DEFAULT_CAM,
         layer: str | None = None,
-        pse: PSESettings = PSE,
+        pse: PSESettings = DEFAULT_PSE,
         num_media: int = 8,
         every_n_epochs: int = 1,
         num_samples: int | None = 64,

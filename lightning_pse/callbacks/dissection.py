@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
-from ..dissect import DISSECTION, DissectionSettings, concept_probe_set
+from ..dissect import DEFAULT_DISSECTION, DissectionSettings, concept_probe_set
 from ..models.capture import resolve_layer
 from ..sections import DissectionSection, Section
 from .schedule import SMOKE_SAMPLES, ProbeCallback
@@ -53,7 +53,7 @@ class DissectionCallback(ProbeCallback):
         broden_dir: str | None = None,
         broden_categories: list[str] | None = None,
         num_concept_images: int = 256,
-        dissection: DissectionSettings = DISSECTION,
+        dissection: DissectionSettings = DEFAULT_DISSECTION,
         every_n_epochs: int = 5,
         num_samples: int | None = 256,
         split: str = "val",

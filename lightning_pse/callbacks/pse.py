@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
-from ..pse import PSE, PSESettings
+from ..pse import DEFAULT_PSE, PSESettings
 from ..sections import PSESection, Section
 from .section import SectionCallback
 
@@ -42,7 +42,7 @@ class PSECallback(SectionCallback):
         self,
         attacks: dict[str, Attack] | None = None,
         target_rule: str = "random",
-        pse: PSESettings = PSE,
+        pse: PSESettings = DEFAULT_PSE,
         num_media: int = 8,
         every_n_epochs: int = 1,
         num_samples: int | None = 64,

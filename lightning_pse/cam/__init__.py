@@ -16,10 +16,10 @@ from .agreement import (
 from .methods import CAM_METHODS, cam, class_activation_map, grad_cam, grad_cam_pp
 from .regions import binarize, interpretability_score, iou, pointing_game, shifted_regions
 from .saliency import adversarial_saliency, saliency_agreement, saliency_region
-from .settings import CAM, CAMSettings
+from .settings import DEFAULT_CAM, CAMSettings
 
 __all__ = [
-    "CAM",
+    "DEFAULT_CAM",
     "CAMSettings",
     "CAMAgreement",
     "CAM_METHODS",

@@ -15,7 +15,7 @@ from ..models.state import eval_mode
 from ..pse import Category, PSEResult
 from .methods import CAM_METHODS
 from .regions import binarize, interpretability_score, iou, pointing_game, shifted_regions
-from .settings import CAM
+from .settings import DEFAULT_CAM
 
 
 def cam_method(name: str):
@@ -26,7 +26,12 @@ def cam_method(name: str):
 
 
 def class_region(
-    model: nn.Module, x: Tensor, classes: Tensor, method: str = CAM.method, layer=None, threshold: float = CAM.threshold
+    model: nn.Module,
+    x: Tensor,
+    classes: Tensor,
+    method: str = DEFAULT_CAM.method,
+    layer=None,
+    threshold: float = DEFAULT_CAM.threshold,
 ) -> Tensor:
     """``[B, H, W]`` bool: the binarised ``method`` map of ``classes`` on ``x``."""
     return binarize(cam_method(method)(model, x, classes, layer), threshold)
@@ -76,10 +81,10 @@ def cam_agreement(
     y: Tensor,
     target: Tensor,
     pse: PSEResult,
-    method: str = CAM.method,
+    method: str = DEFAULT_CAM.method,
     layer=None,
-    threshold: float = CAM.threshold,
-    draws: int = CAM.draws,
+    threshold: float = DEFAULT_CAM.threshold,
+    draws: int = DEFAULT_CAM.draws,
     seed: int = 0,
 ) -> CAMAgreement:
     """CAM agreement of the PSE categories of ``pse`` (computed on the same ``x``, ``x_adv``)."""
@@ -121,9 +126,9 @@ def localization(
     x: Tensor,
     y: Tensor,
     object_mask: Tensor,
-    method: str = CAM.method,
+    method: str = DEFAULT_CAM.method,
     layer=None,
-    threshold: float = CAM.threshold,
+    threshold: float = DEFAULT_CAM.threshold,
 ) -> tuple[Tensor, Tensor]:
     """``(IoU [B], pointing hit [B] bool)`` of the true-class map against a ground-truth mask ``[B, H, W]``."""
     maps = cam_method(method)(model, x, y, layer)
@@ -147,9 +152,9 @@ def cam_guided_attack(
     x: Tensor,
     y: Tensor,
     target: Tensor | None = None,
-    method: str = CAM.method,
+    method: str = DEFAULT_CAM.method,
     layer=None,
-    threshold: float = CAM.threshold,
+    threshold: float = DEFAULT_CAM.threshold,
     full: AttackResult | None = None,
 ) -> GuidedAttack:
     """Re-run ``attack`` with ``mask`` = true-class region ∪ target-class region (both on ``x``;

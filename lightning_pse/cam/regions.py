@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .settings import CAM
+from .settings import DEFAULT_CAM
 
 
-def binarize(maps: Tensor, threshold: float = CAM.threshold, top_percent: float | None = None) -> Tensor:
+def binarize(maps: Tensor, threshold: float = DEFAULT_CAM.threshold, top_percent: float | None = None) -> Tensor:
     """``[B, H, W]`` bool region: ``M ≥ threshold·max M`` per image (CAM's localisation rule,
     default 0.2), or with ``top_percent`` the ``top_percent`` % highest pixels of each image."""
     if top_percent is None:

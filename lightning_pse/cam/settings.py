@@ -17,4 +17,4 @@ class CAMSettings:
     draws: int = 5
 
 
-CAM = CAMSettings()
+DEFAULT_CAM = CAMSettings()

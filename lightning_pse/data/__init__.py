@@ -13,8 +13,8 @@ from .datamodules import (
 )
 from .datasets import TensorImageDataset, unpack_batch
 from .given import GivenDataModule, as_datamodule
+from .normalization import DATASET_STATS
 from .probe import private_generator, probe_indices, shard_batches, shard_loader
-from .stats import DATASET_STATS
 from .synthetic import COLOR_NAMES, SHAPES, TEXTURES, SyntheticShapes, generate_shapes
 
 __all__ = [

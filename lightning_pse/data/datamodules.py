@@ -23,9 +23,9 @@ from torchvision.transforms import v2
 
 from ..errors import DatasetNotFoundError, UserInputError
 from .datasets import DictDataset, TensorImageDataset, check_labels, unpack_batch
+from .normalization import DATASET_STATS
 from .probe import evaluation_sampler, probe_indices
 from .readers import idx_exists, read_cifar_batches, read_idx, read_svhn_mat
-from .stats import DATASET_STATS
 from .synthetic import LABEL_RULES, SHAPES, SyntheticShapes
 
 

@@ -15,7 +15,7 @@ from .masking import MASK_FRACTIONS, mask_units, masking_curve
 from .quantiles import ExactQuantile, SampledQuantile
 from .result import DissectionResult
 from .sensitivity import add_sensitivity, attack_sensitivity, compare_sensitivity, dissection_summary, spearman
-from .settings import DISSECTION, DissectionSettings
+from .settings import DEFAULT_DISSECTION, DissectionSettings
 from .stability import LabelStability, NoisyImages, label_stability
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
     "DataConcepts",
     "LabelStability",
     "NoisyImages",
-    "DISSECTION",
+    "DEFAULT_DISSECTION",
     "DissectionResult",
     "DissectionSettings",
     "ExactQuantile",

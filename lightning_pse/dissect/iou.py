@@ -30,7 +30,7 @@ from ..models.state import eval_mode
 from .cache import StageCache, model_fingerprint
 from .quantiles import QUANTILE_METHODS
 from .result import DissectionResult
-from .settings import DISSECTION
+from .settings import DEFAULT_DISSECTION
 from .sync import gather_rows, no_sync, sum_ranks
 from .tally import activation_thresholds, iou_table
 
@@ -39,8 +39,8 @@ def dissect(
     model: nn.Module,
     layer: nn.Module | str | None,
     loader: Iterable,
-    quantile: float = DISSECTION.quantile,
-    iou_threshold: float = DISSECTION.iou_threshold,
+    quantile: float = DEFAULT_DISSECTION.quantile,
+    iou_threshold: float = DEFAULT_DISSECTION.iou_threshold,
     *,
     quantile_method: str = "exact",
     sample_size: int = 65536,

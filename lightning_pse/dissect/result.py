@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from .settings import DISSECTION
+from .settings import DEFAULT_DISSECTION
 
 
 @dataclass
@@ -19,8 +19,8 @@ class DissectionResult:
     iou: Tensor
     concept_names: list[str]
     concept_categories: list[str]
-    quantile: float = DISSECTION.quantile
-    iou_threshold: float = DISSECTION.iou_threshold
+    quantile: float = DEFAULT_DISSECTION.quantile
+    iou_threshold: float = DEFAULT_DISSECTION.iou_threshold
     num_images: int = 0
 
     @property

@@ -21,7 +21,7 @@ from ..attacks import Attack
 from ..models.capture import resolve_layer
 from ..pse import UnitSensitivity, unit_effects
 from .result import DissectionResult
-from .settings import DISSECTION
+from .settings import DEFAULT_DISSECTION
 
 
 def add_sensitivity(
@@ -70,7 +70,7 @@ def spearman(a: Tensor, b: Tensor) -> float:
 def compare_sensitivity(
     sensitivity: Tensor,
     result: DissectionResult,
-    top_fraction: float = DISSECTION.top_fraction,
+    top_fraction: float = DEFAULT_DISSECTION.top_fraction,
     detectors: Tensor | None = None,
 ) -> dict:
     """The report's sensitivity–interpretability numbers for ``sensitivity`` ``[K]`` and ``result``:
@@ -94,7 +94,7 @@ def compare_sensitivity(
 
 
 def dissection_summary(
-    result: DissectionResult, sensitivity: Tensor, top_fraction: float = DISSECTION.top_fraction
+    result: DissectionResult, sensitivity: Tensor, top_fraction: float = DEFAULT_DISSECTION.top_fraction
 ) -> dict:
     """What the dissection callback logs and ``analyze.py`` reports for one layer: ``layer``,
     ``num_units``, ``interpretable_units``, ``detectors_per_category`` (units and unique concepts),

@@ -24,4 +24,4 @@ class DissectionSettings:
             )
 
 
-DISSECTION = DissectionSettings()
+DEFAULT_DISSECTION = DissectionSettings()

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from .concepts import concept_source
 from .iou import dissect
 from .result import DissectionResult
-from .settings import DISSECTION
+from .settings import DEFAULT_DISSECTION
 
 MIN_AGREEMENT = 0.9  # our choice: a label that holds in 9 draws of 10 is the unit's
 NOISE_SIGMA = 0.02  # the audit's pixel noise
@@ -87,8 +87,8 @@ def label_stability(
     draws: int = 20,
     sigma: float = NOISE_SIGMA,
     seed: int = 0,
-    quantile: float = DISSECTION.quantile,
-    iou_threshold: float = DISSECTION.iou_threshold,
+    quantile: float = DEFAULT_DISSECTION.quantile,
+    iou_threshold: float = DEFAULT_DISSECTION.iou_threshold,
     batch_size: int = 64,
     min_agreement: float = MIN_AGREEMENT,
     result: DissectionResult | None = None,

@@ -9,13 +9,13 @@ from .categories import Category, categorize, energy_shares, image_type, psr
 from .ground_truth import concentration
 from .metrics import PSEShares
 from .pipeline import PSEResult, analyze, analyze_attack
-from .settings import PSE, PSESettings
+from .settings import DEFAULT_PSE, PSESettings
 from .units import UnitEffects, UnitSensitivity, unit_effects
 
 __all__ = [
     "Category",
     "GroupGrid",
-    "PSE",
+    "DEFAULT_PSE",
     "PSEResult",
     "PSESettings",
     "PSEShares",

@@ -8,7 +8,7 @@ from enum import IntEnum
 import torch
 from torch import Tensor
 
-from .settings import PSE
+from .settings import DEFAULT_PSE
 
 
 class Category(IntEnum):
@@ -46,9 +46,9 @@ def categorize(
     promotion: Tensor,
     suppression: Tensor,
     energy: Tensor,
-    tau: float = PSE.tau,
-    rho: float = PSE.rho,
-    eps: float = PSE.eps,
+    tau: float = DEFAULT_PSE.tau,
+    rho: float = DEFAULT_PSE.rho,
+    eps: float = DEFAULT_PSE.eps,
 ) -> Tensor:
     """Category codes ``[B, G]`` from ``P``, ``S`` and ``‖δ_G‖²``, each ``[B, G]``.
 

@@ -13,7 +13,7 @@ from ..groups import GroupGrid, default_group_size
 from ..models.state import eval_mode
 from .categories import Category, categorize, energy_shares, image_type, psr
 from .effects import ESTIMATORS, ablation_effects, gradient_effects, group_energy, whole_image_effects
-from .settings import PSE
+from .settings import DEFAULT_PSE
 
 
 @dataclass
@@ -53,13 +53,13 @@ def analyze(
     x_adv: Tensor,
     y: Tensor,
     target: Tensor,
-    group_size: int | None = PSE.group_size,
-    stride: int | None = PSE.stride,
-    estimator: str = PSE.estimator,
-    tau: float = PSE.tau,
-    rho: float = PSE.rho,
-    eps: float = PSE.eps,
-    max_batch: int = PSE.max_batch,
+    group_size: int | None = DEFAULT_PSE.group_size,
+    stride: int | None = DEFAULT_PSE.stride,
+    estimator: str = DEFAULT_PSE.estimator,
+    tau: float = DEFAULT_PSE.tau,
+    rho: float = DEFAULT_PSE.rho,
+    eps: float = DEFAULT_PSE.eps,
+    max_batch: int = DEFAULT_PSE.max_batch,
 ) -> PSEResult:
     """Promotion, suppression, PSR and categories of every ``group_size``² group (stride
     ``stride``, default ``group_size``) of ``δ = x_adv − x``.

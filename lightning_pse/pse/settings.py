@@ -43,4 +43,4 @@ class PSESettings:
         return asdict(self)
 
 
-PSE = PSESettings()
+DEFAULT_PSE = PSESettings()

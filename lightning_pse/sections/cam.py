@@ -11,7 +11,7 @@ from torchmetrics import MeanMetric, SumMetric
 
 from ..attacks import Attack, presets
 from ..cam import cam_agreement, cam_guided_attack, cam_method, localization, saliency_agreement
-from ..cam.settings import CAM
+from ..cam.settings import DEFAULT_CAM
 from ..groups import check_group_layout
 from ..output import figures
 from ..output.html import fmt, gain_text, img, keyed_table
@@ -206,10 +206,10 @@ class CAMSection(Section):
     def __init__(
         self,
         attacks: dict[str, Attack] | None = None,
-        method: str = CAM.method,
+        method: str = DEFAULT_CAM.method,
         layer: str | None = None,
-        threshold: float = CAM.threshold,
-        draws: int = CAM.draws,
+        threshold: float = DEFAULT_CAM.threshold,
+        draws: int = DEFAULT_CAM.draws,
         settings: PSESettings | dict | None = None,
         guided: bool = False,
         num_examples: int = 8,

@@ -15,7 +15,7 @@ from torchmetrics import SumMetric
 from ..attacks import Attack, presets
 from ..data import private_generator, shard_batches
 from ..dissect import (
-    DISSECTION,
+    DEFAULT_DISSECTION,
     MASK_FRACTIONS,
     DissectionResult,
     DissectionSettings,
@@ -158,7 +158,7 @@ class DissectionSection(Section):
         concepts: Dataset,
         layer: str | None = None,
         attack: Attack | None = None,
-        settings: DissectionSettings = DISSECTION,
+        settings: DissectionSettings = DEFAULT_DISSECTION,
         batch_size: int = 64,
         seed: int = 0,
         stability_draws: int = 0,

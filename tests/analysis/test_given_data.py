@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from lightning_pse.analysis import evaluate
 from lightning_pse.analysis.engine import Analysis
 from lightning_pse.attacks import PGD, presets
+from lightning_pse.attacks.radii import standard_eps
 from lightning_pse.data import as_datamodule
-from lightning_pse.data.stats import standard_eps
 from lightning_pse.errors import UserInputError
 
 NUM_CLASSES = 3

@@ -8,8 +8,8 @@ import torch
 from lightning_pse.analysis import evaluate
 from lightning_pse.attacks import APGD, CW, EAD, PGD, presets
 from lightning_pse.attacks.apgd_l1 import phase_radii
+from lightning_pse.attacks.radii import REFERENCE_EPS
 from lightning_pse.attacks.threat import L1Threat, project_l1_ball
-from lightning_pse.data.stats import REFERENCE_EPS
 from lightning_pse.sections.autoattack import AUTOATTACK_ATTACKS, autoattack_robust
 
 from helpers import TinyNet, data

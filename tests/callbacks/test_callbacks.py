@@ -18,7 +18,7 @@ from lightning_pse.attacks import CW, PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.cam import cam_agreement, localization, saliency_agreement
 from lightning_pse.data import SyntheticDataModule
-from lightning_pse.dissect import DISSECTION, SyntheticConcepts, attack_sensitivity, dissect, dissection_summary
+from lightning_pse.dissect import DEFAULT_DISSECTION, SyntheticConcepts, attack_sensitivity, dissect, dissection_summary
 from lightning_pse.errors import UserInputError
 from lightning_pse.output.wandb_logger import WandbLogger
 from lightning_pse.pse import PSESettings, PSEShares, analyze_attack
@@ -334,8 +334,8 @@ def test_robust_eval_judges_its_attack_where_the_robustness_section_does(attack,
 def test_callbacks_take_their_sections_settings_whole_from_nested_yaml(tmp_path):
     """``pse:``, ``cam:`` and ``dissection:`` blocks of a config reach the callbacks' sections as
     the settings objects, every field not named keeping its default."""
-    from lightning_pse.cli import LightningPseCLI
     from lightning_pse.data import ImageDataModule
+    from lightning_pse.training.cli import LightningPseCLI
 
     spec = {
         "trainer": {
@@ -373,4 +373,6 @@ def test_callbacks_take_their_sections_settings_whole_from_nested_yaml(tmp_path)
     for callback in (pse, cam):  # the sections are built once the threat model is known, with these settings
         callback.use_threat_model("linf", 8 / 255)
     assert pse.section.settings == pse.pse and cam.section.cam["method"] == "grad_cam"
-    assert dissection.settings.quantile == 0.01 and dissection.settings.iou_threshold == DISSECTION.iou_threshold
+    assert (
+        dissection.settings.quantile == 0.01 and dissection.settings.iou_threshold == DEFAULT_DISSECTION.iou_threshold
+    )

@@ -5,8 +5,8 @@ import torch
 import yaml
 
 from lightning_pse.checkpoints import load_module, read_checkpoint
-from lightning_pse.cli import main as train_main
 from lightning_pse.training import PGDATModule
+from lightning_pse.training.cli import main as train_main
 
 from helpers import REPO, TINY, call_train, error_lines, run_train
 

@@ -9,11 +9,11 @@ import torch
 import yaml
 from torch import nn
 
-from lightning_pse.cli import main as train_main
 from lightning_pse.data import MNISTDataModule, SyntheticDataModule
 from lightning_pse.dissect import SyntheticConcepts, concept_probe_set, describe_concepts
 from lightning_pse.models import registry
 from lightning_pse.training import PSEATModule
+from lightning_pse.training.cli import main as train_main
 
 from helpers import FAST, REPO, TINY, quiet_trainer, run_analyze, run_train, write_mnist
 

@@ -110,7 +110,7 @@ def call_cli(main, args, cwd, env_extra=None) -> Completed:
 
 
 def call_train(*args, cwd=REPO, env_extra=None) -> Completed:
-    from lightning_pse.cli import main
+    from lightning_pse.training.cli import main
 
     return call_cli(main, args, cwd, env_extra)
 

@@ -29,13 +29,13 @@ from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from .argparsing import PACKAGED_CONFIGS, invoked_as, resolve_config_files
-from .callbacks import StopCheckpoint
-from .checkpoints import check_fits, read_checkpoint
-from .data import ImageDataModule
-from .errors import UserInputError
-from .output.wandb_logger import WandbLogger
-from .training import ClassifierModule
+from ..argparsing import PACKAGED_CONFIGS, invoked_as, resolve_config_files
+from ..callbacks import StopCheckpoint
+from ..checkpoints import check_fits, read_checkpoint
+from ..data import ImageDataModule
+from ..errors import UserInputError
+from ..output.wandb_logger import WandbLogger
+from .classifier import ClassifierModule
 
 DEFAULT_CONFIG = PACKAGED_CONFIGS / "default.yaml"
 LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")  # ckpt_path values Lightning resolves itself
@@ -187,7 +187,7 @@ def _user_message(err: BaseException) -> str | None:
     from jsonargparse import ArgumentError
     from lightning_fabric.utilities.exceptions import MisconfigurationException
 
-    from .argparsing import one_line
+    from ..argparsing import one_line
 
     cause = _user_input_error(err)
     if cause is not None:
@@ -207,8 +207,8 @@ def _user_message(err: BaseException) -> str | None:
 def known_options() -> list[str]:
     """The options a misspelling is compared with: the Trainer's, and our training modules' and data
     modules' init arguments (``--model.init_args.lr``, ``--data.init_args.batch_size``)."""
-    from .data import datamodules
-    from .training import adversarial, classifier, pse_at
+    from ..data import datamodules
+    from . import adversarial, classifier, pse_at
 
     options = ["--config", "--print_config", "--seed_everything", "--ckpt_path", "--model", "--data", "--optimizer"]
     options += [f"--trainer.{name}" for name in inspect.signature(pl.Trainer.__init__).parameters if name != "self"]

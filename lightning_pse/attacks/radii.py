@@ -1,14 +1,8 @@
-"""Per-dataset normalisation statistics (per-channel mean and std of the training pixels in [0, 1])."""
+"""The threat-model radii, in pixels in [0, 1]: the one place they are written. ``standard_eps``
+gives a dataset's usual radius for a norm (from its data module's ``stats_key``), ``REFERENCE_EPS``
+the radius of each norm where a dataset has none of its own."""
 
-DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "synthetic": ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "mnist": ((0.1307,), (0.3081,)),
-    "fashion_mnist": ((0.2860,), (0.3530,)),
-    "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
+from __future__ import annotations
 
 # The radius of each norm where a dataset has no standard of its own, and the radius unbounded attacks
 # are judged at outside their norm's threat model: CIFAR-10's (RobustBench's ℓ∞ 8/255 and ℓ2 0.5; ℓ1
@@ -38,3 +32,15 @@ def standard_eps(datamodule, norm: str) -> float:
     for ℓ∞, ``STANDARD_L1_EPS`` for ℓ1, and ``REFERENCE_EPS`` for ℓ2 and for data without a standard."""
     standards = {"linf": STANDARD_LINF_EPS, "l1": STANDARD_L1_EPS}.get(norm, {})
     return standards.get(getattr(datamodule, "stats_key", None), REFERENCE_EPS[norm])
+
+
+# RobustBench's radius of each (dataset, threat model) it ranks: its ℓ∞ ones are the datasets'
+# standard radii above; ℓ2 0.5 on CIFAR and 3.0 on ImageNet.
+ROBUSTBENCH_EPS: dict[tuple[str, str], float] = {
+    ("cifar10", "Linf"): STANDARD_LINF_EPS["cifar10"],
+    ("cifar100", "Linf"): STANDARD_LINF_EPS["cifar100"],
+    ("imagenet", "Linf"): STANDARD_LINF_EPS["imagenet"],
+    ("cifar10", "L2"): REFERENCE_EPS["l2"],
+    ("cifar100", "L2"): REFERENCE_EPS["l2"],
+    ("imagenet", "L2"): 3.0,
+}
