@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 from ..argparsing import invoked_as
-from ..attacks import presets
 from ..checkpoints import read_checkpoint
 from ..errors import UserInputError
 from ..output.figures import correlation_figure, draw, trend_figure
@@ -63,7 +62,6 @@ def instantiate_data(options):
 
 
 def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
-    norm, eps = presets.model_threat(source.training, datamodule, options.norm, options.eps)
     sensitivity = options.sensitivity_attack
     return Analysis(
         source.model,
@@ -72,8 +70,9 @@ def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
         num_samples=options.num_samples,
         split=options.split,
         seed=options.seed,
-        eps=eps,
-        norm=norm,
+        eps=options.eps,
+        norm=options.norm,
+        training=source.training,
         robustness=options.robustness,
         autoattack_version=options.autoattack_version,
         eot_samples=options.eot_samples,

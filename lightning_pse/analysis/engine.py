@@ -16,6 +16,7 @@ import datetime
 import platform
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 
@@ -99,8 +100,13 @@ class Analysis:
             is smaller).
         split: the split the probe set is drawn from (``train``, ``val``, ``test``).
         seed: which subset, and the attacks' seed.
-        eps: the threat model's radius (default: the dataset's standard radius for ``norm``).
-        norm: the threat model's norm (``linf``, ``l2``, ``l1``).
+        eps: the threat model's radius (default: the model's training radius when it was trained in
+            ``norm``, else the dataset's standard radius for ``norm``).
+        norm: the threat model's norm (``linf``, ``l2``, ``l1``; default: the model's training norm,
+            else ``linf``).
+        training: what is known of the model's training (``eps``, ``norm`` of an adversarial-training
+            module's hyper-parameters; ``analysis.sources.ModelSource.training``); the threat model
+            is resolved from it once, here (``presets.model_threat``).
         robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack, in ``autoattack_version``).
         autoattack_version: ``standard``, ``plus``, ``rand``, or ``auto``: ``rand`` for a randomized
             model, else ``standard``.
@@ -145,7 +151,8 @@ class Analysis:
         split: str = "test",
         seed: int = 0,
         eps: float | None = None,
-        norm: str = "linf",
+        norm: str | None = None,
+        training: Mapping | None = None,
         robustness: str = "attacks",
         autoattack_version: str = "auto",
         eot_samples: int = DEFAULT_EOT_SAMPLES,
@@ -171,7 +178,7 @@ class Analysis:
         unknown = set(sections) - set(REGISTRY)
         if unknown or not self.sections:
             raise UserInputError(f"unknown or no sections {sorted(unknown)}; choose from {', '.join(REGISTRY)}")
-        if norm not in NORMS:
+        if norm is not None and norm not in NORMS:
             raise UserInputError(f"unknown norm {norm!r}; choose {', '.join(NORMS)}")
         if robustness not in ("attacks", "autoattack"):
             raise UserInputError(f"unknown robustness mode {robustness!r}; choose attacks or autoattack")
@@ -196,7 +203,7 @@ class Analysis:
         self.model = model.to(self.device).eval()
         data = as_datamodule(data)
         self.data, self.split, self.seed, self.batch_size = data, split, seed, batch_size
-        self.norm, self.eps = presets.model_threat({}, data, norm, eps)
+        self.norm, self.eps = presets.model_threat(training or {}, data, norm, eps)
         self.robustness = robustness
         self.quick = quick
         if quick:
@@ -208,7 +215,7 @@ class Analysis:
         self.num_classes = self._check_model_takes_images()
         check_radius(self.norm, self.eps, self.image_shape)
         self.attacks = (
-            attacks if attacks is not None else presets.autoattack_like(self.eps, self.num_classes, norm, seed)
+            attacks if attacks is not None else presets.autoattack_like(self.eps, self.num_classes, self.norm, seed)
         )
         self.pse_attacks = (
             pse_attacks if pse_attacks is not None else presets.pse_attacks(self.eps, seed=seed, norm=self.norm)
@@ -229,7 +236,7 @@ class Analysis:
         except ValueError as err:
             raise UserInputError(str(err)) from None
         self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
-        self.sensitivity_attack = sensitivity_attack or presets.sensitivity(self.eps, norm, seed)
+        self.sensitivity_attack = sensitivity_attack or presets.sensitivity(self.eps, self.norm, seed)
         if quick:
             self.attacks = Attack.all_cheapest(self.attacks)
             self.sensitivity_attack = self.sensitivity_attack.cheapest()

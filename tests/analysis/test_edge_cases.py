@@ -254,3 +254,23 @@ def test_analyze_py_on_checkpoints_nothing_fools_writes_reports_and_a_comparison
 def test_evaluate_refuses_dissection_settings_out_of_range_before_any_work(trained_model, synthetic_data):
     with pytest.raises(UserInputError, match="0 < quantile < 1"):
         evaluate(trained_model, synthetic_data, ["dissection"], num_samples=2, dissection={"quantile": 2.0})
+
+
+def test_the_threat_model_is_resolved_once_from_the_models_training(trained_model, synthetic_data, monkeypatch):
+    """``Analysis`` resolves ``(norm, ε)`` itself, once, from what is known of the model's training:
+    its training radius in its own norm, the dataset's standard radius in another, a given ε first."""
+    from lightning_pse.analysis.engine import Analysis
+    from lightning_pse.attacks import presets
+
+    calls = []
+    real = presets.model_threat
+    monkeypatch.setattr(presets, "model_threat", lambda *args: calls.append(args) or real(*args))
+    trained = {"eps": 0.05, "norm": "linf"}
+
+    def threat(**settings):
+        analysis = Analysis(trained_model, synthetic_data, ["robustness"], num_samples=4, training=trained, **settings)
+        return analysis.norm, analysis.eps
+
+    assert threat() == ("linf", 0.05) and len(calls) == 1
+    assert threat(norm="l2") == ("l2", 0.5)
+    assert threat(eps=0.02) == ("linf", 0.02)
