@@ -48,6 +48,7 @@ def main() -> None:
         std=data.std,
         lr=0.05,
         scheduler="none",
+        eps=8 / 255,
         steps=args.steps,
         step_size=2.5 * 8 / 255 / args.steps,
     )

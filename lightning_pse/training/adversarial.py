@@ -6,6 +6,10 @@ train mode, so BatchNorm statistics are updated by the training forward only.
 
 Each module's ``training_loss`` finds ``x'`` with its attack and returns ``adversarial_loss(x, x', y)``;
 ``awp.py`` adds adversarial weight perturbation to that loss.
+
+The radius ``eps`` defaults to the data's standard radius for ``norm`` (``attacks.radii.standard_eps``:
+ℓ∞ 8/255 on CIFAR, SVHN and the synthetic benchmark, 0.3 on MNIST, 0.1 on Fashion-MNIST), known
+once the Trainer's data module is (``RadiusFromData``); the inner step defaults to a fraction of it.
 """
 
 from __future__ import annotations
@@ -15,18 +19,47 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..attacks import PGD, Attack, TRADESAttack
-from ..errors import check_range
+from ..attacks.radii import standard_eps
+from ..errors import UserInputError, check_range
 from .classifier import ClassifierModule
 
 
-class PGDATModule(ClassifierModule):
+class RadiusFromData:
+    """Mixin for a module whose hyper-parameters hold ``eps`` and ``norm`` and whose ``build_attack``
+    makes its training attack: with ``eps`` given, the attack is built at once; with ``eps`` None it
+    is the data's standard radius for ``norm`` (``attacks.radii.standard_eps``), resolved in
+    ``setup`` from the Trainer's data module and written into the hyper-parameters (the checkpoint
+    records the radius trained at), and the attack is built then."""
+
+    attack: Attack | None = None
+
+    def build_attack_when_radius_known(self) -> None:
+        if self.hparams.eps is not None:
+            self.attack = self.build_attack()
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if self.hparams.eps is None:
+            datamodule = getattr(self._trainer, "datamodule", None)  # ``self.trainer`` raises when detached
+            if datamodule is None:
+                raise UserInputError(
+                    f"{type(self).__name__} without eps trains at the data's standard radius: pass the data "
+                    "module to the Trainer (or give eps)"
+                )
+            self.hparams.eps = standard_eps(datamodule, self.hparams.norm)
+            self.attack = self.build_attack()
+
+
+class PGDATModule(RadiusFromData, ClassifierModule):
     """PGD adversarial training (Madry et al., ICLR 2018): minimise ``CE(f(x + δ*), y)`` with ``δ*``
     from PGD on the current model. Logs ``train/acc`` on the adversarial batch.
 
     Args:
-        eps: ε of the threat model, in pixels (literature: ℓ∞ 8/255 on CIFAR-size data).
+        eps: ε of the threat model, in pixels (default: the data's standard radius for ``norm``,
+            ``RadiusFromData``; literature: ℓ∞ 8/255 on CIFAR-size data).
         steps: PGD iterations (literature: 10).
-        step_size: PGD step (literature: 2/255).
+        step_size: PGD step (default ``2.5·eps/steps``: 2/255 at ℓ∞ 8/255 with 10 steps, as in the
+            literature).
         norm: ``linf``, ``l2`` or ``l1``.
         random_start: start uniformly in the ε-ball.
         attack_loss: the attack's objective, ``ce`` (Madry; what ``None`` means) or ``cw`` (margin).
@@ -37,16 +70,16 @@ class PGDATModule(ClassifierModule):
 
     def __init__(
         self,
-        eps: float = 8 / 255,
+        eps: float | None = None,
         steps: int = 10,
-        step_size: float = 2 / 255,
+        step_size: float | None = None,
         norm: str = "linf",
         random_start: bool = True,
         attack_loss: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.attack = self.build_attack()
+        self.build_attack_when_radius_known()
 
     def build_attack(self) -> Attack:
         return self.inner_pgd(loss=self.hparams.attack_loss or "ce")
@@ -56,8 +89,12 @@ class PGDATModule(ClassifierModule):
         ``random_start``) and ``settings`` (loss, seed, ...)."""
         h = self.hparams
         return PGD(
-            eps=h.eps, steps=h.steps, step_size=h.step_size, norm=h.norm, random_start=h.random_start, **settings
+            eps=h.eps, steps=h.steps, step_size=self.inner_step(), norm=h.norm, random_start=h.random_start, **settings
         )
+
+    def inner_step(self) -> float | None:
+        """The inner step: ``step_size`` (None: PGD's ``2.5·eps/steps``)."""
+        return self.hparams.step_size
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return self.adversarial_loss(x, self.attack(self.model, x, y), y)
@@ -70,14 +107,15 @@ class PGDATModule(ClassifierModule):
 
 class FastATModule(PGDATModule):
     """Fast adversarial training ("Fast is better than free", Wong et al., ICLR 2020): PGD-AT with
-    one FGSM step of ``1.25·ε`` from a uniform random start (FGSM-RS). Arguments as ``PGDATModule``.
+    one FGSM step of ``1.25·ε`` (``step_size`` None; 10/255 at 8/255) from a uniform random start
+    (FGSM-RS). Arguments as ``PGDATModule``.
     """
 
     def __init__(
         self,
-        eps: float = 8 / 255,
+        eps: float | None = None,
         steps: int = 1,
-        step_size: float = 10 / 255,
+        step_size: float | None = None,
         norm: str = "linf",
         random_start: bool = True,
         attack_loss: str | None = None,
@@ -93,17 +131,22 @@ class FastATModule(PGDATModule):
             **kwargs,
         )
 
+    def inner_step(self) -> float:
+        """FGSM-RS's step: ``1.25·eps`` unless ``step_size`` is given."""
+        return self.hparams.step_size if self.hparams.step_size is not None else 1.25 * self.hparams.eps
 
-class TRADESModule(ClassifierModule):
+
+class TRADESModule(RadiusFromData, ClassifierModule):
     """TRADES (Zhang et al., ICML 2019): minimise ``CE(f(x), y) + β·KL(p(x) ‖ p(x'))`` with ``x'``
     maximising the KL in the ε-ball (``TRADESAttack``). Both forwards run in train mode, as in the
     reference implementation; ``train/acc`` is measured on the clean batch.
 
     Args:
         beta: β, the weight of the robustness term (TRADES: 6).
-        eps: radius of the inner maximisation (TRADES: 8/255).
+        eps: radius of the inner maximisation (default: the data's standard radius, as in
+            ``PGDATModule``; TRADES: 8/255).
         steps: its steps (TRADES: 10).
-        step_size: its step (TRADES: 2/255).
+        step_size: its step (default ``2.5·eps/steps``; TRADES: 2/255 at 8/255).
         norm: its norm (TRADES: ℓ∞).
         **kwargs: see ``ClassifierModule``.
     """
@@ -113,15 +156,19 @@ class TRADESModule(ClassifierModule):
     def __init__(
         self,
         beta: float = 6.0,
-        eps: float = 8 / 255,
+        eps: float | None = None,
         steps: int = 10,
-        step_size: float = 2 / 255,
+        step_size: float | None = None,
         norm: str = "linf",
         **kwargs,
     ) -> None:
         check_range("beta", beta, low=0)
         super().__init__(**kwargs)
-        self.attack = TRADESAttack(eps=eps, steps=steps, step_size=step_size, norm=norm)
+        self.build_attack_when_radius_known()
+
+    def build_attack(self) -> Attack:
+        h = self.hparams
+        return TRADESAttack(eps=h.eps, steps=h.steps, step_size=h.step_size, norm=h.norm)
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return self.adversarial_loss(x, self.attack(self.model, x, y), y)

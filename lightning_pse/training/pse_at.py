@@ -87,7 +87,8 @@ class PSEATModule(PGDATModule):
 
     def setup(self, stage: str) -> None:
         """Size ``unit_mask`` to the unit layer's channel count on one training image of the data
-        (whatever its size and channel count)."""
+        (whatever its size and channel count), once the radius is known (``RadiusFromData``)."""
+        super().setup(stage)
         if self.unit_mask.numel() > 0:
             return
         datamodule = self.trainer.datamodule
@@ -114,7 +115,7 @@ class PSEATModule(PGDATModule):
         return SteeredPGD(
             eps=h.eps,
             steps=h.steps,
-            step_size=h.step_size,
+            step_size=self.inner_step(),
             norm=h.norm,
             random_start=h.random_start,
             seed=seed,

@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from lightning_pse.training.adversarial import RadiusFromData
+
 
 @pytest.fixture()
 def batch(synthetic_data):
@@ -10,9 +12,15 @@ def batch(synthetic_data):
     return torch.stack([i["image"] for i in items]), torch.tensor([i["label"] for i in items])
 
 
+SYNTHETIC_EPS = 8 / 255  # the synthetic benchmark's standard radius: what a Trainer would resolve ``eps`` to
+
+
 def module_like(cls, trained_module, **kwargs):
-    """``cls`` holding the trained weights, in train mode."""
+    """``cls`` holding the trained weights, in train mode; an adversarial module at the synthetic
+    benchmark's radius unless ``eps`` is given (used without a Trainer, it cannot resolve its own)."""
     h = trained_module.hparams
+    if issubclass(cls, RadiusFromData):
+        kwargs.setdefault("eps", SYNTHETIC_EPS)
     module = cls(model=h.model, num_classes=h.num_classes, mean=h.mean, std=h.std, **kwargs)
     module.load_state_dict(trained_module.state_dict(), strict=False)
     return module.train()

@@ -11,6 +11,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lightning_pse.attacks import PGD, SteeredPGD, TRADESAttack
 from lightning_pse.callbacks import RobustEvalCallback
+from lightning_pse.checkpoints import read_checkpoint
 from lightning_pse.data import SyntheticDataModule
 from lightning_pse.errors import UserInputError
 from lightning_pse.pse import PSEShares, UnitSensitivity, analyze_attack, unit_effects
@@ -87,7 +88,7 @@ def tiny_fit(module, data, epochs=1, callbacks=(), **trainer_kwargs):
 
 
 TINY = dict(num_train=128, num_val=64, num_test=32, batch_size=64)
-ARCH = dict(model="small_cnn", num_classes=10, scheduler="none", lr=0.05, steps=2, step_size=4 / 255)
+ARCH = dict(model="small_cnn", num_classes=10, scheduler="none", lr=0.05, eps=8 / 255, steps=2, step_size=4 / 255)
 
 
 @pytest.mark.slow
@@ -237,3 +238,31 @@ def test_checkpoint_selection_can_monitor_robust_accuracy(tmp_path):
     assert len(record.values) == 3
     assert best.best_model_score.item() == pytest.approx(max(record.values))
     assert f"epoch={record.values.index(max(record.values))}" in best.best_model_path
+
+
+class MNISTLikeSynthetic(SyntheticDataModule):
+    """The synthetic benchmark under MNIST's standard radius (ℓ∞ 0.3), so the data decides ε."""
+
+    stats_key = "mnist"
+
+
+@pytest.mark.parametrize(
+    "cls, steps, step",
+    [(PGDATModule, 3, 2.5 * 0.3 / 3), (FastATModule, 1, 1.25 * 0.3), (TRADESModule, 5, 2.5 * 0.3 / 5)],
+)
+def test_without_eps_a_module_trains_at_the_datas_standard_radius(cls, steps, step, tmp_path):
+    """``eps`` None: the radius is the data's standard one (MNIST's 0.3 here, not CIFAR's 8/255),
+    resolved when the Trainer's data module is known and written into the hyper-parameters that
+    the checkpoint records; the step follows it (``2.5·ε/steps``, FGSM-RS's ``1.25·ε``). A module
+    used without a Trainer must be given ε."""
+    data = MNISTLikeSynthetic(num_train=16, num_val=8, num_test=8, batch_size=8, image_size=16)
+    module = cls(model="small_cnn", num_classes=data.num_classes, steps=steps)
+    assert module.attack is None and module.hparams.eps is None
+    trainer = quiet_trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1)
+    trainer.fit(module, datamodule=data)
+    assert module.hparams.eps == pytest.approx(0.3) and module.attack.eps == pytest.approx(0.3)
+    assert module.attack.step_size == pytest.approx(step)
+    trainer.save_checkpoint(tmp_path / "x.ckpt")
+    assert read_checkpoint(tmp_path / "x.ckpt")["hyper_parameters"]["eps"] == pytest.approx(0.3)
+    with pytest.raises(UserInputError, match="pass the data module"):
+        cls(model="small_cnn").setup("fit")

@@ -118,7 +118,7 @@ def test_awp_waits_for_its_warmup(like_trained, batch):
 def _awp_module(state_path: str) -> AWPModule:
     """An AT-AWP module with the saved weights, in eval mode: its forward, and so each sample's loss,
     does not depend on which other samples share the batch (train-mode BatchNorm would)."""
-    module = AWPModule(model="small_cnn", num_classes=10, awp_gamma=0.02, steps=2, random_start=False)
+    module = AWPModule(model="small_cnn", num_classes=10, awp_gamma=0.02, eps=8 / 255, steps=2, random_start=False)
     module.load_state_dict(torch.load(state_path, weights_only=True))
     return module.eval()
 
