@@ -492,6 +492,34 @@ FAULTS = [
         "PSE-AT steers by the promotion share",
         (*TRAINING_TESTS, "-k", "pse_at or shares"),
     ),
+    Fault(
+        "sections/base.py",
+        "    sees_gathered_images = False",
+        "    sees_gathered_images = True",
+        "robustness measured on the gathered images too, not the images asked for",
+        ("tests/analysis/test_min_fooled.py", "-k", "only_the_sections"),
+    ),
+    Fault(
+        "analysis/engine.py",
+        "            batches = self.probe_batches(rank, world_size)",
+        "            batches = self.batches(rank=rank, world_size=world_size)",
+        "a spread analysis cuts asked and gathered images into shared batches",
+        ("tests/analysis/test_spread.py", "-k", "gathered"),
+    ),
+    Fault(
+        "training/adversarial.py",
+        "            self.hparams.eps = standard_eps(datamodule, self.hparams.norm)",
+        "            self.hparams.eps = standard_eps(None, self.hparams.norm)",
+        "a module without eps trains at CIFAR's radius whatever the data",
+        (*TRAINING_TESTS, "-k", "standard_radius"),
+    ),
+    Fault(
+        "training/adversarial.py",
+        "        return self.hparams.step_size if self.hparams.step_size is not None else 1.25 * self.hparams.eps",
+        "        return self.hparams.step_size",
+        "FGSM-RS's step left to PGD's 2.5·ε/steps",
+        (*TRAINING_TESTS, "-k", "standard_radius or fast_at"),
+    ),
 ]
 
 
