@@ -28,16 +28,6 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ["LIGHTNING_PSE_VALIDATE_REPORTS"] = "1"
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tests marked ``gpu`` run where torch sees a CUDA device and are skipped elsewhere."""
-    if torch.cuda.is_available():
-        return
-    no_gpu = pytest.mark.skip(reason="needs a CUDA GPU (torch sees none)")
-    for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(no_gpu)
-
-
 TRAINED_DATA = dict(num_train=10000, num_val=1000, num_test=500, batch_size=128)
 TRAINED_EPOCHS = 3
 
