@@ -94,19 +94,25 @@ def test_a_sigterm_during_a_measurement_stops_it_between_probe_batches(trained_m
 
 
 def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lightning_pse", "fit", "--print_config"],
-        cwd=tmp_path,
-        env=clean_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(0.5)  # torch and Lightning take seconds to import
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    assert err.splitlines() and len(err.splitlines()) == 1 and err.startswith("interrupted"), err
+    """Ctrl-C at any moment of the imports (torch and Lightning take seconds): one ``interrupted``
+    line and exit 130 every time. A ``KeyboardInterrupt`` unwinding through the imports failed about
+    one time in five here: numpy left half-imported (exit 1 with its traceback), the interpreter
+    killing itself by SIGINT after our line (exit -2), or a traceback from before the guard."""
+    outcomes = []
+    for delay in (0.05, 0.15, 0.3, 0.45, 0.6, 0.8):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lightning_pse", "fit", "--print_config"],
+            cwd=tmp_path,
+            env=clean_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        outcomes.append((delay, process.returncode, err.splitlines()))
+    assert all(code == 130 and lines == ["interrupted"] for _, code, lines in outcomes), outcomes
 
 
 @pytest.mark.parametrize("args", [["--help"], ["fit", "--help"], ["configs"]])
