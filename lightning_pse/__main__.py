@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 USAGE = "usage: lightning-pse {fit,validate,test,analyze,dashboard,configs} [options]   (lightning-pse COMMAND --help)"
 INTERRUPTED_EXIT_CODE = 128 + signal.SIGINT

@@ -17,6 +17,7 @@ import torch
 from lightning_pse.attacks import CW, PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.data import SyntheticDataModule
+from lightning_pse.dissect import DissectionSettings
 from lightning_pse.pse import PSESettings
 from lightning_pse.training import ClassifierModule
 
@@ -38,7 +39,10 @@ def callbacks(probe_samples: int):
             **probe,
         ),
         DissectionCallback(
-            layers=["body.4", "body.7"], attack=PGD(eps=8 / 255, steps=3, seed=0), num_concept_images=20, **probe
+            layers=["body.4", "body.7"],
+            attack=PGD(eps=8 / 255, steps=3, seed=0),
+            dissection=DissectionSettings(num_concept_images=20),
+            **probe,
         ),
     ]
 

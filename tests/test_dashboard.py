@@ -9,6 +9,7 @@ from lightning_pse.attacks import presets
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.dashboard import build_workspace, main, panels
 from lightning_pse.data import SyntheticDataModule
+from lightning_pse.dissect import DissectionSettings
 from lightning_pse.training import ClassifierModule, PGDATModule
 
 from helpers import quiet_trainer
@@ -25,7 +26,7 @@ def logged(trained_module, synthetic_data):
         RobustEvalCallback(**probe),
         PSECallback(**probe),
         CAMCallback(**probe),
-        DissectionCallback(num_concept_images=16, **probe),
+        DissectionCallback(dissection=DissectionSettings(num_concept_images=16), **probe),
     ]
     trainer = quiet_trainer(callbacks=callbacks, inference_mode=False, limit_val_batches=1)
     trainer.validate(module, datamodule=synthetic_data, verbose=False)

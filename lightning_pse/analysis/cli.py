@@ -30,7 +30,7 @@ from ..output.text import format_eps
 from ..schemas import REPORT_SCHEMA_VERSION
 from .compare import compare, robust_pairs, series
 from .engine import Analysis, assemble_report, build_attacks
-from .options import Command, parse, printable, sections_of, settle_data
+from .options import Command, analysis_settings, parse, printable, sections_of, settle_data
 from .registry import page, summary
 from .sources import ModelSource, data_default, load_source, model_checkpoint, recorded_data
 
@@ -62,40 +62,22 @@ def instantiate_data(options):
 
 
 def build_analysis(options, source: ModelSource, datamodule) -> Analysis:
+    """The ``Analysis`` the options ask for: its own keywords as parsed (``options.analysis_settings``),
+    and those whose command-line forms differ (sections, ε, the attack specs, ``--quiet``)."""
     sensitivity = options.sensitivity_attack
     return Analysis(
         source.model,
         datamodule,
         sections_of(options),
-        num_samples=options.num_samples,
-        split=options.split,
-        seed=options.seed,
         eps=options.eps,
-        norm=options.norm,
+        quick=options.quick,
         training=source.training,
-        robustness=options.robustness,
-        autoattack_version=options.autoattack_version,
-        eot_samples=options.eot_samples,
-        batch_size=options.batch_size,
-        device=options.device,
         attacks=build_attacks(options.attacks) if options.attacks is not None else None,
         pse_attacks=build_attacks(options.pse_attacks) if options.pse_attacks is not None else None,
         sensitivity_attack=build_attacks({"sensitivity": sensitivity})["sensitivity"] if sensitivity else None,
-        pse=_as_dict(options.pse),
-        cam=_as_dict(options.cam),
-        dissection=_as_dict(options.dissection),
         progress="lines" if options.quiet else "auto",
-        devices=options.devices,
-        num_nodes=options.num_nodes,
-        min_fooled=options.min_fooled,
-        quick=options.quick,
+        **analysis_settings(options),
     )
-
-
-def _as_dict(value) -> dict:
-    if hasattr(value, "as_dict"):
-        return value.as_dict()
-    return dict(vars(value)) if not isinstance(value, dict) else dict(value)
 
 
 def run(options, checkpoint: dict | None = None) -> Path | None:
@@ -107,7 +89,7 @@ def run(options, checkpoint: dict | None = None) -> Path | None:
     source = load_source(options, datamodule, checkpoint)
     out = check_out(Path(options.out) if options.out else default_out(source.files, source.label), source.files)
     analysis = build_analysis(options, source, datamodule)
-    if len(analysis.probe) < options.num_samples and not options.quick:
+    if options.num_samples is not None and len(analysis.probe) < options.num_samples and not options.quick:
         print(
             f"note: --num_samples {options.num_samples} is more than the {analysis.split} split holds: "
             f"analysing all {len(analysis.probe)} of its images",

@@ -1,7 +1,7 @@
 """Evaluate any model at every level: ``evaluate(model, data, sections=..., layer=...) -> report``.
 
-``Analysis`` checks every prerequisite when it is built (sections, data, device, image size, class
-counts an attack needs, layer names, CAM method, concept set / Broden folder), so a run that would
+``Analysis`` checks every prerequisite when it is built (sections, data, device, image size, the
+model's class count, then each requested section's own: ``prerequisites``), so a run that would
 fail fails in its first seconds; ``run()`` then passes one probe set through the requested
 sections (``lightning_pse.sections``, the objects the per-epoch callbacks use), with a progress
 bar per section and, under it, one per attack run advancing step by step (``lightning_pse.progress``;
@@ -17,8 +17,9 @@ import platform
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -27,30 +28,31 @@ from torch.utils.data import DataLoader, Subset
 from ..attacks import Attack, presets
 from ..attacks.randomness import DEFAULT_EOT_SAMPLES, is_randomized, use_eot
 from ..attacks.threat import NORMS, check_radius
+from ..cam.settings import DEFAULT_CAM, CAMSettings
 from ..checkpoints import project_class
 from ..data import as_datamodule, shard_loader, unpack_batch
 from ..data.datasets import check_images
-from ..dissect import DissectionSettings, concept_probe_set
+from ..dissect import DEFAULT_DISSECTION, DissectionSettings
 from ..errors import UserInputError
 from ..models.capture import last_conv_layer, resolve_layer
 from ..models.state import check_takes_images
 from ..output import figures
 from ..progress import resolve_mode, showing, stage
-from ..pse import PSESettings
+from ..pse import DEFAULT_PSE, PSESettings
 from ..schemas import REPORT_SCHEMA_VERSION, check_report
 from ..sections import (
     AttackRuns,
     ProbeBatch,
     Section,
 )
-from ..sections.autoattack import AUTOATTACK_ATTACKS, check_autoattack
+from ..sections.autoattack import AUTOATTACK_ATTACKS
 from ..sections.base import attack_radius_entry
 from ..sections.verdicts import within_threat_model
 from .findings import findings
-from .options import DEFAULT_SAMPLES
 from .registry import REGISTRY, SECTIONS, report_schema
 from .spread import check_devices, run_spread
 
+DEFAULT_SAMPLES = 64  # every section on the demo checkpoint in a few minutes on a 2-core CPU
 QUICK_SAMPLES = 8  # probe images (and concept images) of a quick run: one small batch
 
 
@@ -79,9 +81,13 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
     return device
 
 
-def has_cam_head(model: nn.Module) -> bool:
-    """Whether CAM applies: a declared feature layer pooled into one linear classifier."""
-    return isinstance(getattr(model, "classifier", None), nn.Linear) and hasattr(model, "feature_layer")
+def settings_of(value, section: str):
+    """``value`` when it is the settings object of ``section`` (``registry.REGISTRY[section].settings``);
+    anything else is a ``UserInputError`` naming the class to pass."""
+    cls = REGISTRY[section].settings
+    if not isinstance(value, cls):
+        raise UserInputError(f"{section}= takes a {cls.__name__} (e.g. {section}={cls.__name__}(...)), got {value!r}")
+    return value
 
 
 class Analysis:
@@ -96,8 +102,9 @@ class Analysis:
         sections: of ``robustness``, ``pse``, ``cam``, ``dissection``, ``masking``.
         layer: the layer of Grad-CAM and dissection (default: the model's feature layer, or the last
             conv layer for models without one); ``cam`` / ``dissection`` settings may name their own.
-        num_samples: size of the probe set (a seeded subset of ``split``; the whole split when it
-            is smaller).
+        num_samples: size of the probe set, a seeded subset of ``split`` (the whole split when it
+            is smaller or this is None); 64 fits a few minutes on a 2-core CPU, raise it for
+            numbers to quote.
         split: the split the probe set is drawn from (``train``, ``val``, ``test``).
         seed: which subset, and the attacks' seed.
         eps: the threat model's radius (default: the model's training radius when it was trained in
@@ -107,24 +114,28 @@ class Analysis:
         training: what is known of the model's training (``eps``, ``norm`` of an adversarial-training
             module's hyper-parameters; ``analysis.sources.ModelSource.training``); the threat model
             is resolved from it once, here (``presets.model_threat``).
-        robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack, in ``autoattack_version``).
-        autoattack_version: ``standard``, ``plus``, ``rand``, or ``auto``: ``rand`` for a randomized
-            model, else ``standard``.
+        robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack, pyautoattack, in
+            ``autoattack_version``).
+        autoattack_version: AutoAttack's version: ``standard``, ``plus``, ``rand``, or ``auto``:
+            ``rand`` for a randomized model (outputs vary between passes), else ``standard``.
         eot_samples: forward passes averaged per gradient by our attacks when the model is randomized
             (two forward passes of the first probe batch differ; ``attacks.randomness``); a
             deterministic model is attacked with one.
         batch_size: probe images per batch.
-        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N`` (or a
+            ``torch.device``).
         attacks: name → Attack, replacing the robustness section's default cascade.
         pse_attacks: name → Attack, replacing the PSE and CAM sections' default attacks.
         sensitivity_attack: replaces the attack of unit sensitivity and masking.
-        pse: PSE settings dict (see ``registry.PSEOptions``).
-        cam: CAM settings dict (``method``, ``layer``, ``threshold``).
-        dissection: dissection settings dict (see ``registry.DissectionOptions``).
+        pse: the PSE section's settings (``pse.PSESettings``; the CAM section's categories too).
+        cam: the CAM section's settings (``cam.CAMSettings``); ``method="cam"`` on a model without a
+            GAP + linear head, or at another layer than its feature layer, runs ``grad_cam`` (the
+            report's settings say so).
+        dissection: the dissection and masking sections' settings (``dissect.DissectionSettings``).
         progress: ``bars`` (a bar per section and per attack run), ``lines`` (one line per finished
             section), or ``auto`` (bars on a terminal, else lines).
-        devices: processes per node the probe batches are spread over (``spread.py``; the report
-            is the same as one process's). ``masking`` runs in one.
+        devices: processes per node the probe batches are spread over, CPU processes or GPUs
+            (``spread.py``; the report is the same as one process's). ``masking`` runs in one.
         num_nodes: nodes, under torchrun or SLURM's srun.
         quick: a smoke run: at most ``QUICK_SAMPLES`` probe images (and concept images), the
             robustness and sensitivity attacks at their smallest budget (``Attack.cheapest``; the
@@ -147,23 +158,23 @@ class Analysis:
         sections=SECTIONS,
         layer: str | None = None,
         *,
-        num_samples: int = DEFAULT_SAMPLES,
-        split: str = "test",
+        num_samples: int | None = DEFAULT_SAMPLES,
+        split: Literal["train", "val", "test"] = "test",
         seed: int = 0,
         eps: float | None = None,
-        norm: str | None = None,
+        norm: Literal["linf", "l2", "l1"] | None = None,
         training: Mapping | None = None,
-        robustness: str = "attacks",
-        autoattack_version: str = "auto",
+        robustness: Literal["attacks", "autoattack"] = "attacks",
+        autoattack_version: Literal["auto", "standard", "plus", "rand"] = "auto",
         eot_samples: int = DEFAULT_EOT_SAMPLES,
         batch_size: int = 64,
-        device=None,
+        device: str = "auto",
         attacks: dict[str, Attack] | None = None,
         pse_attacks: dict[str, Attack] | None = None,
         sensitivity_attack: Attack | None = None,
-        pse: dict | None = None,
-        cam: dict | None = None,
-        dissection: dict | None = None,
+        pse: PSESettings = DEFAULT_PSE,
+        cam: CAMSettings = DEFAULT_CAM,
+        dissection: DissectionSettings = DEFAULT_DISSECTION,
         progress: str = "auto",
         devices: int = 1,
         num_nodes: int = 1,
@@ -178,6 +189,9 @@ class Analysis:
         unknown = set(sections) - set(REGISTRY)
         if unknown or not self.sections:
             raise UserInputError(f"unknown or no sections {sorted(unknown)}; choose from {', '.join(REGISTRY)}")
+        self.pse, self.cam, self.dissection = (
+            settings_of(value, name) for name, value in (("pse", pse), ("cam", cam), ("dissection", dissection))
+        )
         if norm is not None and norm not in NORMS:
             raise UserInputError(f"unknown norm {norm!r}; choose {', '.join(NORMS)}")
         if robustness not in ("attacks", "autoattack"):
@@ -186,6 +200,10 @@ class Analysis:
             raise UserInputError(
                 f"unknown AutoAttack version {autoattack_version!r}; choose auto, {', '.join(AUTOATTACK_ATTACKS)}"
             )
+        if num_samples is not None and num_samples < 1:
+            raise UserInputError(f"num_samples must be at least 1 (None: the whole split), got {num_samples}")
+        if batch_size < 1:
+            raise UserInputError(f"batch_size must be at least 1, got {batch_size}")
         if eot_samples < 1:
             raise UserInputError(f"eot_samples must be at least 1, got {eot_samples}")
         if min_fooled < 0:
@@ -195,10 +213,6 @@ class Analysis:
         self.gathering: dict | None = None  # what gather_fooled did, for the report
         self.device = resolve_device(device)
         check_devices(devices, num_nodes, self.device)
-        if devices * num_nodes > 1 and "masking" in self.sections:
-            raise UserInputError(
-                "the masking section runs in one process: drop masking from the sections or run with --devices 1"
-            )
         self.devices, self.num_nodes = devices, num_nodes
         self.model = model.to(self.device).eval()
         data = as_datamodule(data)
@@ -207,7 +221,10 @@ class Analysis:
         self.robustness = robustness
         self.quick = quick
         if quick:
-            num_samples = min(num_samples, QUICK_SAMPLES)
+            num_samples = min(num_samples or QUICK_SAMPLES, QUICK_SAMPLES)
+            self.dissection = replace(
+                self.dissection, num_concept_images=min(self.dissection.num_concept_images, QUICK_SAMPLES)
+            )
         self.probe = data.probe_set(num_samples, split=split, seed=seed)
         self.asked = len(self.probe)  # the probe set as asked; ``gather_fooled`` may add images after it
         if len(self.probe) == 0:
@@ -220,29 +237,11 @@ class Analysis:
         self.pse_attacks = (
             pse_attacks if pse_attacks is not None else presets.pse_attacks(self.eps, seed=seed, norm=self.norm)
         )
-        for attack in [*self.attacks.values(), *self.pse_attacks.values()]:
-            attack.check_classes(self.num_classes)
-        if "robustness" in self.sections and robustness == "autoattack":
-            check_autoattack(self.num_classes)
-        self.layer = self._resolve_layer(layer)
-        self.pse_settings = PSESettings.of(pse)
-        self.cam_settings = self._cam_settings(dict(cam or {}))
-        self.dissection_settings = dict(dissection or {})
-        given = self.dissection_settings
-        try:  # the science settings among them, checked before any work
-            self.dissection = DissectionSettings(
-                **{f.name: given[f.name] for f in fields(DissectionSettings) if f.name in given}
-            )
-        except ValueError as err:
-            raise UserInputError(str(err)) from None
-        self.dissection_layer = self._resolve_layer(self.dissection_settings.get("layer")) or self.layer
+        self.layer = self.resolve_layer(layer)
         self.sensitivity_attack = sensitivity_attack or presets.sensitivity(self.eps, self.norm, seed)
         if quick:
             self.attacks = Attack.all_cheapest(self.attacks)
             self.sensitivity_attack = self.sensitivity_attack.cheapest()
-            self.dissection_settings["num_concept_images"] = min(
-                self.dissection_settings.get("num_concept_images", 256), QUICK_SAMPLES
-            )
         self.randomized = is_randomized(self.model, self._first_batch())
         self.eot_samples = eot_samples if self.randomized else 1
         use_eot([*self.attacks.values(), *self.pse_attacks.values(), self.sensitivity_attack], self.eot_samples)
@@ -252,28 +251,12 @@ class Analysis:
             self.autoattack_version = "rand" if self.randomized else "standard"
         else:
             self.autoattack_version = autoattack_version
-        # The masking curve ranks units on another split than the one it is evaluated on.
-        self.ranking_split = "val" if split == "test" else "test"
-        self.ranking_probe = (
-            data.probe_set(num_samples, split=self.ranking_split, seed=seed) if "masking" in self.sections else None
-        )
-        self.concepts = None
-        if "dissection" in self.sections:
-            # Built before any attack, so that a missing Broden folder fails first.
-            settings = self.dissection_settings
-            if settings.get("stability_draws", 0) and devices * num_nodes > 1:
-                raise UserInputError(
-                    "label stability (--dissection.stability_draws) runs in one process: use --devices 1"
-                )
-            self.concepts = concept_probe_set(
-                data,
-                settings.get("num_concept_images", 256),
-                settings.get("broden_dir"),
-                settings.get("broden_categories"),
-                self.image_shape[-1],
-                self.image_shape[0],
-                probe=settings.get("probe", "synthetic"),
-            )
+        self.num_samples = num_samples
+        self.dissection_layer = self.layer
+        self.concepts = self.ranking_probe = self.ranking_split = None
+        for name in self.sections:  # each section's own prerequisites (``prerequisites``)
+            if REGISTRY[name].prepare is not None:
+                REGISTRY[name].prepare(self)
 
     def portable(self) -> Analysis:
         """A copy to send to other processes: the probe sets as lists of their samples, without the
@@ -304,7 +287,7 @@ class Analysis:
         self.image_shape = tuple(x.shape[1:])  # (C, H, W)
         return check_takes_images(self.model, x, self.data.num_classes, type(self.data).__name__)
 
-    def _resolve_layer(self, layer: str | None) -> str | None:
+    def resolve_layer(self, layer: str | None) -> str | None:
         """``layer`` checked, or None (the feature layer) for our models, or the last conv layer."""
         if layer is not None:
             resolve_layer(self.model, layer)
@@ -312,21 +295,6 @@ class Analysis:
         if hasattr(self.model, "feature_layer"):
             return None
         return last_conv_layer(self.model, self._first_image())
-
-    def _cam_settings(self, cam: dict) -> dict:
-        """CAM on GAP + linear models; Grad-CAM at the layer otherwise (the report says which)."""
-        method = cam.get("method") or "cam"
-        layer = cam.get("layer") or self.layer
-        if layer is not None:
-            resolve_layer(self.model, layer)
-        if method == "cam" and (
-            not has_cam_head(self.model)
-            or (
-                layer is not None and resolve_layer(self.model, layer) is not getattr(self.model, "feature_layer", None)
-            )
-        ):
-            method = "grad_cam"
-        return {"method": method, "layer": layer, "threshold": cam.get("threshold", 0.2)}
 
     def settings(self) -> dict:
         """What was asked, for the report and the W&B config."""
@@ -341,9 +309,9 @@ class Analysis:
             "autoattack_version": self.autoattack_version,
             "eot_samples": self.eot_samples,
             "layer": self.layer,
-            "cam": self.cam_settings,
-            "pse": self.pse_settings.kwargs(),
-            "dissection": self.dissection_settings,
+            "cam": asdict(self.cam),
+            "pse": asdict(self.pse),
+            "dissection": asdict(self.dissection),
             "device": str(self.device),
             "devices": self.devices * self.num_nodes,
             "min_fooled": self.min_fooled,

@@ -21,19 +21,23 @@ import sys
 from argparse import ArgumentTypeError
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Literal, Optional
+from typing import Optional
 
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
 
 from ..argparsing import invoked_as, one_line, resolve_config_files
-from ..attacks.randomness import DEFAULT_EOT_SAMPLES
 from ..data import ImageDataModule
-from ..dissect import DissectionSettings
 from ..errors import UserInputError
-from ..pse import PSESettings
+from .engine import Analysis
 from .registry import REGISTRY, SECTIONS
 
-DEFAULT_SAMPLES = 64  # every section on the demo checkpoint in a few minutes on a 2-core CPU
+# ``Analysis`` keywords that are not options of their own: what the other options give (the model,
+# its data and training, ``--sections``, the attacks from their specs, ``--quiet``), and ``--eps``
+# and ``--quick``, whose command-line forms (8/255; a bare flag) differ from the keyword's.
+NOT_FROM_ANALYSIS = frozenset(
+    {"model", "data", "sections", "layer", "training", "eps", "quick", "attacks", "pse_attacks"}
+    | {"sensitivity_attack", "progress"}
+)
 
 
 def parse_eps(value) -> float | None:
@@ -120,12 +124,6 @@ def build_parser() -> ArgumentParser:
         help=f"comma- or space-separated, of {', '.join(SECTIONS)} (default all)",
     )
     parser.add_argument(
-        "--num_samples",
-        type=int,
-        default=DEFAULT_SAMPLES,
-        help="probe samples (64 fits a few minutes on a 2-core CPU; raise it for numbers to quote)",
-    )
-    parser.add_argument(
         "--quick",
         action=ActionYesNo,
         default=False,
@@ -133,52 +131,14 @@ def build_parser() -> ArgumentParser:
         "at their smallest budget (checks that everything runs; not numbers to quote)",
     )
     parser.add_argument(
-        "--min_fooled",
-        type=int,
-        default=0,
-        help="grow the probe set until a PSE attack inside the threat model fooled this many images (0: off)",
-    )
-    parser.add_argument("--split", type=Literal["train", "val", "test"], default="test", help="probe split")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the probe subset and the attacks")
-    parser.add_argument(
         "--eps",
         type=parse_eps,
         default=None,
         help="radius, e.g. 8/255 (default: the model's training ε, else the dataset's standard one)",
     )
-    parser.add_argument(
-        "--norm",
-        type=Optional[Literal["linf", "l2", "l1"]],
-        default=None,
-        help="threat model norm (default: the model's training norm, else linf)",
-    )
-    parser.add_argument(
-        "--robustness",
-        type=Literal["attacks", "autoattack"],
-        default="attacks",
-        help="autoattack: also AutoAttack (pyautoattack), in --autoattack_version",
-    )
-    parser.add_argument(
-        "--autoattack_version",
-        type=Literal["auto", "standard", "plus", "rand"],
-        default="auto",
-        help="AutoAttack's version; auto: rand for a randomized model (outputs vary between passes), else standard",
-    )
-    parser.add_argument(
-        "--eot_samples",
-        type=int,
-        default=DEFAULT_EOT_SAMPLES,
-        help="forward passes our attacks average per gradient when the model is randomized (deterministic: 1)",
-    )
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--devices",
-        type=int,
-        default=1,
-        help="processes per node the probe batches are spread over (CPU processes or GPUs); the same report",
-    )
-    parser.add_argument("--num_nodes", type=int, default=1, help="nodes, under torchrun or SLURM's srun")
+    # --num_samples, --split, ..., --pse.tau, --cam.threshold, --dissection.layer: Analysis's own
+    # keywords, their types, defaults and help from its signature and docstring.
+    parser.add_class_arguments(Analysis, None, skip=NOT_FROM_ANALYSIS)
     parser.add_argument("--wandb", type=bool, default=False, help="also log to a W&B run (offline unless configured)")
     parser.add_argument(
         "--quiet",
@@ -204,9 +164,6 @@ def build_parser() -> ArgumentParser:
         default=None,
         help="{class_path, init_args}: the attack of unit sensitivity and masking",
     )
-    for name, entry in REGISTRY.items():  # --pse.tau, --cam.threshold, --dissection.layer, ...
-        if entry.options is not None:
-            parser.add_argument(f"--{name}", type=entry.options, default=entry.options(), help=f"{name} settings")
     return parser
 
 
@@ -290,7 +247,7 @@ def parse(argv: list[str] | None) -> Command:
         options = build_parser().parse_args(rest)
     except Exception as err:  # jsonargparse's ArgumentError, or a config file it cannot read
         raise bad_option(err) from None
-    check_ranges(options)
+    analysis_settings(options)  # the sections' settings out of range: one line before any work
     return Command(options, data_args, print_config)
 
 
@@ -346,27 +303,17 @@ def printable(options: Namespace) -> str:
     return build_parser().dump(options, skip_none=False)
 
 
-def check_ranges(options: Namespace) -> None:
-    """Values outside their range are a one-line error before any work."""
-    if options.num_samples < 1:
-        raise UserInputError(f"--num_samples must be at least 1, got {options.num_samples}")
-    if options.batch_size < 1:
-        raise UserInputError(f"--batch_size must be at least 1, got {options.batch_size}")
-    d = options.dissection
-    if d.num_concept_images < 1:
-        raise UserInputError(f"dissection.num_concept_images must be at least 1, got {d.num_concept_images}")
-    try:
-        DissectionSettings(d.quantile, d.iou_threshold, d.top_fraction)
-    except ValueError as err:
-        raise UserInputError(str(err)) from None
-    if d.fractions is not None and any(not 0 <= f < 1 for f in d.fractions):
-        raise UserInputError(f"dissection.fractions must lie in [0, 1), got {d.fractions}")
-    try:
-        PSESettings.of(dict(vars(options.pse)))
-    except ValueError as err:
-        raise UserInputError(f"pse: {err}") from None
-    if not 0 <= options.cam.threshold <= 1:
-        raise UserInputError(f"cam.threshold must lie in [0, 1], got {options.cam.threshold}")
+def analysis_settings(options: Namespace) -> dict:
+    """The ``Analysis`` keywords the options give (``NOT_FROM_ANALYSIS`` aside), each section's
+    settings as its dataclass (``registry.REGISTRY[name].settings``; out-of-range values are a
+    ``UserInputError`` from the dataclass)."""
+    names = [n for n in inspect.signature(Analysis.__init__).parameters if n not in NOT_FROM_ANALYSIS | {"self"}]
+    settings = {name: options[name] for name in names}
+    for name, entry in REGISTRY.items():
+        if entry.settings is not None:
+            given = settings[name]
+            settings[name] = entry.settings(**(given.as_dict() if hasattr(given, "as_dict") else dict(given)))
+    return settings
 
 
 def sections_of(options: Namespace) -> list[str]:

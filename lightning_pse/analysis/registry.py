@@ -1,5 +1,5 @@
 """The analysis sections by name: ``REGISTRY[name]`` gives the section class, how an ``Analysis``
-builds it, and the dataclass of its ``--<name>.KEY`` options (None: it has none of its own).
+builds it, what it checks before any work, and the dataclass of its settings (``--<name>.KEY``).
 
 ``analyze.py``'s parser, ``Analysis.build_sections``, the report schema, the findings, the page, the
 terminal summary and the comparison of checkpoints all walk this registry and ask each section
@@ -12,65 +12,27 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Optional
 
-from ..cam import DEFAULT_CAM
-from ..dissect import DEFAULT_DISSECTION
+from ..cam.settings import CAMSettings
+from ..dissect import DissectionSettings
 from ..output.html import render
-from ..pse import DEFAULT_PSE
+from ..pse import PSESettings
 from ..schemas import core_schema
 from ..sections import CAMSection, DissectionSection, MaskingSection, PSESection, RobustnessSection, Section
-
-
-@dataclass
-class PSEOptions:
-    """The PSE analysis (``docs/method.md`` §1): estimator, group size (None: by image size), τ, ρ;
-    defaults from ``pse.PSESettings``, the ones the callbacks use."""
-
-    estimator: Literal["ablation", "gradient"] = DEFAULT_PSE.estimator
-    group_size: Optional[int] = DEFAULT_PSE.group_size
-    tau: float = DEFAULT_PSE.tau
-    rho: float = DEFAULT_PSE.rho
-
-
-@dataclass
-class CAMOptions:
-    """The class-activation regions: ``method`` (``cam`` needs a GAP + linear head; other models get
-    ``grad_cam``), ``layer`` (default: the feature layer, or the last conv layer), ``threshold``;
-    defaults from ``cam.CAMSettings``."""
-
-    method: Literal["cam", "grad_cam", "grad_cam_pp"] = DEFAULT_CAM.method
-    layer: Optional[str] = None
-    threshold: float = DEFAULT_CAM.threshold
-
-
-@dataclass
-class DissectionOptions:
-    """Network dissection and neuron masking (``docs/method.md`` §3); defaults from
-    ``dissect.DissectionSettings``. ``probe``: the built-in concept set (``synthetic``) or one made
-    from the data's own images (``data``: objects from their foregrounds, grey textures);
-    ``stability_draws``: bootstrap and pixel-noise draws of each unit's label stability (0: off)."""
-
-    layer: Optional[str] = None
-    probe: Literal["synthetic", "data"] = "synthetic"
-    num_concept_images: int = 256
-    stability_draws: int = 0
-    quantile: float = DEFAULT_DISSECTION.quantile
-    iou_threshold: float = DEFAULT_DISSECTION.iou_threshold
-    top_fraction: float = DEFAULT_DISSECTION.top_fraction
-    broden_dir: Optional[str] = None
-    broden_categories: Optional[list[str]] = None
-    fractions: Optional[list[float]] = None
+from .prerequisites import prepare_cam, prepare_dissection, prepare_masking, prepare_pse, prepare_robustness
 
 
 @dataclass(frozen=True)
 class SectionEntry:
-    """A section: its class, ``build(analysis)`` (an ``engine.Analysis``, whose settings it reads)
-    and the dataclass of its options."""
+    """A section: its class; ``build(analysis)`` (an ``engine.Analysis``, whose settings it reads);
+    ``prepare(analysis)``, its prerequisites checked when the analysis is built, before any work
+    (``prerequisites``); and the dataclass of its settings, whose fields are ``analyze.py``'s
+    ``--<name>.KEY`` options and ``Analysis``'s ``<name>=`` argument (None: it has none of its own)."""
 
     section: type[Section]
     build: Callable[..., Section]
-    options: type | None = field(default=None)
+    prepare: Callable[..., None] | None = field(default=None)
+    settings: type | None = field(default=None)
 
 
 def _robustness(a) -> Section:
@@ -78,22 +40,15 @@ def _robustness(a) -> Section:
 
 
 def _pse(a) -> Section:
-    return PSESection(a.pse_attacks, a.pse_settings, seed=a.seed)
+    return PSESection(a.pse_attacks, a.pse, seed=a.seed)
 
 
 def _cam(a) -> Section:
-    return CAMSection(a.pse_attacks, **a.cam_settings, settings=a.pse_settings, guided=True, seed=a.seed)
+    return CAMSection(a.pse_attacks, a.cam, a.pse, guided=True, seed=a.seed)
 
 
 def _dissection(a) -> Section:
-    return DissectionSection(
-        a.concepts,
-        a.dissection_layer,
-        a.sensitivity_attack,
-        a.dissection,
-        seed=a.seed,
-        stability_draws=a.dissection_settings.get("stability_draws", 0),
-    )
+    return DissectionSection(a.concepts, a.dissection_layer, a.sensitivity_attack, a.dissection, seed=a.seed)
 
 
 def _masking(a) -> Section:
@@ -103,16 +58,16 @@ def _masking(a) -> Section:
         f"units ranked on {len(a.ranking_probe)} {a.ranking_split} images",
         a.dissection_layer,
         a.sensitivity_attack,
-        a.dissection_settings.get("fractions"),
+        a.dissection.fractions,
     )
 
 
 REGISTRY: dict[str, SectionEntry] = {
-    "robustness": SectionEntry(RobustnessSection, _robustness),
-    "pse": SectionEntry(PSESection, _pse, PSEOptions),
-    "cam": SectionEntry(CAMSection, _cam, CAMOptions),
-    "dissection": SectionEntry(DissectionSection, _dissection, DissectionOptions),
-    "masking": SectionEntry(MaskingSection, _masking),
+    "robustness": SectionEntry(RobustnessSection, _robustness, prepare_robustness),
+    "pse": SectionEntry(PSESection, _pse, prepare_pse, PSESettings),
+    "cam": SectionEntry(CAMSection, _cam, prepare_cam, CAMSettings),
+    "dissection": SectionEntry(DissectionSection, _dissection, prepare_dissection, DissectionSettings),
+    "masking": SectionEntry(MaskingSection, _masking, prepare_masking),
 }
 SECTIONS = tuple(REGISTRY)  # the built-in sections, in the report's order
 

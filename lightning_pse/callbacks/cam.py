@@ -29,8 +29,8 @@ class CAMCallback(SectionCallback):
             picks: the PSE callback's targeted PGD-20;
             its C&W is left out to keep the cost down, pass ``attacks`` to add it).
         cam: the CAM settings (``CAMSettings``, whole: ``method`` — ``cam``, ``grad_cam`` or
-            ``grad_cam_pp`` —, region ``threshold``, baseline ``draws``; in YAML a nested block).
-        layer: the CAM method's layer (default: the feature layer).
+            ``grad_cam_pp`` —, its ``layer`` (default: the feature layer), region ``threshold``,
+            baseline ``draws``; in YAML a nested block).
         pse: the PSE analysis behind the categories (``PSESettings``, as in ``PSECallback``).
         num_media: as in ``PSECallback``.
         every_n_epochs: as in ``PSECallback``.
@@ -44,7 +44,6 @@ class CAMCallback(SectionCallback):
         self,
         attacks: dict[str, Attack] | None = None,
         cam: CAMSettings = DEFAULT_CAM,
-        layer: str | None = None,
         pse: PSESettings = DEFAULT_PSE,
         num_media: int = 8,
         every_n_epochs: int = 1,
@@ -54,23 +53,13 @@ class CAMCallback(SectionCallback):
         batch_size: int = 32,
     ) -> None:
         super().__init__(attacks, every_n_epochs, num_samples, split, seed, batch_size)
-        self.cam, self.layer, self.pse, self.num_media = cam, layer, pse, num_media
+        self.cam, self.pse, self.num_media = cam, pse, num_media
 
     def default_attacks(self, norm: str, eps: float) -> dict[str, Attack]:
         return presets.cam_attacks(eps, seed=self.seed, norm=norm)
 
     def build_section(self, attacks: dict[str, Attack], norm: str, eps: float) -> Section:
-        cam = self.cam
-        return CAMSection(
-            attacks,
-            cam.method,
-            self.layer,
-            cam.threshold,
-            cam.draws,
-            self.pse,
-            num_examples=self.num_media,
-            seed=self.seed,
-        )
+        return CAMSection(attacks, self.cam, self.pse, num_examples=self.num_media, seed=self.seed)
 
     def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor) -> None:
         self.section.check(model, x)

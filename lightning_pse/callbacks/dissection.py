@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attacks import Attack, presets
 from ..dissect import DEFAULT_DISSECTION, DissectionSettings, concept_probe_set
+from ..errors import UserInputError
 from ..models.capture import resolve_layer
 from ..sections import DissectionSection, Section
 from .schedule import SMOKE_SAMPLES, ProbeCallback
@@ -28,16 +31,16 @@ class DissectionCallback(ProbeCallback):
     process would.
 
     Args:
-        layers: dotted layer names of the model (default: its feature layer).
+        layers: dotted layer names of the model (default: ``dissection.layer``, else its feature
+            layer).
         attack: the attack whose unit effects give ``s_k`` (default ``presets.sensitivity``: PGD-10, step
             ε/4, at the radius ``presets.model_threat`` picks).
-        broden_dir: dissect on a Broden directory (images resized to the model's input size);
-            default: the synthetic concept probe set (``SyntheticConcepts``) rendered at the data's
-            image size and channel count, whatever the dataset (``concept_probe_set``).
-        broden_categories: Broden categories to read (default all).
-        num_concept_images: size of the concept probe subset.
-        dissection: the dissection's settings (``dissect.DissectionSettings``, whole: quantile,
-            IoU threshold, top fraction; in YAML a nested block).
+        dissection: the dissection's settings (``dissect.DissectionSettings``, whole; in YAML a
+            nested block): the concept probe set (``probe``: the synthetic concepts rendered at the
+            data's image size and channel count, or ``data``; ``broden_dir`` and
+            ``broden_categories``: a Broden directory, images resized to the model's input size),
+            its size ``num_concept_images``, quantile, IoU threshold, top fraction and
+            ``stability_draws`` (one process).
         every_n_epochs: see ``ProbeCallback``.
         num_samples: see ``ProbeCallback`` (the sensitivity is measured on ``num_samples`` images
             of ``split``).
@@ -50,9 +53,6 @@ class DissectionCallback(ProbeCallback):
         self,
         layers: list[str] | str | None = None,
         attack: Attack | None = None,
-        broden_dir: str | None = None,
-        broden_categories: list[str] | None = None,
-        num_concept_images: int = 256,
         dissection: DissectionSettings = DEFAULT_DISSECTION,
         every_n_epochs: int = 5,
         num_samples: int | None = 256,
@@ -61,11 +61,10 @@ class DissectionCallback(ProbeCallback):
         batch_size: int = 64,
     ) -> None:
         super().__init__(every_n_epochs, num_samples, split, seed, batch_size)
+        layers = dissection.layer if layers is None else layers
         self.layers = [layers] if isinstance(layers, str) or layers is None else list(layers)
         self.default_attack = attack is None
         self.attack = attack  # None until ``setup``: ``presets.sensitivity`` at the threat model
-        self.broden_dir, self.broden_categories = broden_dir, broden_categories
-        self.num_concept_images = num_concept_images
         self.settings = dissection
         self._sections: list[DissectionSection] = []  # one per layer, built in ``setup`` with the concept set
 
@@ -76,7 +75,7 @@ class DissectionCallback(ProbeCallback):
     def use_cheapest_attacks(self) -> None:
         """The sensitivity attack at its smallest budget, on ``SMOKE_SAMPLES`` concept images."""
         self.attack = self.attack.cheapest()
-        self.num_concept_images = min(self.num_concept_images, SMOKE_SAMPLES)
+        self.settings = replace(self.settings, num_concept_images=min(self.settings.num_concept_images, SMOKE_SAMPLES))
 
     def attacks_used(self) -> list[Attack]:
         return [self.attack]
@@ -85,18 +84,25 @@ class DissectionCallback(ProbeCallback):
         return list(self._sections)
 
     def check(self, trainer: pl.Trainer, model: nn.Module, x: Tensor) -> None:
-        """The layers exist, and the concept probe set (Broden, or the synthetic concepts at the
-        data's image size and channel count) is built, once."""
+        """The layers exist, label stability runs in one process, and the concept probe set
+        (Broden, or the synthetic concepts or the data's own at the data's image size and channel
+        count) is built, once."""
+        settings = self.settings
+        if settings.stability_draws and trainer.world_size > 1:
+            raise UserInputError(
+                "label stability (dissection.stability_draws) runs in one process: set it to 0 under DDP"
+            )
         for layer in self.layers:
             resolve_layer(model, layer)
         concepts = concept_probe_set(
             trainer.datamodule,
-            self.num_concept_images,
-            self.broden_dir,
-            self.broden_categories,
+            settings.num_concept_images,
+            settings.broden_dir,
+            settings.broden_categories,
             x.shape[-1],
             x.shape[1],
             self.seed,
+            probe=settings.probe,
         )
         self._sections = [
             DissectionSection(concepts, layer, self.attack, self.settings, self.batch_size, self.seed)

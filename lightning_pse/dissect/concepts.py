@@ -38,8 +38,8 @@ from ..data.synthetic import COLOR_NAMES, SHAPES, TEXTURES, render_scenes, sampl
 from ..errors import UserInputError
 from .broden import BrodenDataset
 from .data_concepts import DataConcepts
+from .settings import CONCEPT_PROBES
 
-CONCEPT_PROBES = ("synthetic", "data")
 LUMINANCE = torch.tensor([0.299, 0.587, 0.114])  # ITU-R BT.601 weights of R, G, B
 CONCEPT_CATEGORIES: dict[str, tuple[str, ...]] = {"shape": SHAPES, "color": COLOR_NAMES, "texture": TEXTURES}
 
@@ -116,7 +116,7 @@ class SyntheticConcepts(Dataset):
 
 def concept_probe_set(
     datamodule,
-    num_images: int = 256,
+    num_images: int,
     broden_dir: str | Path | None = None,
     broden_categories: list[str] | None = None,
     image_size: int = 32,

@@ -4,20 +4,29 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
+from ..errors import UserInputError
 from .effects import ESTIMATORS
 
 
 @dataclass(frozen=True)
 class PSESettings:
-    """``estimator``: ``ablation`` (exact, one forward per group) or ``gradient`` (first order; our
-    choice of default: ablation); ``group_size`` / ``stride``: the pixel groups (None: 2×2/2 up to
-    64 px, 13×13/13 above; stride None = group size); ``tau``: a group is promotion- (suppression-)
-    dominated when PSR > τ (< −τ), our choice 1; ``rho``: a group is inactive when its larger effect
-    is below ρ times the strongest group effect of its image, our choice 0.05; ``eps``: the PSR
-    floor 1e-12; ``max_batch``: the ablation estimator's largest forward pass (memory, not science)."""
+    """The pixel-group effects and their categories.
 
-    estimator: str = "ablation"
+    Args:
+        estimator: ``ablation`` (exact, one forward per group) or ``gradient`` (first order); our
+            choice of default: ablation.
+        group_size: the pixel groups' side (None: 2×2 up to 64 px, 13×13 above).
+        stride: the groups' stride (None: the group size).
+        tau: a group is promotion- (suppression-) dominated when PSR > τ (< −τ); our choice 1.
+        rho: a group is inactive when its larger effect is below ρ times the strongest group effect
+            of its image; our choice 0.05.
+        eps: the PSR floor, 1e-12.
+        max_batch: the ablation estimator's largest forward pass (memory, not science).
+    """
+
+    estimator: Literal["ablation", "gradient"] = "ablation"
     group_size: int | None = None
     stride: int | None = None
     tau: float = 1.0
@@ -27,16 +36,9 @@ class PSESettings:
 
     def __post_init__(self) -> None:
         if self.estimator not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+            raise UserInputError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
         if self.tau < 0 or not 0 <= self.rho <= 1 or self.eps <= 0 or self.max_batch < 1:
-            raise ValueError("PSE settings out of range: need τ ≥ 0, 0 ≤ ρ ≤ 1, ε > 0, max_batch ≥ 1")
-
-    @classmethod
-    def of(cls, settings: PSESettings | dict | None) -> PSESettings:
-        """``settings`` as ``PSESettings`` (a dict's missing or None entries keep the defaults)."""
-        if isinstance(settings, cls):
-            return settings
-        return cls(**{k: v for k, v in (settings or {}).items() if v is not None})
+            raise UserInputError("PSE settings out of range: need τ ≥ 0, 0 ≤ ρ ≤ 1, ε > 0, max_batch ≥ 1")
 
     def kwargs(self) -> dict:
         """The keyword arguments of ``pse.analyze``."""

@@ -11,12 +11,12 @@ from torchmetrics import MeanMetric, SumMetric
 
 from ..attacks import Attack, presets
 from ..cam import cam_agreement, cam_guided_attack, cam_method, localization, saliency_agreement
-from ..cam.settings import DEFAULT_CAM
+from ..cam.settings import DEFAULT_CAM, CAMSettings
 from ..groups import check_group_layout
 from ..output import figures
 from ..output.html import fmt, gain_text, img, keyed_table
 from ..output.images import heat_overlay
-from ..pse import PSESettings
+from ..pse import DEFAULT_PSE, PSESettings
 from ..stats import OUTSIDE, bootstrap_interval
 from .base import AttackRuns, Cell, Column, ProbeBatch, Section, attack_radius_entry, item_or_none, nan_if_none
 from .records import Records
@@ -187,11 +187,9 @@ class CAMSection(Section):
     Args:
         attacks: name → attack (default ``presets.cam_attacks()``, equal to the PSE section's ``pgd``:
             the two share one attack run per batch).
-        method: the CAM method (``cam``, ``grad_cam``, ``grad_cam_pp``).
-        layer: its layer (None: the feature layer).
-        threshold: the region threshold (region = map ≥ threshold·max).
-        draws: random regions per baseline.
-        settings: the PSE analysis behind the categories (``PSESettings``, or a dict of some of them).
+        cam: the CAM method, its layer (None: the feature layer), the region threshold (region =
+            map ≥ threshold·max) and the random regions per baseline (``CAMSettings``).
+        pse: the PSE analysis behind the categories (``PSESettings``).
         guided: also run the CAM-guided attack (one more attack run per batch and attack).
         num_examples: image pairs kept for the figure (clean with the true-class map, adversarial
             with the target-class map, for the first attack).
@@ -206,21 +204,17 @@ class CAMSection(Section):
     def __init__(
         self,
         attacks: dict[str, Attack] | None = None,
-        method: str = DEFAULT_CAM.method,
-        layer: str | None = None,
-        threshold: float = DEFAULT_CAM.threshold,
-        draws: int = DEFAULT_CAM.draws,
-        settings: PSESettings | dict | None = None,
+        cam: CAMSettings = DEFAULT_CAM,
+        pse: PSESettings = DEFAULT_PSE,
         guided: bool = False,
         num_examples: int = 8,
         seed: int = 0,
     ) -> None:
         super().__init__()
-        cam_method(method)  # refuse unknown names at construction
         self.attacks = attacks if attacks is not None else presets.cam_attacks(seed=seed)
-        self.cam = {"method": method, "layer": layer, "threshold": threshold}
-        self.draws, self.guided, self.num_examples, self.seed = draws, guided, num_examples, seed
-        self.settings = PSESettings.of(settings)
+        self.cam = {"method": cam.method, "layer": cam.layer, "threshold": cam.threshold}
+        self.draws, self.guided, self.num_examples, self.seed = cam.draws, guided, num_examples, seed
+        self.settings = pse
         # Per fooled image (NaN where a score is undefined, e.g. no suppression-dominated part).
         self.scores = {name: self.add_metric(Records(AGREEMENT_KEYS)) for name in self.attacks}
         self.guided_scores = (

@@ -29,7 +29,6 @@ from ..dissect import (
     label_stability,
     masking_curve,
 )
-from ..errors import UserInputError
 from ..models.capture import resolve_layer
 from ..output import figures
 from ..output.html import fmt, img, keyed_table, table
@@ -142,11 +141,11 @@ class DissectionSection(Section):
         concepts: the concept probe set (``dissect.concept_probe_set``).
         layer: dotted layer name (None: the model's feature layer).
         attack: gives ``s_k`` (default ``presets.sensitivity()``).
-        settings: quantile, IoU threshold and the top-k comparison's fraction (``DissectionSettings``).
+        settings: quantile, IoU threshold, the top-k comparison's fraction and ``stability_draws``
+            (``DissectionSettings``): when above 0, also each unit's label stability over that many
+            bootstrap and pixel-noise draws (``dissect.label_stability``; one process), the
+            report's ``stability`` block, whose stable-detector shares the unit findings then use.
         batch_size: concept images per batch.
-        stability_draws: when above 0, also each unit's label stability over that many bootstrap
-            and pixel-noise draws (``dissect.label_stability``; one process): the report's
-            ``stability`` block, whose stable-detector shares the unit findings then use.
     """
 
     name = "dissection"
@@ -161,12 +160,9 @@ class DissectionSection(Section):
         settings: DissectionSettings = DEFAULT_DISSECTION,
         batch_size: int = 64,
         seed: int = 0,
-        stability_draws: int = 0,
     ) -> None:
         super().__init__()
-        if stability_draws < 0:
-            raise UserInputError(f"stability_draws must be 0 (off) or a number of draws, got {stability_draws}")
-        self.stability_draws, self.seed = stability_draws, seed
+        self.stability_draws, self.seed = settings.stability_draws, seed
         self.concepts, self.layer = concepts, layer
         self.attack = attack if attack is not None else presets.sensitivity(seed=seed)
         self.settings = settings

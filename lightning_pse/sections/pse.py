@@ -15,7 +15,7 @@ from ..groups import check_group_layout
 from ..output import figures
 from ..output.html import fmt, img, keyed_table
 from ..output.images import as_rgb, category_overlay
-from ..pse import Category, PSESettings, PSEShares, analyze
+from ..pse import DEFAULT_PSE, Category, PSESettings, PSEShares, analyze
 from ..pse.categories import clamped
 from ..pse.ground_truth import TRUTH_COLUMNS, truth_counts, truth_summary
 from ..stats import INSUFFICIENT, OUTSIDE, wilson_interval
@@ -194,7 +194,7 @@ class PSESection(Section):
 
     Args:
         attacks: name → attack (default ``presets.pse_attacks()``; ``analyze.py`` makes them at its radius).
-        settings: the ``pse.analyze`` settings (``PSESettings``; a dict of some of them is read as one).
+        settings: the ``pse.analyze`` settings (``PSESettings``).
         ground_truth: measure the ground-truth block when the data carry masks.
         num_examples: images kept per attack for the figures.
         seed: seed of the ground-truth attack.
@@ -208,14 +208,14 @@ class PSESection(Section):
     def __init__(
         self,
         attacks: dict[str, Attack] | None = None,
-        settings: PSESettings | dict | None = None,
+        settings: PSESettings = DEFAULT_PSE,
         ground_truth: bool = True,
         num_examples: int = 8,
         seed: int = 0,
     ) -> None:
         super().__init__()
         self.attacks = attacks if attacks is not None else presets.pse_attacks(seed=seed)
-        self.settings = PSESettings.of(settings)
+        self.settings = settings
         self.ground_truth = ground_truth
         self.num_examples = num_examples
         self.truth_attack = presets.ground_truth(seed)

@@ -16,6 +16,7 @@ from lightning_pse.analysis.findings import findings
 from lightning_pse.attacks import APGD, CW, PGD, Square, presets
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.checkpoints import check_fits, load_datamodule, load_module, read_checkpoint
+from lightning_pse.dissect import DissectionSettings
 from lightning_pse.errors import UserInputError
 from lightning_pse.pse import PSESettings
 from lightning_pse.sections import AttackRuns, CAMSection, ProbeBatch, PSESection
@@ -233,7 +234,7 @@ def test_report_numbers_equal_what_the_callbacks_log(fitted_run, analyzed):
         RobustEvalCallback(attack=PGD(steps=5, seed=0), **probe),
         PSECallback(attacks={"pgd": pse_attack}, pse=PSESettings(estimator="gradient"), **probe),
         CAMCallback(attacks={"pgd": pse_attack}, pse=PSESettings(estimator="gradient"), **probe),
-        DissectionCallback(attack=PGD(steps=3, seed=0), num_concept_images=64, **probe),
+        DissectionCallback(attack=PGD(steps=3, seed=0), dissection=DissectionSettings(num_concept_images=64), **probe),
     ]
     trainer = quiet_trainer(callbacks=callbacks)
     metrics = trainer.validate(module, datamodule=data, verbose=False)[0]
@@ -276,8 +277,8 @@ def test_ground_truth_section_on_the_trained_model(trained_model, synthetic_data
     items = [probe[i] for i in range(48)]
     batch = {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in items[0]}
     attacks = {"cw": CW(steps=30, binary_search_steps=2, initial_const=1.0)}
-    pse_section = PSESection(attacks, {"estimator": "gradient"})
-    cam_section = CAMSection(attacks, settings={"estimator": "gradient"}, guided=True)
+    pse_section = PSESection(attacks, PSESettings(estimator="gradient"))
+    cam_section = CAMSection(attacks, pse=PSESettings(estimator="gradient"), guided=True)
     extras = {k: v for k, v in batch.items() if k not in ("image", "label")}
     probe_batch = ProbeBatch.of(trained_model, batch["image"], batch["label"], extras)
     runs = AttackRuns(trained_model, probe_batch)
@@ -370,7 +371,7 @@ def test_grey_images_get_example_figures():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32, 10)).eval()
     x = torch.rand(6, 1, 32, 32)
     y = model(x).argmax(1)
-    section = PSESection({"pgd": PGD(eps=0.5, steps=5, seed=0)}, {"estimator": "gradient"})
+    section = PSESection({"pgd": PGD(eps=0.5, steps=5, seed=0)}, PSESettings(estimator="gradient"))
     section.reset(torch.device("cpu"))
     batch = ProbeBatch.of(model, x, y)
     section.update(model, batch, AttackRuns(model, batch))
@@ -393,7 +394,7 @@ def test_a_failing_figure_never_costs_the_numbers(trained_model, synthetic_data,
         sections=["pse"],
         num_samples=8,
         pse_attacks={"pgd": PGD(eps=16 / 255, steps=3, targeted=True, seed=0)},
-        pse={"estimator": "gradient"},
+        pse=PSESettings(estimator="gradient"),
     )
     report, figs = analysis.run()
     assert report["pse"]["attacks"]["pgd"]["num_analyzed"] > 0 and "psr_histogram" in figs
@@ -426,7 +427,7 @@ def test_masking_ranks_units_on_another_split_than_it_evaluates(trained_model, s
         sections=["masking"],
         num_samples=8,
         sensitivity_attack=PGD(steps=2, seed=0),
-        dissection={"fractions": [0.0, 0.1]},
+        dissection=DissectionSettings(fractions=[0.0, 0.1]),
     )
     report, _ = analysis.run()
     ranking, evaluated_on = seen["curve"]
@@ -452,7 +453,7 @@ def test_sections_share_one_run_of_an_attack_per_batch(trained_model, synthetic_
         batch_size=8,
         attacks={"cw_l2": CW(steps=5, binary_search_steps=1, seed=0)},
         pse_attacks={"cw": CW(steps=5, binary_search_steps=1, seed=0)},
-        pse={"estimator": "gradient"},
+        pse=PSESettings(estimator="gradient"),
     )
     report, _ = analysis.run()
     assert len(runs) == 2, "one C&W run per batch, two batches"

@@ -16,13 +16,15 @@ from lightning_pse.analysis import evaluate, report_schema
 from lightning_pse.analysis.registry import page
 from lightning_pse.attacks import PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
+from lightning_pse.cam.settings import CAMSettings
+from lightning_pse.dissect import DissectionSettings
 from lightning_pse.errors import UserInputError
 from lightning_pse.schemas import REPORT_SCHEMA_VERSION
 
 from helpers import call_analyze, quiet_trainer
 
 SECTIONS = ["robustness", "pse", "cam", "dissection", "masking"]
-LIGHT = {"dissection": {"num_concept_images": 16, "fractions": [0.0, 0.1]}, "batch_size": 16}
+LIGHT = {"dissection": DissectionSettings(num_concept_images=16, fractions=[0.0, 0.1]), "batch_size": 16}
 
 
 def attacks(eps: float) -> dict:
@@ -84,7 +86,11 @@ def test_the_callbacks_take_a_probe_nothing_fools_and_a_one_sample_probe(trained
             RobustEvalCallback(PGD(eps=eps, steps=2, seed=0), num_samples=num_samples),
             PSECallback(attacks={"pgd": PGD(eps=eps, steps=2, seed=0)}, num_samples=num_samples),
             CAMCallback(attacks={"pgd": PGD(eps=eps, steps=2, seed=0)}, num_samples=num_samples),
-            DissectionCallback(attack=PGD(eps=eps, steps=2, seed=0), num_concept_images=16, num_samples=num_samples),
+            DissectionCallback(
+                attack=PGD(eps=eps, steps=2, seed=0),
+                dissection=DissectionSettings(num_concept_images=16),
+                num_samples=num_samples,
+            ),
         ]
         trainer = quiet_trainer(callbacks=callbacks)
         metrics = trainer.validate(trained_module, datamodule=synthetic_data, verbose=False)[0]
@@ -251,9 +257,21 @@ def test_analyze_py_on_checkpoints_nothing_fools_writes_reports_and_a_comparison
     assert "the PSE and CAM findings have nothing to analyse" in result.stdout
 
 
-def test_evaluate_refuses_dissection_settings_out_of_range_before_any_work(trained_model, synthetic_data):
+def test_section_settings_out_of_range_or_not_a_settings_object_are_refused_before_any_work(
+    trained_model, synthetic_data
+):
     with pytest.raises(UserInputError, match="0 < quantile < 1"):
-        evaluate(trained_model, synthetic_data, ["dissection"], num_samples=2, dissection={"quantile": 2.0})
+        DissectionSettings(quantile=2.0)
+    with pytest.raises(UserInputError, match=r"cam.threshold must lie in \[0, 1\], got 1.5"):
+        CAMSettings(threshold=1.5)
+    with pytest.raises(UserInputError, match="cam.draws must be at least 1"):
+        CAMSettings(draws=0)
+    with pytest.raises(UserInputError, match=r"dissection.fractions must lie in \[0, 1\)"):
+        DissectionSettings(fractions=[0.0, 1.0])
+    with pytest.raises(UserInputError, match="dissection.num_concept_images must be at least 1"):
+        DissectionSettings(num_concept_images=0)
+    with pytest.raises(UserInputError, match="dissection= takes a DissectionSettings"):
+        evaluate(trained_model, synthetic_data, ["dissection"], num_samples=2, dissection={"quantile": 0.01})
 
 
 def test_the_threat_model_is_resolved_once_from_the_models_training(trained_model, synthetic_data, monkeypatch):

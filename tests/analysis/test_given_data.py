@@ -15,6 +15,7 @@ from lightning_pse.analysis.engine import Analysis
 from lightning_pse.attacks import PGD, presets
 from lightning_pse.attacks.radii import standard_eps
 from lightning_pse.data import as_datamodule
+from lightning_pse.dissect import DissectionSettings
 from lightning_pse.errors import UserInputError
 
 NUM_CLASSES = 3
@@ -24,7 +25,7 @@ LIGHT = {
     "attacks": {"pgd": PGD(eps=0.1, steps=3, seed=0)},
     "pse_attacks": {"pgd": PGD(eps=0.1, steps=3, seed=0)},
     "sensitivity_attack": PGD(eps=0.1, steps=2, seed=0),
-    "dissection": {"num_concept_images": 16},
+    "dissection": DissectionSettings(num_concept_images=16),
 }
 
 
@@ -129,7 +130,7 @@ def test_the_standard_l1_radius_is_mnists_on_the_mnist_likes_and_cifars_elsewher
 
 
 def test_the_pse_and_sensitivity_attacks_work_at_the_analysis_radius():
-    sections, light = ["pse", "dissection"], {"num_concept_images": 8}
+    sections, light = ["pse", "dissection"], DissectionSettings(num_concept_images=8)
     analysis = Analysis(foreign_model(), tensors(), sections, eps=0.2, dissection=light)
     assert analysis.pse_attacks["pgd"].eps == pytest.approx(0.2)
     assert analysis.sensitivity_attack.eps == pytest.approx(0.2)

@@ -7,6 +7,7 @@ import pytest
 
 from lightning_pse.analysis import evaluate
 from lightning_pse.attacks import PGD
+from lightning_pse.dissect import DissectionSettings
 from lightning_pse.errors import UserInputError
 
 from helpers import run_analyze
@@ -19,7 +20,7 @@ def light(**overrides) -> dict:
         "attacks": {"pgd": PGD(eps=8 / 255, steps=3, seed=0)},
         "pse_attacks": {"pgd": PGD(eps=16 / 255, steps=3, targeted=True, seed=0)},
         "sensitivity_attack": PGD(eps=8 / 255, steps=2, seed=0),
-        "dissection": {"num_concept_images": 16},
+        "dissection": DissectionSettings(num_concept_images=16),
         "progress": "lines",
     }
     return {**settings, **overrides}
@@ -74,7 +75,7 @@ def test_two_processes_give_the_report_of_one(trained_model, synthetic_data):
 @pytest.mark.slow
 def test_a_process_without_probe_batches_takes_part(trained_model, synthetic_data):
     # One probe batch and one batch of concept images: rank 1 has nothing to measure but joins the sync.
-    settings = light(num_samples=6, batch_size=8, dissection={"num_concept_images": 8})
+    settings = light(num_samples=6, batch_size=8, dissection=DissectionSettings(num_concept_images=8))
     one = evaluate(trained_model, synthetic_data, ["robustness", "dissection"], devices=1, **settings)
     two = evaluate(trained_model, synthetic_data, ["robustness", "dissection"], devices=2, **settings)
     assert_same_numbers(two, one)

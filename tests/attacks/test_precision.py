@@ -10,6 +10,7 @@ import torch
 from lightning_pse.attacks import APGD, PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.data import SyntheticDataModule
+from lightning_pse.dissect import DissectionSettings
 from lightning_pse.pse import PSESettings
 from lightning_pse.training import PSEATModule
 
@@ -31,7 +32,9 @@ def _callbacks():
             pse=PSESettings(estimator="gradient"),
             **PROBE,
         ),
-        DissectionCallback(attack=PGD(eps=8 / 255, steps=3, seed=0), num_concept_images=16, **PROBE),
+        DissectionCallback(
+            attack=PGD(eps=8 / 255, steps=3, seed=0), dissection=DissectionSettings(num_concept_images=16), **PROBE
+        ),
     ]
 
 

@@ -18,7 +18,14 @@ from lightning_pse.attacks import CW, PGD
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.cam import cam_agreement, localization, saliency_agreement
 from lightning_pse.data import SyntheticDataModule
-from lightning_pse.dissect import DEFAULT_DISSECTION, SyntheticConcepts, attack_sensitivity, dissect, dissection_summary
+from lightning_pse.dissect import (
+    DEFAULT_DISSECTION,
+    DissectionSettings,
+    SyntheticConcepts,
+    attack_sensitivity,
+    dissect,
+    dissection_summary,
+)
 from lightning_pse.errors import UserInputError
 from lightning_pse.output.wandb_logger import WandbLogger
 from lightning_pse.pse import PSESettings, PSEShares, analyze_attack
@@ -174,7 +181,11 @@ def test_failing_media_do_not_stop_validation(trained_module, synthetic_data, tm
 def test_dissection_callback_logs_what_the_pure_functions_compute(trained_module, synthetic_data, tmp_path):
     attack = PGD(eps=8 / 255, steps=3, seed=0)
     callback = DissectionCallback(
-        layers=["body.0", "body.7"], attack=attack, num_concept_images=64, num_samples=32, batch_size=16
+        layers=["body.0", "body.7"],
+        attack=attack,
+        dissection=DissectionSettings(num_concept_images=64),
+        num_samples=32,
+        batch_size=16,
     )
     logger = WandbLogger(save_dir=str(tmp_path), offline=True)
     try:
@@ -214,7 +225,7 @@ def test_dissection_callback_logs_what_the_pure_functions_compute(trained_module
 
 def test_dissection_callback_names_a_missing_broden_dir(trained_module, tmp_path):
     data = SyntheticDataModule(num_train=8, num_val=8, num_test=8)
-    callback = DissectionCallback(broden_dir=str(tmp_path / "missing"), num_samples=4)
+    callback = DissectionCallback(dissection=DissectionSettings(broden_dir=str(tmp_path / "missing")), num_samples=4)
     with pytest.raises(UserInputError, match="does not exist"):
         quiet_trainer(callbacks=[callback]).validate(trained_module, datamodule=data, verbose=False)
 
@@ -286,7 +297,12 @@ def test_callbacks_do_not_change_what_training_does():
     measured = train(
         [
             RobustEvalCallback(attack=PGD(steps=1, seed=0), num_samples=16, batch_size=8),
-            DissectionCallback(attack=PGD(steps=1, seed=0), num_concept_images=8, num_samples=8, every_n_epochs=1),
+            DissectionCallback(
+                attack=PGD(steps=1, seed=0),
+                dissection=DissectionSettings(num_concept_images=8),
+                num_samples=8,
+                every_n_epochs=1,
+            ),
         ]
     )
     assert all(torch.equal(plain[k], measured[k]) for k in plain)

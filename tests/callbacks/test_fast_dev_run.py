@@ -7,6 +7,7 @@ from lightning_pse.attacks import presets
 from lightning_pse.attacks.base import Attack
 from lightning_pse.callbacks import CAMCallback, DissectionCallback, PSECallback, RobustEvalCallback
 from lightning_pse.callbacks.schedule import SMOKE_SAMPLES
+from lightning_pse.dissect import DissectionSettings
 
 from helpers import quiet_trainer
 
@@ -28,7 +29,7 @@ def test_every_callback_runs_once_on_one_batch_at_the_smallest_budget(
         RobustEvalCallback(num_samples=500),
         PSECallback(every_n_epochs=3, num_samples=32),
         CAMCallback(every_n_epochs=3, num_samples=32),
-        DissectionCallback(every_n_epochs=5, num_samples=256, num_concept_images=256),
+        DissectionCallback(every_n_epochs=5, num_samples=256, dissection=DissectionSettings(num_concept_images=256)),
     ]
     full_budgets = [presets.robust_eval().budget(), presets.sensitivity().budget()]  # what they would run
     trainer = quiet_trainer(fast_dev_run=True, callbacks=callbacks)
@@ -38,6 +39,6 @@ def test_every_callback_runs_once_on_one_batch_at_the_smallest_budget(
         assert callback.results, f"{type(callback).__name__} measured"
         assert callback.num_samples == SMOKE_SAMPLES
     assert calls and all(budget <= 5 and images <= SMOKE_SAMPLES for _, budget, images in calls), calls
-    assert callbacks[3].num_concept_images == SMOKE_SAMPLES
+    assert callbacks[3].settings.num_concept_images == SMOKE_SAMPLES
     printed = capsys.readouterr().err
     assert printed.count("fast_dev_run: ") == 4 and "DissectionCallback measures 4 probe images" in printed

@@ -120,8 +120,8 @@ def _config(path, callback: str, init_args: str):
     "callback, init_args, named",
     [
         ("DissectionCallback", "        layers: [body.99]\n", "body.99"),
-        ("DissectionCallback", "        broden_dir: /nonexistent/broden\n", "/nonexistent/broden"),
-        ("CAMCallback", "        cam:\n          method: grad_cam\n        layer: head.0\n", "head.0"),
+        ("DissectionCallback", "        dissection:\n          broden_dir: /nonexistent/x\n", "/nonexistent/x"),
+        ("CAMCallback", "        cam:\n          method: grad_cam\n          layer: head.0\n", "head.0"),
         ("PSECallback", "        pse:\n          group_size: 40\n", "group size 40"),
     ],
 )

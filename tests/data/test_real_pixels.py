@@ -15,6 +15,7 @@ from torchvision.transforms import functional as F
 from lightning_pse.analysis import evaluate
 from lightning_pse.attacks import PGD
 from lightning_pse.data import DATASET_STATS, CIFAR10DataModule
+from lightning_pse.dissect import DissectionSettings
 from lightning_pse.models import build_model
 
 from helpers import write_cifar
@@ -41,7 +42,7 @@ def light_settings(eps: float) -> dict:
         "attacks": {"pgd": PGD(eps=eps, steps=3, seed=0)},
         "pse_attacks": {"pgd": PGD(eps=eps, steps=3, targeted=True, seed=0)},
         "sensitivity_attack": PGD(eps=eps, steps=1, seed=0),
-        "dissection": {"num_concept_images": 8},
+        "dissection": DissectionSettings(num_concept_images=8),
         "num_samples": None,
         "progress": "lines",
     }

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from lightning_pse.dissect import DissectionSettings
 from lightning_pse.dissect.data_concepts import FOREGROUND_THRESHOLD, TEXTURE_NAMES, DataConcepts, texture_swatch
 from lightning_pse.dissect.stability import NoisyImages, label_stability
 
@@ -105,7 +106,7 @@ def test_analyze_dissects_on_the_data_probe_with_stability(tmp_path):
         num_samples=8,
         eps=0.1,
         sensitivity_attack=PGD(eps=0.1, steps=1, seed=0),
-        dissection={"probe": "data", "stability_draws": 2, "num_concept_images": 30},
+        dissection=DissectionSettings(probe="data", stability_draws=2, num_concept_images=30),
     )
     block = report["dissection"]
     assert block["concept_probe"].startswith("data concepts (10 objects, 9 textures; 28 px, grey)")
