@@ -73,7 +73,7 @@ def image_grid(rows: Tensor, scale: int = 3) -> bytes:
 
 
 def sensitivity_scatter(
-    sensitivity: Tensor, best_iou: Tensor, detectors: Tensor, spearman: float, layer: str, iou_threshold: float = 0.04
+    sensitivity: Tensor, best_iou: Tensor, detectors: Tensor, spearman: float, layer: str, iou_threshold: float
 ) -> bytes:
     """Each unit's attack sensitivity ``s_k`` against its best IoU, detectors highlighted."""
     figure, ax = plt.subplots(figsize=(5.5, 3.6))
