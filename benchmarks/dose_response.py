@@ -177,7 +177,8 @@ def seed_bootstrap(rows: list[dict], eps: list[float], column: str, resamples: i
 
 
 def table(args) -> None:
-    """Print the per-model table and the correlations across models; write the dose-response figure."""
+    """Print the per-model table, the correlations across models and each model's verdicts of the
+    findings; write the dose-response figure."""
     from lightning_pse.analysis.compare import compare
 
     found = reports(args.out)
@@ -216,10 +217,33 @@ def table(args) -> None:
             for row, (_, _, e, _) in zip(rows, found)
             if row[column] is not None and column not in row["below_minimum"]
         ]
+    print("\n" + verdict_table(found))
     if args.figures:
         path = Path(args.figures) / "dose_response.png"
         path.write_bytes(dose_response_figure(panels))
         print(f"\nfigure: {path}")
+
+
+def verdict_table(found: list[tuple[str, dict, float, int]]) -> str:
+    """Each model's verdicts of the paper's findings (``registry.finding_rows`` of its report), one
+    row per claim and one column per model: the verdict, the effect with its interval where the
+    finding has one, and n. Rows of attacks outside the threat model carry no verdict and are left
+    out; a claim's attack name is dropped from its row title (every model names the same one)."""
+    from lightning_pse.analysis.registry import finding_rows
+
+    cells: dict[str, dict[str, str]] = {}
+    for label, report, _, _ in found:
+        for claim, effect, interval, n, _, verdict in finding_rows(report.get("findings", {})):
+            if verdict.startswith("outside"):
+                continue
+            title = claim.rsplit(" (", 1)[0] if claim.endswith(")") else claim
+            shown = f"{effect:.3f} {interval}, " if isinstance(effect, float) else ""
+            cells.setdefault(title, {})[label] = f"{verdict} ({shown}n = {n})"
+    labels = [label for label, *_ in found]
+    lines = ["| finding | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for title, by_model in cells.items():
+        lines.append(f"| {title} | " + " | ".join(by_model.get(label, "—") for label in labels) + " |")
+    return "\n".join(lines)
 
 
 def fmt_ci(interval) -> str:

@@ -126,3 +126,26 @@ def test_the_analysis_command_is_one_analyze_accepts(tmp_path, eps, autoattack):
     assert options.dissection.probe == "data" and options.dissection.stability_draws == 20
     assert (options.robustness == "autoattack") == autoattack
     assert options.out == str(tmp_path / f"eps{eps:g}" / "seed1" / "analysis")
+
+
+def test_the_verdict_table_gives_each_models_verdicts_inside_the_threat_model(monkeypatch):
+    """One row per claim (its attack name dropped), one column per model: verdict, effect with its
+    interval where there is one, n; rows of attacks outside the threat model are left out."""
+    from lightning_pse.analysis import registry
+
+    rows = {
+        "a": [
+            ["(i) types split (pgd)", "suppression 0.6 ...", "—", 24, 20, "holds"],
+            ["(i) types split (cw)", "suppression 0.4 ...", "—", 140, 20, "outside the threat model: cw ..."],
+            ["(iii) top units are detectors", 0.25, "[0.010, 0.487]", 13, 5, "holds"],
+        ],
+        "b": [["(i) types split (pgd)", "suppression 0.9 ...", "—", 30, 20, "does not hold"]],
+    }
+    monkeypatch.setattr(registry, "finding_rows", lambda findings: rows[findings["model"]])
+    found = [(label, {"findings": {"model": label}}, 0.0, 0) for label in ("a", "b")]
+    assert dose_response.verdict_table(found).splitlines() == [
+        "| finding | a | b |",
+        "|---|---|---|",
+        "| (i) types split | holds (n = 24) | does not hold (n = 30) |",
+        "| (iii) top units are detectors | holds (0.250 [0.010, 0.487], n = 13) | — |",
+    ]
