@@ -520,6 +520,35 @@ FAULTS = [
         "FGSM-RS's step left to PGD's 2.5·ε/steps",
         (*TRAINING_TESTS, "-k", "standard_radius or fast_at"),
     ),
+    # analysis/prerequisites.py and the sections' settings (#42 item 3)
+    Fault(
+        "analysis/prerequisites.py",
+        "not (has_cam_head(model) and at_feature_layer) else cam.method",
+        "not has_cam_head(model) else cam.method",
+        "CAM kept at a layer other than the feature layer its head pools",
+        ("tests/analysis/test_settings.py",),
+    ),
+    Fault(
+        "analysis/prerequisites.py",
+        "    if analysis.devices * analysis.num_nodes > 1:",
+        "    if analysis.devices * analysis.num_nodes > 2:",
+        "masking let run over two processes",
+        ("tests/analysis/test_settings.py",),
+    ),
+    Fault(
+        "cam/settings.py",
+        "if not 0 <= self.threshold <= 1:",
+        "if not 0 <= self.threshold < 1:",
+        "a CAM threshold of exactly 1 refused",
+        ("tests/analysis/test_settings.py",),
+    ),
+    Fault(
+        "dissect/settings.py",
+        "if self.num_concept_images < 1:",
+        "if self.num_concept_images <= 1:",
+        "a one-image concept set refused",
+        ("tests/analysis/test_settings.py",),
+    ),
 ]
 
 

@@ -77,6 +77,14 @@ def test_a_setting_out_of_range_is_one_line_at_parse_time(argv, words):
     assert words in str(raised.value) and "\n" not in str(raised.value)
 
 
+def test_the_range_ends_are_allowed():
+    """The closed ends of each range are values, not errors: a region at the map's maximum only, a
+    one-image concept set, no masking (fraction 0), no label-stability draws."""
+    assert CAMSettings(threshold=1.0).threshold == 1.0 and CAMSettings(threshold=0.0, draws=1).draws == 1
+    assert DissectionSettings(num_concept_images=1, stability_draws=0, fractions=[0.0]).num_concept_images == 1
+    assert PSESettings(tau=0.0, rho=1.0).rho == 1.0
+
+
 def test_a_section_checks_its_own_prerequisites_only_when_asked_for(trained_model, synthetic_data):
     """A CAM layer the model lacks stops a CAM analysis before any work and is none of a robustness
     analysis's business; likewise masking's one process and label stability's."""
