@@ -15,7 +15,9 @@ steps of ``2.5·ε/steps`` — for all):
 - ``pse_at``: PSE-AT, both (κ 0.5, λ 0.1);
 - ``trades``: TRADES, β 6;
 - ``mart``: MART, β 6 (cross-entropy inner attack);
-- ``awp``: PGD-AT (cross-entropy) with adversarial weight perturbation, γ 1e-2.
+- ``awp``: PGD-AT (cross-entropy) with adversarial weight perturbation, γ 1e-2;
+- ``awp_g<γ>`` (``--awp-gammas``): the same at another γ, for a sweep against ``pgd_at_ce``
+  (``--baseline pgd_at_ce``: AWP differs from it only in the weight perturbation).
 
 A seed fixes the initial weights, the data order and the attacks' random starts; runs of different
 methods with the same seed are paired. Each trained model is evaluated on the first ``num-test``
@@ -183,10 +185,17 @@ def load_model(checkpoint: Path) -> torch.nn.Module:
     return load_module(read_checkpoint(checkpoint)).model.eval()
 
 
-def table(results: dict, methods: list[str], seeds: list[int]) -> str:
-    """Markdown: mean ± sd per metric, then the paired difference to the baseline with its interval."""
+def awp_method(gamma: float) -> str:
+    """The name of AWP at ``gamma`` in a γ sweep, registered in ``METHODS`` (``awp_g0.001``)."""
+    name = f"awp_g{gamma:g}"
+    METHODS[name] = (AWPModule, {"awp_gamma": gamma})
+    return name
+
+
+def table(results: dict, methods: list[str], seeds: list[int], baseline: str = BASELINE) -> str:
+    """Markdown: mean ± sd per metric, then the paired difference to ``baseline`` with its interval."""
     lines = [
-        "| method | clean | PGD-20 | worst case | Δ PGD-20 vs PGD-AT (C&W) [95 % CI] | Δ worst case [95 % CI] "
+        f"| method | clean | PGD-20 | worst case | Δ PGD-20 vs {baseline} [95 % CI] | Δ worst case [95 % CI] "
         "| better? |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -197,16 +206,16 @@ def table(results: dict, methods: list[str], seeds: list[int]) -> str:
             cells.append(f"{100 * mean:.1f} ± {100 * sd:.1f}")
         deltas, verdicts = [], []
         for metric in ("pgd20", "worst_case"):
-            if method == BASELINE:
+            if method == baseline:
                 deltas.append("—")
                 continue
             d = paired_difference(
-                [results[method][str(s)][metric] for s in seeds], [results[BASELINE][str(s)][metric] for s in seeds]
+                [results[method][str(s)][metric] for s in seeds], [results[baseline][str(s)][metric] for s in seeds]
             )
             low, high = d["ci95"]
             deltas.append(f"{100 * d['mean']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]")
             verdicts.append(verdict(low, high))
-        better = "—" if method == BASELINE else " / ".join(verdicts)
+        better = "—" if method == baseline else " / ".join(verdicts)
         lines.append(f"| {method} | {' | '.join(cells)} | {' | '.join(deltas)} | {better} |")
     return "\n".join(lines)
 
@@ -239,8 +248,11 @@ def main() -> None:
     parser.add_argument("--apgd-steps", type=int, default=50, help="APGD-CE and APGD-T iterations")
     parser.add_argument("--apgd-targets", type=int, default=3, help="APGD-T's target classes (the top ones)")
     parser.add_argument("--autoattack", action="store_true", help="add AutoAttack (standard) to the cascade")
+    parser.add_argument("--awp-gammas", type=float, nargs="*", default=[], help="also AWP at these γ (a sweep)")
+    parser.add_argument("--baseline", default=BASELINE, choices=list(METHODS), help="the paired differences' reference")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "pse_at_study")
     args = parser.parse_args()
+    args.methods = [*args.methods, *(awp_method(gamma) for gamma in args.awp_gammas)]
     if len(args.seeds) < 3:
         print("warning: fewer than 3 seeds; the intervals say little", flush=True)
     root = args.out / args.benchmark
@@ -261,10 +273,10 @@ def main() -> None:
                 print(f"{method} seed {seed}: {metrics}", flush=True)
             results.setdefault(method, {})[str(seed)] = metrics
     print(f"\n{args.benchmark}: {len(y)} test images, seeds {args.seeds}, settings {vars(args)}\n")
-    if BASELINE in args.methods:
-        print(table(results, args.methods, args.seeds))
+    if args.baseline in args.methods:
+        print(table(results, args.methods, args.seeds, args.baseline))
     else:
-        print(f"no table: the paired differences need {BASELINE}; run again with all methods once they finished")
+        print(f"no table: the paired differences need {args.baseline}; run again with it once the others finished")
     print(f"\nPer seed (clean / PGD-20 / worst case, %):\n\n{per_seed_table(results, args.methods, args.seeds)}")
 
 

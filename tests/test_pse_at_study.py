@@ -56,3 +56,15 @@ def test_tables_refuse_runs_they_do_not_have(missing):
     seeds, methods = ([0, 1], ["pgd_at_cw"]) if missing == "seed" else ([0], ["pgd_at_cw", "pse_at"])
     with pytest.raises(KeyError):
         pse_at_study.per_seed_table(results, methods, seeds)
+
+
+def test_a_gamma_sweep_is_awp_at_each_gamma_against_the_named_baseline():
+    name = pse_at_study.awp_method(0.001)
+    assert name == "awp_g0.001" and pse_at_study.METHODS[name][1] == {"awp_gamma": 0.001}
+    results = {
+        "pgd_at_ce": {"0": run(0.8, 0.40, 0.30), "1": run(0.8, 0.42, 0.32), "2": run(0.8, 0.44, 0.34)},
+        name: {"0": run(0.7, 0.30, 0.20), "1": run(0.7, 0.33, 0.21), "2": run(0.7, 0.36, 0.22)},
+    }
+    rows = pse_at_study.table(results, ["pgd_at_ce", name], [0, 1, 2], baseline="pgd_at_ce").splitlines()
+    assert "Δ PGD-20 vs pgd_at_ce" in rows[0] and rows[2].endswith("| — | — | — |")
+    assert "| -9.0 [-11.5, -6.5] | -11.0 [-13.5, -8.5] |" in rows[3]
