@@ -2,6 +2,14 @@
 
 from .classifier import ImageClassifier
 from .normalize import Normalize
+from .randomized import GaussianNoiseDefence, ResizePadDefence
 from .registry import available_models, build_model
 
-__all__ = ["ImageClassifier", "Normalize", "available_models", "build_model"]
+__all__ = [
+    "GaussianNoiseDefence",
+    "ImageClassifier",
+    "Normalize",
+    "ResizePadDefence",
+    "available_models",
+    "build_model",
+]

@@ -1,0 +1,125 @@
+"""How much does a deterministic evaluation overstate a randomized defence? A trained model wrapped in
+a randomized input defence (``lightning_pse.models.randomized``), evaluated by the robustness
+section twice on the same test images: as if it were deterministic (single-sample gradients,
+AutoAttack's standard version) and as it should be (our attacks with EOT, AutoAttack's rand
+version), repeated with several seeds for the spread the defence's randomness gives.
+
+    python benchmarks/randomized_defence.py --ckpt runs/dose_response/eps0.1/seed0/model.ckpt \
+        --defence noise --strength 0.1 [--num-samples 200] [--repeats 3] [--eot-samples 20]
+
+``--defence noise``: Gaussian input noise of standard deviation ``strength`` (pixels);
+``resize_pad``: a random resize of up to ``strength`` pixels and a random zero pad back. The
+undefended model is evaluated once beside them. Prints, per mode and seed, clean accuracy, our
+worst case, AutoAttack alone, the headline (every attack) and the samples each side broke alone,
+then the mean ± sd per mode; each run's numbers are kept in ``--out`` (``<mode>_seed<s>.json``; a
+rerun skips what is there). The probe images and the attacks' seeds are the same in every run; the
+seed sets torch's global generator, which the defence draws from (AutoAttack seeds that generator
+itself before each of its attacks, so the repeats vary the draws under our attacks most).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from lightning_pse.analysis import evaluate
+from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
+from lightning_pse.models.randomized import DEFENCES
+from lightning_pse.stats import mean_sd
+
+REPO = Path(__file__).resolve().parent.parent
+# mode → (AutoAttack's version, whether our attacks average gradients over draws)
+MODES = {"deterministic": ("standard", False), "eot": ("rand", True)}
+
+
+def summary(report: dict) -> dict:
+    """The numbers the table shows, from a robustness report with AutoAttack."""
+    autoattack = report["autoattack"]
+    return {
+        "clean": report["clean_accuracy"],
+        "ours": report["our_worst_case"]["value"],
+        "autoattack": autoattack["value"],
+        "worst_case": report["worst_case"]["value"],
+        "broken_only_by_autoattack": autoattack["broken_only_by_autoattack"],
+        "broken_only_by_our_attacks": autoattack["broken_only_by_our_attacks"],
+        "seconds": report["elapsed_seconds"],
+    }
+
+
+def run(model, data, mode: str, seed: int, args) -> dict:
+    """One evaluation of ``model`` in ``mode`` (see ``MODES``) with the defence's draws seeded by
+    ``seed``; the probe images are the same for every run (probe seed 0)."""
+    version, eot = MODES[mode]
+    torch.manual_seed(seed)
+    return evaluate(
+        model,
+        data,
+        ["robustness"],
+        num_samples=args.num_samples,
+        eps=args.eps,
+        norm="linf",
+        robustness="autoattack",
+        autoattack_version=version,
+        eot_samples=args.eot_samples if eot else 1,
+        progress="lines",
+    )
+
+
+def table(rows: list[tuple[str, int, dict]]) -> str:
+    columns = ("clean", "ours", "autoattack", "worst_case", "broken_only_by_autoattack", "broken_only_by_our_attacks")
+    lines = [
+        "| mode | seed | clean | ours | AutoAttack | worst case | broken only by AutoAttack | only by ours | s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, seed, numbers in rows:
+        cells = [f"{numbers[c]:.3f}" if isinstance(numbers[c], float) else str(numbers[c]) for c in columns]
+        lines.append(f"| {mode} | {seed} | " + " | ".join(cells) + f" | {numbers['seconds']:.0f} |")
+    for mode in dict.fromkeys(mode for mode, _, _ in rows):
+        runs = [numbers for m, _, numbers in rows if m == mode]
+        if len(runs) > 1:
+            cells = [
+                "{:.3f} ± {:.3f}".format(*mean_sd([r[c] for r in runs])) if c in columns[:4] else "—" for c in columns
+            ]
+            lines.append(f"| {mode} | mean ± sd | " + " | ".join(cells) + " | — |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", type=Path, required=True, help="a train.py (or dose_response.py) checkpoint")
+    parser.add_argument("--defence", choices=tuple(DEFENCES), default="noise")
+    parser.add_argument("--strength", type=float, default=0.1, help="noise σ (pixels) or resize-pad pixels")
+    parser.add_argument("--eps", type=float, default=0.1, help="ℓ∞ radius (pixels)")
+    parser.add_argument("--num-samples", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3, help="seeds of the defence's randomness per mode")
+    parser.add_argument("--eot-samples", type=int, default=20, help="forward passes per gradient (AutoAttack rand: 20)")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "randomized_defence")
+    args = parser.parse_args()
+    checkpoint = read_checkpoint(args.ckpt)
+    data = load_datamodule(checkpoint)
+    model = load_module(checkpoint).model.eval()
+    strength = int(args.strength) if args.defence == "resize_pad" else args.strength
+    defended = DEFENCES[args.defence](model, strength).eval()
+    folder = args.out / f"{args.ckpt.parent.parent.name}_{args.ckpt.parent.name}_{args.defence}{args.strength:g}"
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = [("undefended", model, "deterministic", 0)]
+    plan += [(mode, defended, mode, seed) for mode in MODES for seed in range(args.repeats)]
+    rows = []
+    for label, net, mode, seed in plan:
+        path = folder / f"{label}_seed{seed}.json"
+        if not path.exists():
+            started = time.perf_counter()
+            numbers = summary(run(net, data, mode, seed, args))
+            path.write_text(json.dumps(numbers, indent=1))
+            print(f"{label} seed {seed}: {numbers} ({time.perf_counter() - started:.0f} s)", flush=True)
+        rows.append((label, seed, json.loads(path.read_text())))
+    print(f"\n{args.ckpt}, {args.defence} {args.strength:g}, ℓ∞ ε {args.eps:g}, {args.num_samples} test images\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
