@@ -256,6 +256,7 @@ def dose_response_figure(panels: dict) -> bytes:
     """One panel per metric: its value (with its interval) against the worst-case robust accuracy
     (with its Wilson interval), one point per model, coloured by training ε."""
     import io
+    import textwrap
 
     import matplotlib
 
@@ -273,7 +274,7 @@ def dose_response_figure(panels: dict) -> bytes:
             yerr = [[value - interval[0]], [interval[1] - value]] if interval else None
             xerr = [[robust - robust_ci[0]], [robust_ci[1] - robust]] if robust_ci else None
             ax.errorbar(robust, value, xerr=xerr, yerr=yerr, fmt="o", color=colour, ms=4, lw=0.8)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(textwrap.fill(title, 48), fontsize=8)
         ax.set_xlabel("worst-case robust accuracy (ε 0.1)", fontsize=8)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
