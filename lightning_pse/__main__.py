@@ -46,13 +46,16 @@ def guarded(load, argv: list[str]) -> None:
     Ctrl-C while ``load`` imports torch and Lightning ends the process at once (nothing is written
     yet): a ``KeyboardInterrupt`` raised inside an import can leave a library half-imported (numpy
     then fails on its next use with an unrelated error) or, raised in code a C extension runs, make
-    the interpreter kill itself by SIGINT at exit after our line. Once the command runs, Ctrl-C is
-    Python's ``KeyboardInterrupt``, so the tools can say what they leave behind."""
-    signal.signal(signal.SIGINT, _exit_interrupted)
+    the interpreter kill itself by SIGINT at exit after our line. Once the command runs, SIGINT has
+    its previous handler back (Python's ``KeyboardInterrupt``), so the tools can say what they leave
+    behind."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:  # a process told to ignore SIGINT keeps ignoring it
+        signal.signal(signal.SIGINT, _exit_interrupted)
     try:
         command, args = load(argv)
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, previous)
     try:
         command(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at interpreter exit
