@@ -57,7 +57,7 @@ def prepare_dissection(analysis) -> None:
     """The dissection layer exists; label stability runs in one process; the concept probe set is
     built (a missing Broden folder fails here)."""
     settings = analysis.dissection
-    analysis.dissection_layer = analysis.resolve_layer(settings.layer) or analysis.layer
+    resolve_dissection_layer(analysis)
     if settings.stability_draws and analysis.devices * analysis.num_nodes > 1:
         raise UserInputError("label stability (--dissection.stability_draws) runs in one process: use --devices 1")
     channels, size = analysis.image_shape[0], analysis.image_shape[-1]
@@ -79,8 +79,14 @@ def prepare_masking(analysis) -> None:
         raise UserInputError(
             "the masking section runs in one process: drop masking from the sections or run with --devices 1"
         )
-    analysis.dissection_layer = analysis.resolve_layer(analysis.dissection.layer) or analysis.layer
+    resolve_dissection_layer(analysis)
     analysis.ranking_split = "val" if analysis.split == "test" else "test"
     analysis.ranking_probe = analysis.data.probe_set(
         analysis.num_samples, split=analysis.ranking_split, seed=analysis.seed
     )
+
+
+def resolve_dissection_layer(analysis) -> None:
+    """``analysis.dissection_layer``: ``dissection.layer`` checked, else the analysis's layer (the
+    dissection and masking sections dissect and mask the same one)."""
+    analysis.dissection_layer = analysis.resolve_layer(analysis.dissection.layer) or analysis.layer
