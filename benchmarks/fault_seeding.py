@@ -41,6 +41,7 @@ ATTACK_TESTS = ("tests/attacks/test_attacks.py",)
 STATS_TESTS = ("tests/analysis/test_stats.py", "tests/analysis/test_findings.py")
 TRAINING_TESTS = ("tests/training/test_adversarial_training.py",)
 # The comparison's unit tests (the module's others analyse checkpoints: minutes).
+CASCADE_TESTS = ("tests/attacks/test_cascade.py",)
 COMPARE_TESTS = ("tests/analysis/test_compare.py", "-k", "correlations or perfect or holm or bounded or minimum")
 
 FAULTS = [
@@ -548,6 +549,56 @@ FAULTS = [
         "if self.num_concept_images <= 1:",
         "a one-image concept set refused",
         ("tests/analysis/test_settings.py",),
+    ),
+    # the robustness cascade (#44)
+    Fault(
+        "attacks/cascade.py",
+        "attacked &= closest <= cascade.near[name]",
+        "attacked &= closest < cascade.near[name]",
+        "a sample at exactly a gate's margin passed over",
+        CASCADE_TESTS,
+    ),
+    Fault(
+        "attacks/cascade.py",
+        "robust &= ~broken",
+        "robust &= torch.ones_like(broken)",
+        "later stages attack samples an earlier stage broke",
+        CASCADE_TESTS,
+    ),
+    Fault(
+        "attacks/cascade.py",
+        "closest[idx] = torch.minimum(closest[idx], torch.as_tensor(near, device=y.device))",
+        "closest[idx] = torch.as_tensor(near, device=y.device).expand(idx.numel()).clone()",
+        "a gate reads the last stage's margin, not the smallest so far",
+        CASCADE_TESTS,
+    ),
+    Fault(
+        "attacks/cascade.py",
+        "return margin(logits, y) / (top[:, 0] - top[:, 2]).clamp_min(1e-12)",
+        "return margin(logits, y) / (top[:, 0] - top[:, 1]).clamp_min(1e-12)",
+        "boundary margin scaled by the runner-up's gap, not the third's",
+        CASCADE_TESTS,
+    ),
+    Fault(
+        "sections/robustness.py",
+        'columns["given_up"] = (passed_over & robust).double()',
+        'columns["given_up"] = passed_over.double()',
+        "samples a gate passed over counted as given up though a later stage broke them",
+        CASCADE_TESTS,
+    ),
+    Fault(
+        "sections/robustness.py",
+        "broke = (before if in_cascade else correct) & ~robust",
+        "broke = correct & ~robust",
+        "a cascade stage credited with the breaks of the stages before it",
+        CASCADE_TESTS,
+    ),
+    Fault(
+        "sections/robustness.py",
+        'if white and after_white and attacks[name]["broke"] >= 2:',
+        'if white and after_white and attacks[name]["broke"] >= 1:',
+        "one black-box break after the white-box stages flagged as gradient masking",
+        CASCADE_TESTS,
     ),
 ]
 

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
 from ..attacks import Attack, presets
+from ..attacks.presets import ROBUSTNESS_MODES, robustness_attacks
 from ..attacks.randomness import DEFAULT_EOT_SAMPLES, is_randomized, use_eot
 from ..attacks.threat import NORMS, check_radius
 from ..cam.settings import DEFAULT_CAM, CAMSettings
@@ -114,8 +115,11 @@ class Analysis:
         training: what is known of the model's training (``eps``, ``norm`` of an adversarial-training
             module's hyper-parameters; ``analysis.sources.ModelSource.training``); the threat model
             is resolved from it once, here (``presets.model_threat``).
-        robustness: ``attacks`` (ours), or ``autoattack`` (also AutoAttack, pyautoattack, in
-            ``autoattack_version``).
+        robustness: ``attacks`` (our cascade, ``presets.cascade``: each attack on what the earlier
+            ones left robust), ``thorough`` (every attack of ``presets.autoattack_like`` on every
+            sample, each with its own robust accuracy, C&W ℓ2 shared with the PSE section), or
+            ``autoattack`` (our cascade and AutoAttack beside it, pyautoattack, in
+            ``autoattack_version``; the worst case counts both).
         autoattack_version: AutoAttack's version: ``standard``, ``plus``, ``rand``, or ``auto``:
             ``rand`` for a randomized model (outputs vary between passes), else ``standard``.
         eot_samples: forward passes averaged per gradient by our attacks when the model is randomized
@@ -124,7 +128,8 @@ class Analysis:
         batch_size: probe images per batch.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N`` (or a
             ``torch.device``).
-        attacks: name → Attack, replacing the robustness section's default cascade.
+        attacks: name → Attack, replacing the robustness section's default attacks; they run as a
+            cascade in the given order, except under ``robustness="thorough"``.
         pse_attacks: name → Attack, replacing the PSE and CAM sections' default attacks.
         sensitivity_attack: replaces the attack of unit sensitivity and masking.
         pse: the PSE section's settings (``pse.PSESettings``; the CAM section's categories too).
@@ -164,7 +169,7 @@ class Analysis:
         eps: float | None = None,
         norm: Literal["linf", "l2", "l1"] | None = None,
         training: Mapping | None = None,
-        robustness: Literal["attacks", "autoattack"] = "attacks",
+        robustness: Literal["attacks", "thorough", "autoattack"] = "attacks",
         autoattack_version: Literal["auto", "standard", "plus", "rand"] = "auto",
         eot_samples: int = DEFAULT_EOT_SAMPLES,
         batch_size: int = 64,
@@ -194,8 +199,8 @@ class Analysis:
         )
         if norm is not None and norm not in NORMS:
             raise UserInputError(f"unknown norm {norm!r}; choose {', '.join(NORMS)}")
-        if robustness not in ("attacks", "autoattack"):
-            raise UserInputError(f"unknown robustness mode {robustness!r}; choose attacks or autoattack")
+        if robustness not in ROBUSTNESS_MODES:
+            raise UserInputError(f"unknown robustness mode {robustness!r}; choose {', '.join(ROBUSTNESS_MODES)}")
         if autoattack_version != "auto" and autoattack_version not in AUTOATTACK_ATTACKS:
             raise UserInputError(
                 f"unknown AutoAttack version {autoattack_version!r}; choose auto, {', '.join(AUTOATTACK_ATTACKS)}"
@@ -231,9 +236,7 @@ class Analysis:
             raise UserInputError(f"the {split} split is empty: nothing to analyse")
         self.num_classes = self._check_model_takes_images()
         check_radius(self.norm, self.eps, self.image_shape)
-        self.attacks = (
-            attacks if attacks is not None else presets.autoattack_like(self.eps, self.num_classes, self.norm, seed)
-        )
+        self.attacks = robustness_attacks(robustness, attacks, self.eps, self.num_classes, self.norm, seed)
         self.pse_attacks = (
             pse_attacks if pse_attacks is not None else presets.pse_attacks(self.eps, seed=seed, norm=self.norm)
         )

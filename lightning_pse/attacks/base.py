@@ -20,6 +20,8 @@ The base class owns, for every attack:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -42,7 +44,7 @@ class AttackResult:
     ``margin``: signed distance to success, negative on success (see ``losses.attack_margin``).
     ``l0``: perturbed pixel positions (any channel); ``l1``/``l2``/``linf``: norms of ``δ``.
     ``passes``: the forward and backward image-passes the run cost (``models.passes``; the final
-    evaluation of ``x_adv`` included), for the whole batch.
+    evaluation of ``x_adv`` included), for the whole batch; ``seconds``: its wall time.
     """
 
     x_adv: Tensor
@@ -55,6 +57,7 @@ class AttackResult:
     l2: Tensor
     linf: Tensor
     passes: PassCount = field(default_factory=PassCount)
+    seconds: float = 0.0
 
     @property
     def aim(self) -> Tensor:
@@ -180,8 +183,11 @@ class Attack:
         return copy
 
     @staticmethod
-    def all_cheapest(attacks: dict[str, Attack]) -> dict[str, Attack]:
-        """``name → attack.cheapest()`` for every attack of ``attacks`` (a section's or a preset's)."""
+    def all_cheapest(attacks: Mapping[str, Attack]) -> Mapping[str, Attack]:
+        """``name → attack.cheapest()`` for every attack of ``attacks`` (a section's or a preset's);
+        a ``Cascade`` stays a cascade with its gates (its own ``cheapest``)."""
+        if hasattr(attacks, "cheapest"):
+            return attacks.cheapest()
         return {name: attack.cheapest() for name, attack in attacks.items()}
 
     def check_classes(self, num_classes: int) -> None:
@@ -205,13 +211,14 @@ class Attack:
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None, mask: Tensor | None = None
     ) -> AttackResult:
         """The attack plus its per-sample outcome (success, margin, ℓ0/ℓ1/ℓ2/ℓ∞ of ``δ``) and the
-        passes through ``model`` it cost."""
+        passes through ``model`` it cost, and its wall time."""
+        start = time.perf_counter()
         with counting_passes(model) as passes:
             x_adv, target = self._attack(model, x, y, target, mask)
             with eval_mode(model), torch.no_grad():
                 logits = model(x_adv)
         result = AttackResult.measure(x.detach(), x_adv, logits, y.to(x.device), target)
-        result.passes = passes
+        result.passes, result.seconds = passes, time.perf_counter() - start
         return result
 
     def _attack(self, model, x, y, target, mask) -> tuple[Tensor, Tensor | None]:

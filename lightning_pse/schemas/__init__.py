@@ -16,7 +16,8 @@ from functools import cache
 from importlib import resources
 
 REPORT_SCHEMA_VERSION = (
-    3  # 3: worst case over every attack, AutoAttack included; type presence; 2: pse/cam attacks nested
+    4  # 4: robustness order (cascade rows count robust after each stage), attacked/broke/seconds;
+    # 3: worst case over every attack, AutoAttack included; type presence; 2: pse/cam attacks nested
 )
 
 

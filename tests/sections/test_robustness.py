@@ -192,15 +192,18 @@ def test_the_headline_worst_case_counts_the_breaks_of_our_attacks_and_autoattack
     # The cost: the scripted attack calls the model only for its final evaluation (10 forward
     # passes); AutoAttack's 300 + 200 come from its (scripted) count: ours 10 / 500 = 0.02× its.
     assert report["attacks"]["scripted"]["passes"] == {"forward": 10, "backward": 0}
+    seconds = report["passes"].pop("seconds")
     assert report["passes"] == {
         "images": 10,
         "ours": {"forward": 10, "backward": 0},
         "autoattack": {"forward": 300, "backward": 200},
     }
+    assert seconds["ours"] == pytest.approx(report["attacks"]["scripted"]["seconds"]) and seconds["autoattack"] > 0
+    report["passes"]["seconds"] = {"ours": 0.5, "autoattack": 2.0}
     lines = RobustnessSection.summary(report)
     assert (
-        "cost: our attacks 10 forward and 0 backward passes (1 and 0 per image); AutoAttack 300 forward and "
-        "200 backward passes (30 and 20 per image); ours 0.02× AutoAttack's"
+        "cost: our attacks 10 forward and 0 backward passes (1 and 0 per image), 0.5 s; AutoAttack 300 forward "
+        "and 200 backward passes (30 and 20 per image), 2.0 s; ours 0.02× AutoAttack's passes and 0.25× its time"
     ) in lines
     assert any(line.startswith("worst case over") and "and AutoAttack" in line and "7/10" in line for line in lines)
     assert any("our attacks alone" in line and "8/10" in line for line in lines)
@@ -268,4 +271,4 @@ def test_an_attacks_passes_are_counted_once_in_all_when_some_samples_are_not_att
     report = section_report(RobustnessSection({"pgd": pgd}, "linf", 0.05), PixelZeroModel(), x, y)
     assert report["clean"]["count"] == 6
     assert report["attacks"]["pgd"]["passes"] == {"forward": 24, "backward": 18}
-    assert report["passes"] == {"images": 10, "ours": {"forward": 24, "backward": 18}}
+    assert report["passes"]["ours"] == {"forward": 24, "backward": 18} and report["passes"]["images"] == 10
