@@ -5,8 +5,9 @@ checkpoint given: is it ever weaker on a sample, and what does it cost beside Au
         runs/fmnist/pgd_at/checkpoints/last.ckpt [--num-samples 500] [--eps 0.1] [--out runs/robustness_benchmark]
 
 Each checkpoint's test images (the first ``--num-samples`` of the seeded probe subset, as
-``analyze.py`` draws them) go through ``evaluate(..., robustness="autoattack")``: our cascade
-(``presets.cascade``) and AutoAttack beside it on the same batches. The table gives clean
+``analyze.py`` draws them) go through ``evaluate(..., robustness="autoattack")`` with our cascade
+(``presets.cascade``, ``--robustness cascade``) as the attacks and AutoAttack beside it on the same
+batches. The table gives clean
 accuracy, ours, AutoAttack, the samples each broke alone, the AutoAttack-broken samples a gate of
 our cascade gave up on, the forward + backward passes and seconds of each side, and the ratios
 (ours / AutoAttack). The bar (#44): no sample broken only by AutoAttack, at most 0.15× its cost.
@@ -25,6 +26,7 @@ import torch
 
 from lightning_pse.analysis import evaluate
 from lightning_pse.analysis.options import parse_eps
+from lightning_pse.attacks import presets
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
 from lightning_pse.schemas import report_json
 
@@ -106,17 +108,18 @@ def main() -> None:
         path = args.out / f"{name}.json"
         if not path.exists():
             checkpoint = read_checkpoint(ckpt)
-            module = load_module(checkpoint)
+            module, data = load_module(checkpoint), load_datamodule(checkpoint)
+            norm, eps = presets.model_threat(dict(module.hparams), data, "linf", args.eps)
             started = time.perf_counter()
             report = evaluate(
                 module.model.eval(),
-                load_datamodule(checkpoint),
+                data,
                 ["robustness"],
                 num_samples=args.num_samples,
                 split="test",
-                eps=args.eps,
-                norm="linf",
-                training=dict(module.hparams),
+                eps=eps,
+                norm=norm,
+                attacks=presets.cascade(eps, data.num_classes, norm),
                 robustness="autoattack",
                 progress="lines",
             )

@@ -115,11 +115,11 @@ class Analysis:
         training: what is known of the model's training (``eps``, ``norm`` of an adversarial-training
             module's hyper-parameters; ``analysis.sources.ModelSource.training``); the threat model
             is resolved from it once, here (``presets.model_threat``).
-        robustness: ``attacks`` (our cascade, ``presets.cascade``: each attack on what the earlier
-            ones left robust), ``thorough`` (every attack of ``presets.autoattack_like`` on every
-            sample, each with its own robust accuracy, C&W ℓ2 shared with the PSE section), or
-            ``autoattack`` (our cascade and AutoAttack beside it, pyautoattack, in
-            ``autoattack_version``; the worst case counts both).
+        robustness: ``attacks`` (every attack of ``presets.autoattack_like`` on every sample, each
+            with its own robust accuracy, C&W ℓ2 shared with the PSE section), ``cascade``
+            (``presets.cascade``: each attack on what the earlier ones left robust; cheaper, not yet
+            shown to be as strong, #44), or ``autoattack`` (our attacks and AutoAttack beside
+            them, pyautoattack, in ``autoattack_version``; the worst case counts both).
         autoattack_version: AutoAttack's version: ``standard``, ``plus``, ``rand``, or ``auto``:
             ``rand`` for a randomized model (outputs vary between passes), else ``standard``.
         eot_samples: forward passes averaged per gradient by our attacks when the model is randomized
@@ -128,8 +128,9 @@ class Analysis:
         batch_size: probe images per batch.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N`` (or a
             ``torch.device``).
-        attacks: name → Attack, replacing the robustness section's default attacks; they run as a
-            cascade in the given order, except under ``robustness="thorough"``.
+        attacks: name → Attack (or an ``attacks.cascade.Cascade``), replacing the robustness
+            section's default attacks; under ``robustness="cascade"`` they run as a cascade in the
+            given order.
         pse_attacks: name → Attack, replacing the PSE and CAM sections' default attacks.
         sensitivity_attack: replaces the attack of unit sensitivity and masking.
         pse: the PSE section's settings (``pse.PSESettings``; the CAM section's categories too).
@@ -169,7 +170,7 @@ class Analysis:
         eps: float | None = None,
         norm: Literal["linf", "l2", "l1"] | None = None,
         training: Mapping | None = None,
-        robustness: Literal["attacks", "thorough", "autoattack"] = "attacks",
+        robustness: Literal["attacks", "cascade", "autoattack"] = "attacks",
         autoattack_version: Literal["auto", "standard", "plus", "rand"] = "auto",
         eot_samples: int = DEFAULT_EOT_SAMPLES,
         batch_size: int = 64,

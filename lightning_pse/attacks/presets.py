@@ -15,10 +15,10 @@ preset                 attack
 ``cam_attacks``        ``{"pgd": pse_targeted}``: the CAM callback (C&W left out for cost)
 ``sensitivity``        PGD-10, step ε/4: unit sensitivity ``s_k`` and the masking curve
 ``ground_truth``       targeted PGD-20 at ℓ∞ 16/255 toward the distractor's class (synthetic data)
-``cascade``            ``autoattack_like``'s attacks of the threat model as a ``Cascade``, then APGD-DLR
-                       for samples near the boundary: the robustness section's default
 ``autoattack_like``    PGD-20, APGD-CE, APGD-T (DLR, ≥ 4 classes), C&W ℓ2, Square (ℓ∞, ℓ2) or
-                       EAD (ℓ1), each on every sample: ``--robustness thorough``
+                       EAD (ℓ1), each on every sample: the report's robustness section
+``cascade``            ``autoattack_like``'s attacks of the threat model as a ``Cascade``, then APGD-DLR
+                       for samples near the boundary: ``--robustness cascade``
 =====================  ==========================================================================
 """
 
@@ -151,7 +151,7 @@ def autoattack_like(
 
 
 def cascade(eps: float, num_classes: int, norm: str = "linf", seed: int = 0) -> Cascade:
-    """The robustness section's default: ``autoattack_like``'s attacks judged in the threat model,
+    """``--robustness cascade`` (not yet the default, #44): ``autoattack_like``'s attacks judged in the threat model,
     in its order, as a ``Cascade`` (each on the samples every earlier one left robust: C&W ℓ2 joins
     only under an ℓ2 threat model and EAD under ℓ1, where they are judged at ε), then APGD with the untargeted DLR loss
     on the samples they left within ``NEAR`` of the boundary (``cascade.boundary_margin`` at their
@@ -173,17 +173,17 @@ def cascade(eps: float, num_classes: int, norm: str = "linf", seed: int = 0) -> 
 NEAR = 0.3  # boundary margin (0 on the boundary, 1 at the farthest) within which a sample gets the gated stage
 
 # How ``analyze.py --robustness`` measures robust accuracy (``robustness_attacks``).
-ROBUSTNESS_MODES = ("attacks", "thorough", "autoattack")
+ROBUSTNESS_MODES = ("attacks", "cascade", "autoattack")
 
 
 def robustness_attacks(
     mode: str, attacks: Mapping[str, Attack] | None, eps: float, num_classes: int, norm: str, seed: int
 ) -> Mapping[str, Attack]:
-    """The robustness section's attacks for ``mode``: ``attacks`` and ``autoattack`` run a
-    ``Cascade`` (``cascade``, or the given ``attacks`` in their order), ``thorough`` every attack
-    on every sample (``autoattack_like``, or the given ``attacks``)."""
-    if mode == "thorough":
-        return dict(attacks) if attacks is not None else autoattack_like(eps, num_classes, norm, seed)
+    """The robustness section's attacks for ``mode``: ``attacks`` and ``autoattack`` run every attack
+    on every sample (``autoattack_like``, or the given ``attacks``; a given ``Cascade`` stays one),
+    ``cascade`` a ``Cascade`` (``cascade``, or the given ``attacks`` in their order)."""
+    if mode != "cascade":
+        return attacks if attacks is not None else autoattack_like(eps, num_classes, norm, seed)
     if attacks is None:
         return cascade(eps, num_classes, norm, seed)
     return attacks if isinstance(attacks, Cascade) else Cascade(attacks)

@@ -172,10 +172,10 @@ ROBUSTBENCH_COLUMNS = {
 class RobustnessSection(Section):
     """Per-sample clean correctness and robustness under attacks, run in one of two orders:
 
-    - a ``Cascade`` (``attacks.cascade``; the default ``presets.cascade``): each attack works on
+    - a ``Cascade`` (``attacks.cascade``; ``presets.cascade``, ``--robustness cascade``): each attack works on
       the samples every earlier one left robust (and, where gated, that earlier stages brought close
       to the boundary); an attack's row counts the samples robust **after** it and every earlier one;
-    - a plain ``name → Attack`` dict (``presets.autoattack_like``, ``--robustness thorough``): each
+    - a plain ``name → Attack`` dict (the default ``presets.autoattack_like``): each
       attack runs on every correctly classified sample (shared with other sections through ``runs``);
       its row counts the samples robust under it alone.
 
@@ -192,7 +192,7 @@ class RobustnessSection(Section):
     (worst case) and ``<prefix>/probe_clean_acc``.
 
     Args:
-        attacks: a ``Cascade`` or a name → attack dict (default ``presets.cascade``; needs
+        attacks: a ``Cascade`` or a name → attack dict (default ``presets.autoattack_like``; needs
             ``num_classes``). A cascade's attacks judged outside the threat model run beside it, on
             every correctly classified sample (they cannot be gated).
         norm: the threat model; the worst case is taken over the attacks judged in it.
@@ -222,7 +222,7 @@ class RobustnessSection(Section):
         if attacks is None:
             if num_classes is None:
                 raise ValueError("RobustnessSection needs attacks or num_classes (for the default attacks)")
-            attacks = presets.cascade(eps, num_classes, norm, seed)
+            attacks = presets.autoattack_like(eps, num_classes, norm, seed)
         self.attacks, self.norm, self.eps = attacks, norm, float(eps)
         self.cascade = isinstance(attacks, Cascade)
         # Attacks outside the threat model (C&W's minimal ℓ2 under ℓ∞) break nothing the worst case

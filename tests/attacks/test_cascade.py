@@ -225,20 +225,23 @@ def test_a_black_box_stage_breaking_what_the_white_box_ones_left_is_flagged(mark
         ("l1", 10.0, ["pgd20", "apgd_ce", "apgd_t", "ead_l1", "square", "apgd_dlr_near"]),
     ],
 )
-def test_the_default_cascade_keeps_the_thorough_attacks_of_the_threat_model(norm, eps, stages):
-    """``presets.cascade``: ``autoattack_like``'s attacks judged in the threat model (C&W only under
-    ℓ2, EAD only under ℓ1), then APGD-DLR gated at ``NEAR``; fewer than 4 classes: neither APGD-T
-    nor the DLR stage. ``--robustness thorough`` keeps every attack, on every sample."""
+def test_the_cascade_preset_keeps_the_attacks_of_the_threat_model(norm, eps, stages):
+    """``presets.cascade`` (``--robustness cascade``): ``autoattack_like``'s attacks judged in the
+    threat model (C&W only under ℓ2, EAD only under ℓ1), then APGD-DLR gated at ``NEAR``; fewer than
+    4 classes: neither APGD-T nor the DLR stage. The default (``attacks``, ``autoattack``) keeps
+    every attack, each on every sample; given attacks are kept as given, a cascade too."""
     from lightning_pse.attacks import APGD, presets
 
-    cascade = presets.robustness_attacks("attacks", None, eps, 10, norm, 0)
+    cascade = presets.robustness_attacks("cascade", None, eps, 10, norm, 0)
     assert isinstance(cascade, Cascade) and list(cascade) == stages
     assert cascade.near == {"apgd_dlr_near": presets.NEAR} and presets.NEAR == 0.3
     dlr = cascade["apgd_dlr_near"]
     assert isinstance(dlr, APGD) and dlr.loss == "dlr" and not dlr.targeted and dlr.norm == norm
     assert list(presets.cascade(eps, 3, norm)) == [s for s in stages if s not in ("apgd_t", "apgd_dlr_near")]
-    thorough = presets.robustness_attacks("thorough", None, eps, 10, norm, 0)
-    assert not isinstance(thorough, Cascade) and list(thorough) == list(presets.autoattack_like(eps, 10, norm))
+    for mode in ("attacks", "autoattack"):
+        default = presets.robustness_attacks(mode, None, eps, 10, norm, 0)
+        assert not isinstance(default, Cascade) and list(default) == list(presets.autoattack_like(eps, 10, norm))
     given = {"a": BreaksMarked(set())}
-    assert isinstance(presets.robustness_attacks("autoattack", given, eps, 10, norm, 0), Cascade)
-    assert presets.robustness_attacks("thorough", given, eps, 10, norm, 0) == given
+    assert isinstance(presets.robustness_attacks("cascade", given, eps, 10, norm, 0), Cascade)
+    assert presets.robustness_attacks("autoattack", given, eps, 10, norm, 0) is given
+    assert presets.robustness_attacks("autoattack", cascade, eps, 10, norm, 0) is cascade
