@@ -28,14 +28,14 @@ def light(**overrides) -> dict:
 
 def numbers(report: dict, path: str = "") -> dict:
     """Every number and label of the report by its path, without what differs between runs by
-    nature (date, time taken, process count)."""
+    nature (date, time taken — the analysis's and each attack's seconds —, process count)."""
     if isinstance(report, dict):
-        skipped = ("/provenance", "/elapsed_seconds", "/settings/devices")
+        skipped = ("/provenance", "/elapsed_seconds", "/settings/devices", "/passes/seconds")
         return {
             k: v
             for key, value in report.items()
             for k, v in numbers(value, f"{path}/{key}").items()
-            if not k.startswith(skipped)
+            if not k.startswith(skipped) and not k.endswith("/seconds")
         }
     if isinstance(report, list):
         return {k: v for i, value in enumerate(report) for k, v in numbers(value, f"{path}[{i}]").items()}
