@@ -68,7 +68,7 @@ class Cascade(Mapping[str, Attack]):
 
     def cheapest(self) -> Cascade:
         """The same cascade with every attack at its smallest budget (``Attack.cheapest``)."""
-        return Cascade({name: attack.cheapest() for name, attack in self.stages.items()}, self.near)
+        return Cascade(Attack.all_cheapest(self.stages), self.near)
 
 
 @dataclass
