@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..errors import check_range
+from ..errors import UserInputError, check_range
 from .apgd_l1 import l1_apgd_run, phase_radii
 from .base import Attack, apply_mask, input_gradient, keep_better, record_first_success, update_best
 from .losses import check_dlr_classes, objective, success
@@ -56,6 +56,11 @@ class APGD(Attack):
         loss: ``"ce"``, ``"cw"`` or ``"dlr"``.
         targeted: see above.
         restarts: random restarts (default 1); each sample keeps its worst case.
+        odi_steps: output-diversified initialisation (ODI, Tashiro et al. 2020) before each run:
+            from the random start, this many steps of size ε (ℓ∞: signed; ℓ2: normalised) that
+            maximise ``w·logits`` for a direction ``w ~ U[−1, 1]^K`` drawn per sample and run, so
+            that restarts begin in diverse places of the output space rather than only of the input
+            (default 0: the random start alone; not at ℓ1). Each costs one forward and backward pass.
         n_target_classes: targets tried by APGD-T without a given target (default 9).
         rho: the fraction of increasing steps below which the step size is halved (default 0.75).
         large_radii: at ℓ1, spend 30 % and 30 % of the steps at radii 3ε and 2ε before 40 % at ε,
@@ -84,6 +89,7 @@ class APGD(Attack):
         targeted: bool = False,
         restarts: int = 1,
         n_target_classes: int = 9,
+        odi_steps: int = 0,
         rho: float = 0.75,
         large_radii: bool = True,
         early_stop: bool = True,
@@ -95,12 +101,16 @@ class APGD(Attack):
         check_range("steps", steps, low=1)
         check_range("restarts", restarts, low=1)
         check_range("n_target_classes", n_target_classes, low=1)
+        check_range("odi_steps", odi_steps, low=0)
+        if odi_steps and norm == "l1":
+            raise UserInputError("odi_steps (output-diversified starts) works at ℓ∞ and ℓ2; set odi_steps=0 at ℓ1")
         check_range("rho", rho, low=0, high=1)
         self.steps = steps
         self.norm = norm
         self.loss = loss
         self.restarts = restarts
         self.n_target_classes = n_target_classes
+        self.odi_steps = odi_steps
         self.rho = rho
         self.large_radii = large_radii
         self.early_stop = early_stop
@@ -109,10 +119,10 @@ class APGD(Attack):
         self._loss_objective = objective(loss, targeted)
 
     def budget(self) -> int:
-        """One gradient at the start of each run (of each phase at ℓ1) and one per step, per restart and
-        target class."""
+        """One gradient at the start of each run (of each phase at ℓ1), one per ODI step and one per
+        step, per restart and target class."""
         phases = len(phase_radii(self.eps, self.steps, self.large_radii)) if self.norm == "l1" else 1
-        return (self.steps + phases) * self.restarts * (self.n_target_classes if self.targeted else 1)
+        return (self.steps + phases + self.odi_steps) * self.restarts * (self.n_target_classes if self.targeted else 1)
 
     def check_classes(self, num_classes: int) -> None:
         super().check_classes(num_classes)
@@ -147,8 +157,9 @@ class APGD(Attack):
                     logits, y[i][rows], None if t is None else t[rows]
                 )
                 x_adv, score = self._single_run(
-                    model, x[idx], f, y[idx], t_judge, None if mask is None else mask[idx], generator
-                )
+                    model, x[idx], f, y[idx], t_judge, None if mask is None else mask[idx], generator,
+                    clean_logits.shape[1],
+                )  # fmt: skip
                 with torch.no_grad():
                     ok = success(model(x_adv), y[idx], t_judge)
                 best_x[idx], best_success[idx], best_score[idx] = keep_better(
@@ -160,7 +171,15 @@ class APGD(Attack):
         delta = self._threat.step(x, x_adv - x, apply_mask(grad, mask), step_size)
         return x + self._threat.constrain(x, delta, mask)
 
-    def _single_run(self, model, x, f, y, judge_target, mask, generator) -> tuple[Tensor, Tensor]:
+    def _diversified_start(self, model, x, x_adv, mask, generator, num_classes: int) -> Tensor:
+        """``x_adv`` after ``odi_steps`` steps of size ε up ``w·logits``, ``w ~ U[−1, 1]^K`` per sample."""
+        w = torch.rand(x.shape[0], num_classes, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
+        for _ in range(self.odi_steps):
+            grad, _, _ = input_gradient(model, x_adv, lambda logits: (logits * w).sum(1), self.eot_samples)
+            x_adv = self._step(x, x_adv, grad, self.eps, mask)
+        return x_adv
+
+    def _single_run(self, model, x, f, y, judge_target, mask, generator, num_classes) -> tuple[Tensor, Tensor]:
         if self.norm == "l1":
             return l1_apgd_run(
                 model, x, f, y, judge_target, mask, generator, self.eps, self.steps, self.large_radii,
@@ -168,6 +187,8 @@ class APGD(Attack):
             )  # fmt: skip
         batch = x.shape[0]
         x_adv = x + self._threat.constrain(x, self._threat.random_start(x, generator), mask)
+        if self.odi_steps:
+            x_adv = self._diversified_start(model, x, x_adv, mask, generator, num_classes)
         everyone = slice(None)
         grad, score, logits = input_gradient(model, x_adv, lambda z: f(z, everyone), self.eot_samples)
         best_x, best_score, best_grad = x_adv.clone(), score.clone(), grad.clone()

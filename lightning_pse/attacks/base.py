@@ -131,6 +131,7 @@ SMALLEST_BUDGET = {
     "binary_search_steps": 1,
     "n_queries": 2,
     "refine_steps": 1,
+    "odi_steps": 1,
 }
 
 
