@@ -220,24 +220,31 @@ def test_a_black_box_stage_breaking_what_the_white_box_ones_left_is_flagged(mark
 @pytest.mark.parametrize(
     "norm, eps, stages",
     [
-        ("linf", 0.1, ["pgd20", "apgd_ce", "apgd_t", "square", "apgd_dlr_near"]),
-        ("l2", 0.5, ["pgd20", "apgd_ce", "apgd_t", "cw_l2", "square", "apgd_dlr_near"]),
-        ("l1", 10.0, ["pgd20", "apgd_ce", "apgd_t", "ead_l1", "square", "apgd_dlr_near"]),
+        ("linf", 0.1, ["apgd_ce", "apgd_t", "square", "apgd_dlr_near", "apgd_ce_close", "apgd_dlr_close"]),
+        ("l2", 0.5, ["apgd_ce", "apgd_t", "cw_l2", "square", "apgd_dlr_near", "apgd_ce_close", "apgd_dlr_close"]),
+        ("l1", 10.0, ["apgd_ce", "apgd_t", "ead_l1", "square", "apgd_dlr_near", "apgd_ce_close", "apgd_dlr_close"]),
     ],
 )
 def test_the_cascade_preset_keeps_the_attacks_of_the_threat_model(norm, eps, stages):
-    """``presets.cascade`` (``--robustness cascade``): ``autoattack_like``'s attacks judged in the
-    threat model (C&W only under ℓ2, EAD only under ℓ1), then APGD-DLR gated at ``NEAR``; fewer than
-    4 classes: neither APGD-T nor the DLR stage. The default (``attacks``, ``autoattack``) keeps
-    every attack, each on every sample; given attacks are kept as given, a cascade too."""
-    from lightning_pse.attacks import APGD, presets
+    """``presets.cascade`` (``--robustness cascade``): APGD-CE, APGD-T on one target, the minimal-norm
+    attack judged in the threat model (C&W only under ℓ2, EAD only under ℓ1), Square-100, then gated
+    tiers of APGD restarts from output-diversified starts (none at ℓ1), each with its own seed: DLR
+    within 0.4, then CE and DLR within 0.15; fewer than 4 classes: neither APGD-T nor the tiers. The
+    default (``attacks``, ``autoattack``) keeps every attack, each on every sample; given attacks
+    are kept as given, a cascade too."""
+    from lightning_pse.attacks import APGD, Square, presets
 
     cascade = presets.robustness_attacks("cascade", None, eps, 10, norm, 0)
     assert isinstance(cascade, Cascade) and list(cascade) == stages
-    assert cascade.near == {"apgd_dlr_near": presets.NEAR} and presets.NEAR == 0.3
-    dlr = cascade["apgd_dlr_near"]
-    assert isinstance(dlr, APGD) and dlr.loss == "dlr" and not dlr.targeted and dlr.norm == norm
-    assert list(presets.cascade(eps, 3, norm)) == [s for s in stages if s not in ("apgd_t", "apgd_dlr_near")]
+    assert cascade.near == {"apgd_dlr_near": 0.4, "apgd_ce_close": 0.15, "apgd_dlr_close": 0.15}
+    assert cascade["apgd_t"].targeted and cascade["apgd_t"].n_target_classes == 1
+    assert isinstance(cascade["square"], Square) and cascade["square"].n_queries == 100
+    tiers = [cascade[name] for name in ("apgd_dlr_near", "apgd_ce_close", "apgd_dlr_close")]
+    for tier, loss, restarts in zip(tiers, ("dlr", "ce", "dlr"), (4, 8, 8)):
+        assert isinstance(tier, APGD) and tier.loss == loss and not tier.targeted and tier.norm == norm
+        assert tier.restarts == restarts and tier.odi_steps == (0 if norm == "l1" else 2)
+    assert len({tier.seed for tier in tiers}) == 3
+    assert list(presets.cascade(eps, 3, norm)) == [s for s in stages if s not in ("apgd_t", *cascade.near)]
     for mode in ("attacks", "autoattack"):
         default = presets.robustness_attacks(mode, None, eps, 10, norm, 0)
         assert not isinstance(default, Cascade) and list(default) == list(presets.autoattack_like(eps, 10, norm))
