@@ -106,15 +106,16 @@ def test_attack_settings_are_range_checked():
 
 
 @pytest.mark.slow
-def test_our_worst_case_is_no_weaker_than_autoattack_on_the_same_samples(trained_model, probe):
-    """AutoAttack's standard version and our default attacks on the same 32 images at a radius where
-    the standard test model keeps a few samples (AutoAttack's cost grows with the survivors): every
+@pytest.mark.parametrize("mode", ["attacks", "cascade"])
+def test_our_worst_case_is_no_weaker_than_autoattack_on_the_same_samples(trained_model, probe, mode):
+    """AutoAttack's standard version and our attacks — the default (every attack on every sample,
+    Square at 300 queries) or the cascade preset — on the same 32 images at a radius where the
+    standard test model keeps a few samples (AutoAttack's cost grows with the survivors): every
     sample AutoAttack breaks, we break."""
     x, y = probe[0][:32], probe[1][:32]
     eps = 6 / 255
-    section = RobustnessSection(
-        presets.autoattack_like(eps, 10, square_queries=300), "linf", eps, autoattack="standard"
-    )
+    attacks = presets.autoattack_like(eps, 10, square_queries=300) if mode == "attacks" else presets.cascade(eps, 10)
+    section = RobustnessSection(attacks, "linf", eps, autoattack="standard")
     section.reset(x.device)
     before = {k: v.clone() for k, v in trained_model.state_dict().items()}
     batch = ProbeBatch.of(trained_model, x, y)
