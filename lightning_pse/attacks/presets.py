@@ -17,7 +17,7 @@ preset                 attack
 ``ground_truth``       targeted PGD-20 at ℓ∞ 16/255 toward the distractor's class (synthetic data)
 ``autoattack_like``    PGD-20, APGD-CE, APGD-T (DLR, ≥ 4 classes), C&W ℓ2, Square (ℓ∞, ℓ2) or
                        EAD (ℓ1), each on every sample: the report's robustness section
-``cascade``            APGD-CE, APGD-T (one target), Square-100, then APGD-DLR restarts from
+``cascade``            APGD-CE, APGD-T (one target), Square-100, then APGD restarts from
                        output-diversified starts near the boundary, as a ``Cascade``: ``--robustness cascade``
 =====================  ==========================================================================
 """
@@ -162,14 +162,14 @@ def cascade(eps: float, num_classes: int, norm: str = "linf", seed: int = 0) -> 
     **our choice**, from the breakdown of AutoAttack's breaks on one model (benchmarks/README.md,
     "Toward a tenth of AutoAttack's cost"): restarts where a sample is nearly broken, rather than
     more targets and queries everywhere."""
-    fallback = autoattack_like(eps, num_classes, norm, seed)
-    stages: dict[str, Attack] = {"apgd_ce": fallback["apgd_ce"]}
+    full_set = autoattack_like(eps, num_classes, norm, seed)
+    stages: dict[str, Attack] = {"apgd_ce": full_set["apgd_ce"]}
     near = {}
     if num_classes >= 4:
         stages["apgd_t"] = APGD(eps=eps, loss="dlr", norm=norm, targeted=True, n_target_classes=1, seed=seed)
     for name in ("cw_l2", "ead_l1"):  # the minimal-norm attack of the threat model's norm, judged at ε
-        if name in fallback and fallback[name].norm == norm:
-            stages[name] = fallback[name]
+        if name in full_set and full_set[name].norm == norm:
+            stages[name] = full_set[name]
     stages["square"] = Square(eps=eps, norm=norm, n_queries=CASCADE_SQUARE_QUERIES, seed=seed)
     if num_classes >= 4:
         odi_steps = 0 if norm == "l1" else 2
