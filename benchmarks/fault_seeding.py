@@ -42,6 +42,7 @@ STATS_TESTS = ("tests/analysis/test_stats.py", "tests/analysis/test_findings.py"
 TRAINING_TESTS = ("tests/training/test_adversarial_training.py",)
 # The comparison's unit tests (the module's others analyse checkpoints: minutes).
 CASCADE_TESTS = ("tests/attacks/test_cascade.py",)
+ODI_TESTS = ("tests/attacks/test_attacks.py", "-k", "odi or diversified")
 COMPARE_TESTS = ("tests/analysis/test_compare.py", "-k", "correlations or perfect or holm or bounded or minimum")
 
 FAULTS = [
@@ -598,6 +599,34 @@ FAULTS = [
         'if white and after_white and attacks[name]["broke"] >= 2:',
         'if white and after_white and attacks[name]["broke"] >= 1:',
         "one black-box break after the white-box stages flagged as gradient masking",
+        CASCADE_TESTS,
+    ),
+    Fault(
+        "attacks/apgd.py",
+        "x_adv = self._step(x, x_adv, grad, self.eps, mask)",
+        "x_adv = self._step(x, x_adv, grad, self.eps / 2, mask)",
+        "ODI steps of ε/2 instead of ε",
+        ODI_TESTS,
+    ),
+    Fault(
+        "attacks/apgd.py",
+        "dtype=x.dtype) * 2 - 1",
+        "dtype=x.dtype)",
+        "ODI directions drawn from [0, 1] instead of [−1, 1]",
+        ODI_TESTS,
+    ),
+    Fault(
+        "attacks/apgd.py",
+        "return (self.steps + phases + self.odi_steps) * self.restarts",
+        "return (self.steps + phases) * self.restarts",
+        "ODI steps left out of the budget",
+        ODI_TESTS,
+    ),
+    Fault(
+        "attacks/presets.py",
+        "restarts=restarts, seed=seed + offset",
+        "restarts=restarts, seed=seed",
+        "the cascade's restart tiers share one seed (the same starts again)",
         CASCADE_TESTS,
     ),
 ]
