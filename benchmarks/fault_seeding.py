@@ -596,8 +596,8 @@ FAULTS = [
     ),
     Fault(
         "sections/robustness.py",
-        'if white and after_white and attacks[name]["broke"] >= 2:',
-        'if white and after_white and attacks[name]["broke"] >= 1:',
+        'if white_before and attacks[name]["broke"] >= 2:',
+        'if white_before and attacks[name]["broke"] >= 1:',
         "one black-box break after the white-box stages flagged as gradient masking",
         CASCADE_TESTS,
     ),
@@ -627,6 +627,13 @@ FAULTS = [
         "restarts=restarts, seed=seed + offset",
         "restarts=restarts, seed=seed",
         "the cascade's restart tiers share one seed (the same starts again)",
+        CASCADE_TESTS,
+    ),
+    Fault(
+        "sections/robustness.py",
+        "white_before = [k for k in white if order.index(k) < order.index(name)]",
+        "white_before = [k for k in white if order.index(name) > max(order.index(w) for w in white)]",
+        "the gradient-masking flag silenced by white-box stages after the black-box one",
         CASCADE_TESTS,
     ),
 ]

@@ -448,9 +448,10 @@ class RobustnessSection(Section):
         black = [k for k, a in self.attacks.items() if not a.uses_gradients]
         white = [k for k, a in self.attacks.items() if a.uses_gradients and a.bounded and self.in_threat_model(a)]
         for name in black:
-            if self.cascade:  # a black-box stage after white-box ones breaks what they all left robust
-                after_white = all(list(self.attacks).index(k) < list(self.attacks).index(name) for k in white)
-                if white and after_white and attacks[name]["broke"] >= 2:
+            if self.cascade:  # a black-box stage breaks what every white-box stage before it left robust
+                order = list(self.attacks)
+                white_before = [k for k in white if order.index(k) < order.index(name)]
+                if white_before and attacks[name]["broke"] >= 2:
                     flags.append(
                         f"the black-box {name} attack broke {attacks[name]['broke']} samples that every white-box "
                         f"attack before it left robust: gradients may be masked, so white-box numbers "

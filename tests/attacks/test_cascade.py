@@ -207,13 +207,22 @@ class BlackBoxMarked(BreaksMarked):
     uses_gradients = False
 
 
-@pytest.mark.parametrize("marks, flagged", [({0.2, 0.3}, True), ({0.3}, False)])
-def test_a_black_box_stage_breaking_what_the_white_box_ones_left_is_flagged(marks, flagged):
-    """A black-box stage after the white-box ones that breaks two samples they left robust raises
-    the gradient-masking flag; one sample does not (the independent order's one-sample tolerance)."""
+@pytest.mark.parametrize(
+    "stages, flagged",
+    [
+        ({"white": BreaksMarked({0.1}), "black": BlackBoxMarked({0.2, 0.3})}, True),
+        ({"white": BreaksMarked({0.1}), "black": BlackBoxMarked({0.3})}, False),
+        # White-box stages after it (the preset's restart tiers) do not silence it.
+        ({"white": BreaksMarked({0.1}), "black": BlackBoxMarked({0.2, 0.3}), "later": BreaksMarked(set())}, True),
+        ({"black": BlackBoxMarked({0.2, 0.3}), "white": BreaksMarked({0.1})}, False),  # no white-box stage before it
+    ],
+)
+def test_a_black_box_stage_breaking_what_the_white_box_ones_left_is_flagged(stages, flagged):
+    """A black-box stage that breaks two samples every white-box stage before it left robust raises
+    the gradient-masking flag, whatever stages follow; one sample does not (the independent order's
+    one-sample tolerance), nor a black-box stage with no white-box one before it."""
     x, y = images([[0.9, 0.5, 0.1]] * 4)
-    cascade = Cascade({"white": BreaksMarked({0.1}), "black": BlackBoxMarked(marks)})
-    report = section_report(RobustnessSection(cascade, "linf", 1.0), FirstPixels(), x, y)
+    report = section_report(RobustnessSection(Cascade(stages), "linf", 1.0), FirstPixels(), x, y)
     assert any("black-box black attack broke" in flag for flag in report["sanity"]) is flagged
 
 
