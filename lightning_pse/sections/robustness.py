@@ -531,11 +531,12 @@ class RobustnessSection(Section):
         cascade = report["order"] == "cascade"
         if cascade:
             lines.append("attacks in a cascade (each on what the earlier left robust):")
+        width = max((len(name) for name in report["attacks"]), default=0)
         for name, attack in report["attacks"].items():
             counted = {**attack, "value": attack["robust_accuracy"], "count": attack["robust"]}
             after = " after it" if cascade and attack["in_threat_model"] else ""
             lines.append(
-                f"  {name:<10} robust accuracy{after} {format_rate(counted)} ({attack['norm']} ε = "
+                f"  {name:<{width}} robust accuracy{after} {format_rate(counted)} ({attack['norm']} ε = "
                 f"{attack['eps_text']}; attacked {attack['attacked']}, broke {attack['broke']})"
             )
         lines.append(

@@ -159,6 +159,9 @@ def test_the_section_counts_robustness_after_each_stage():
     assert independent["worst_case"]["count"] == 1
     lines = RobustnessSection.summary(cascade)
     assert any("robust accuracy after it" in line and "attacked 2, broke 1" in line for line in lines)
+    renamed = {**cascade, "attacks": dict(zip(["a", "apgd_dlr_close"], cascade["attacks"].values()))}
+    rows = [line for line in RobustnessSection.summary(renamed) if "robust accuracy after it" in line]
+    assert len(rows) == 2 and len({row.index(" robust accuracy") for row in rows}) == 1, "names padded to one column"
     page = "".join(RobustnessSection.html(cascade, {}))
     assert "robust acc after it" in page and "ran as a cascade" in page
 
