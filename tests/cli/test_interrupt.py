@@ -7,14 +7,19 @@ import time
 
 import pytest
 
-from helpers import REPO, TINY, clean_env
+from helpers import REPO, TINY, clean_env, sigint_as_default
 
 pytestmark = pytest.mark.slow  # trains models of its own (make test-fast leaves it out)
 
 
 def start(script: str, args: list[str], cwd, log):
     return subprocess.Popen(
-        [sys.executable, str(REPO / script), *args], cwd=cwd, env=clean_env(cwd), stdout=log, stderr=log
+        [sys.executable, str(REPO / script), *args],
+        cwd=cwd,
+        env=clean_env(cwd),
+        stdout=log,
+        stderr=log,
+        preexec_fn=sigint_as_default,
     )
 
 

@@ -15,7 +15,7 @@ import yaml
 from lightning_pse.attacks import PGD
 from lightning_pse.callbacks import RobustEvalCallback, StopCheckpoint
 
-from helpers import REPO, clean_env, quiet_trainer, run_train
+from helpers import REPO, clean_env, quiet_trainer, run_train, sigint_as_default
 
 TERM_AT = 3  # of 10 steps per epoch, 2 epochs
 
@@ -107,6 +107,7 @@ def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=sigint_as_default,
         )
         time.sleep(delay)
         process.send_signal(signal.SIGINT)

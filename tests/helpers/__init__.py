@@ -5,6 +5,7 @@ import copy
 import io
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -46,6 +47,12 @@ def clean_env(cwd, extra=None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env.update({"WANDB_SILENT": "true", "HOME": str(cwd), **(extra or {})})
     return env
+
+
+def sigint_as_default() -> None:
+    """``preexec_fn`` for a child the test will Ctrl-C: SIGINT at its default action, whatever the
+    test run inherited (``nohup make test &`` starts with SIGINT ignored, which the tools keep)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_train(*args, cwd=REPO, env_extra=None):
