@@ -9,6 +9,8 @@ from lightning_pse.attacks import APGD, CW, EAD, FGSM, PGD, Attack, Square, StrA
 from lightning_pse.attacks.apgd import checkpoints
 from lightning_pse.errors import UserInputError
 
+from helpers import LinearLogits
+
 EPS = 8 / 255
 # (factory, norm bound or None for unbounded) with small budgets for speed.
 ATTACKS = {
@@ -378,27 +380,16 @@ def test_early_stop_returns_the_first_fooling_iterate_not_the_next():
     assert torch.allclose(running, torch.full_like(x, 1.0))
 
 
-class Linear(torch.nn.Module):
-    """``logits = W · flatten(x)``: every input gradient of a linear objective is known by hand."""
-
-    def __init__(self, weight: torch.Tensor) -> None:
-        super().__init__()
-        self.weight = torch.nn.Parameter(weight)
-
-    def forward(self, x):
-        return x.flatten(1) @ self.weight.T
-
-
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_output_diversified_start_climbs_a_random_output_direction(norm):
     """ODI: from the random start, ``odi_steps`` steps of size ε up ``w·logits``, ``w ~ U[−1, 1]^K`` per
     sample. For ``logits = W x`` the gradient is ``Wᵀw``, so two ℓ∞ steps of ε from inside the ball
-    end at ``ε·sign(Wᵀw)`` (a single step, or a step of ε/2, or descending, would not), and ℓ2 steps
-    from the clean point at ``ε·Wᵀw/‖Wᵀw‖``."""
+    end at ``ε·sign(Wᵀw)`` (a single step, or a step of ε/2, or descending, would not), and one ℓ2
+    step from the clean point at ``ε·Wᵀw/‖Wᵀw‖`` (a step of ε/2 would stop half way)."""
     weight = torch.tensor([[1.0, -2.0, 0.5, 0.0], [-1.0, 1.0, 3.0, 2.0], [0.5, 0.5, -1.0, 1.0]])
-    model, eps = Linear(weight), 0.1
+    model, eps = LinearLogits(weight), 0.1
     x = torch.full((2, 1, 2, 2), 0.5)
-    attack = APGD(eps=eps, norm=norm, odi_steps=2, seed=0)
+    attack = APGD(eps=eps, norm=norm, odi_steps=2 if norm == "linf" else 1, seed=0)
     start = x + attack._threat.random_start(x, torch.Generator().manual_seed(5)) if norm == "linf" else x
     w = torch.rand(2, 3, generator=torch.Generator().manual_seed(7)) * 2 - 1
     moved = attack._diversified_start(model, x, start, None, torch.Generator().manual_seed(7), 3)
@@ -415,7 +406,7 @@ def test_odi_steps_are_counted_in_the_budget_and_the_passes():
     ``steps + 1``: a sample nothing breaks costs exactly ``budget()`` backward passes."""
     from lightning_pse.models.passes import counting_passes
 
-    model = Linear(torch.tensor([[100.0] * 4, [0.0] * 4, [0.0] * 4, [0.0] * 4]))  # class 0 far ahead
+    model = LinearLogits(torch.tensor([[100.0] * 4, [0.0] * 4, [0.0] * 4, [0.0] * 4]))  # class 0 far ahead
     x, y = torch.full((3, 1, 2, 2), 0.5), torch.zeros(3, dtype=torch.long)
     attack = APGD(eps=0.01, steps=4, loss="dlr", odi_steps=3, restarts=2, seed=0)
     assert attack.budget() == (4 + 1 + 3) * 2

@@ -203,6 +203,18 @@ def loss_and_reference(module, x, y):
     return loss, logits, twin(x), twin(x_adv)
 
 
+class LinearLogits(nn.Module):
+    """``Z = W·flatten(x) + b`` (``b`` zero): every input gradient of a linear objective is known by hand."""
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(weight)  # [K, pixels]
+        self.bias = nn.Parameter(torch.zeros(weight.shape[0]))
+
+    def forward(self, x):
+        return x.flatten(1) @ self.weight.T + self.bias
+
+
 class TinyNet(nn.Module):
     """Pixels ``[B, 3, 16, 16]`` → 10 logits; ``dropout`` > 0 keeps dropout on at inference (MC dropout)."""
 

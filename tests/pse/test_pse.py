@@ -6,7 +6,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
 
 from lightning_pse.attacks import PGD
 from lightning_pse.models import build_model
@@ -24,17 +23,7 @@ from lightning_pse.pse import (
 from lightning_pse.pse.categories import clamped, promotion_fraction
 from lightning_pse.sections.pse import unclamped_median_psr
 
-
-class Linear(nn.Module):
-    """``Z = W x + b`` on 1×4×4 images with 3 classes."""
-
-    def __init__(self, weight: torch.Tensor):
-        super().__init__()
-        self.weight = nn.Parameter(weight)  # [3, 16]
-        self.bias = nn.Parameter(torch.zeros(3))
-
-    def forward(self, x):
-        return x.flatten(1) @ self.weight.T + self.bias
+from helpers import LinearLogits
 
 
 def _linear_case():
@@ -42,7 +31,7 @@ def _linear_case():
     w = torch.zeros(3, 1, 4, 4)
     w[0, :, :, :2] = 1.0
     w[1, :, :, 2:] = 1.0
-    model = Linear(w.view(3, 16))
+    model = LinearLogits(w.view(3, 16))
     x = torch.full((1, 1, 4, 4), 0.5)
     return model, x, torch.tensor([0]), torch.tensor([1])
 
@@ -72,7 +61,7 @@ def test_a_group_doing_both_is_balanced():
     w = torch.zeros(3, 1, 4, 4)
     w[0, :, :2, :2] = -1.0  # the top-left group lowers Z_0 ...
     w[1, :, :2, :2] = 1.0  # ... and raises Z_1 as much
-    model = Linear(w.view(3, 16))
+    model = LinearLogits(w.view(3, 16))
     x = torch.full((1, 1, 4, 4), 0.5)
     x_adv = x.clone()
     x_adv[..., :2, :2] += 0.2
@@ -84,7 +73,7 @@ def test_a_group_doing_both_is_balanced():
 @pytest.mark.parametrize("group_size, stride", [(2, None), (3, 1), (2, 1)])
 def test_estimators_agree_exactly_on_a_linear_model(group_size, stride):
     torch.manual_seed(0)
-    model = Linear(torch.randn(3, 16))
+    model = LinearLogits(torch.randn(3, 16))
     x = torch.rand(5, 1, 4, 4) * 0.5 + 0.25
     x_adv = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
     y, t = torch.zeros(5, dtype=torch.long), torch.ones(5, dtype=torch.long)
