@@ -5,7 +5,12 @@ AutoAttack's standard version) and as it should be (our attacks with EOT, AutoAt
 version), repeated with several seeds for the spread the defence's randomness gives.
 
     python benchmarks/randomized_defence.py --ckpt runs/dose_response/eps0.1/seed0/model.ckpt \
-        --defence noise --strength 0.1 [--num-samples 200] [--repeats 3] [--eot-samples 20]
+        --defence noise --strength 0.1 [--num-samples 200] [--repeats 3] [--eot-samples 20] [--ours cascade]
+
+``--ours cascade`` (the default): our attacks run as the cascade (``presets.cascade``, each attack
+on what the earlier ones left robust), so EOT's ``eot-samples`` forward passes per gradient are
+spent only on samples still robust; ``every``: every attack of ``presets.autoattack_like`` on
+every sample, as ``analyze.py``'s default (the strongest, and under EOT the costliest).
 
 ``--defence noise``: Gaussian input noise of standard deviation ``strength`` (pixels);
 ``resize_pad``: a random resize of up to ``strength`` pixels and a random zero pad back. The
@@ -27,6 +32,7 @@ from pathlib import Path
 import torch
 
 from lightning_pse.analysis import evaluate
+from lightning_pse.attacks import presets
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
 from lightning_pse.models.randomized import DEFENCES
 from lightning_pse.stats import mean_sd
@@ -55,6 +61,7 @@ def run(model, data, mode: str, seed: int, args) -> dict:
     ``seed``; the probe images are the same for every run (probe seed 0)."""
     version, eot = MODES[mode]
     torch.manual_seed(seed)
+    attacks = presets.cascade(args.eps, data.num_classes, "linf") if args.ours == "cascade" else None
     return evaluate(
         model,
         data,
@@ -63,6 +70,7 @@ def run(model, data, mode: str, seed: int, args) -> dict:
         eps=args.eps,
         norm="linf",
         robustness="autoattack",
+        attacks=attacks,
         autoattack_version=version,
         eot_samples=args.eot_samples if eot else 1,
         progress="lines",
@@ -97,6 +105,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3, help="seeds of the defence's randomness per mode")
     parser.add_argument("--eot-samples", type=int, default=20, help="forward passes per gradient (AutoAttack rand: 20)")
+    parser.add_argument("--ours", choices=("cascade", "every"), default="cascade", help="our attacks' order (see above)")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "randomized_defence")
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.ckpt)
@@ -104,7 +113,9 @@ def main() -> None:
     model = load_module(checkpoint).model.eval()
     strength = int(args.strength) if args.defence == "resize_pad" else args.strength
     defended = DEFENCES[args.defence](model, strength).eval()
-    folder = args.out / f"{args.ckpt.parent.parent.name}_{args.ckpt.parent.name}_{args.defence}{args.strength:g}"
+    folder = args.out / (
+        f"{args.ckpt.parent.parent.name}_{args.ckpt.parent.name}_{args.defence}{args.strength:g}_{args.ours}"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     plan = [("undefended", model, "deterministic", 0)]
     plan += [(mode, defended, mode, seed) for mode in MODES for seed in range(args.repeats)]
