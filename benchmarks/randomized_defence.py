@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3, help="seeds of the defence's randomness per mode")
     parser.add_argument("--eot-samples", type=int, default=20, help="forward passes per gradient (AutoAttack rand: 20)")
-    parser.add_argument("--ours", choices=("cascade", "every"), default="cascade", help="our attacks' order (see above)")
+    parser.add_argument("--ours", choices=("cascade", "every"), default="cascade", help="our attacks' order (above)")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "randomized_defence")
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.ckpt)
