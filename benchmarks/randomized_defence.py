@@ -30,9 +30,11 @@ import time
 from pathlib import Path
 
 import torch
+from robustness import run_name  # benchmarks/robustness.py, beside this script
 
 from lightning_pse.analysis import evaluate
 from lightning_pse.attacks import presets
+from lightning_pse.attacks.cascade import Cascade
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
 from lightning_pse.models.randomized import DEFENCES
 from lightning_pse.stats import mean_sd
@@ -40,6 +42,7 @@ from lightning_pse.stats import mean_sd
 REPO = Path(__file__).resolve().parent.parent
 # mode → (AutoAttack's version, whether our attacks average gradients over draws)
 MODES = {"deterministic": ("standard", False), "eot": ("rand", True)}
+ORDERS = ("cascade", "every")  # --ours
 
 
 def summary(report: dict) -> dict:
@@ -56,12 +59,28 @@ def summary(report: dict) -> dict:
     }
 
 
+def our_attacks(order: str, eps: float, num_classes: int) -> Cascade | None:
+    """Our attacks for ``--ours``: ``cascade`` → ``presets.cascade`` (ℓ∞ ``eps``); ``every`` → None,
+    ``evaluate``'s default (every attack of ``presets.autoattack_like`` on every sample)."""
+    if order not in ORDERS:
+        raise ValueError(f"--ours {order!r}: choose one of {ORDERS}")
+    return presets.cascade(eps, num_classes, "linf") if order == "cascade" else None
+
+
+def run_folder(out: Path, ckpt: Path, defence: str, strength: float, order: str) -> Path:
+    """Where one defence's runs are kept: ``runs/fmnist/pgd_at/checkpoints/last.ckpt``, noise 0.1,
+    cascade → ``<out>/fmnist_pgd_at_noise0.1_cascade`` (the model's name as benchmarks/robustness.py
+    gives it, the defence, its strength, our attacks' order), so runs of two orders or strengths
+    never mix."""
+    return out / f"{run_name(ckpt)}_{defence}{strength:g}_{order}"
+
+
 def run(model, data, mode: str, seed: int, args) -> dict:
     """One evaluation of ``model`` in ``mode`` (see ``MODES``) with the defence's draws seeded by
     ``seed``; the probe images are the same for every run (probe seed 0)."""
     version, eot = MODES[mode]
     torch.manual_seed(seed)
-    attacks = presets.cascade(args.eps, data.num_classes, "linf") if args.ours == "cascade" else None
+    attacks = our_attacks(args.ours, args.eps, data.num_classes)
     return evaluate(
         model,
         data,
@@ -105,7 +124,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3, help="seeds of the defence's randomness per mode")
     parser.add_argument("--eot-samples", type=int, default=20, help="forward passes per gradient (AutoAttack rand: 20)")
-    parser.add_argument("--ours", choices=("cascade", "every"), default="cascade", help="our attacks' order (above)")
+    parser.add_argument("--ours", choices=ORDERS, default="cascade", help="our attacks' order (above)")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "randomized_defence")
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.ckpt)
@@ -113,9 +132,7 @@ def main() -> None:
     model = load_module(checkpoint).model.eval()
     strength = int(args.strength) if args.defence == "resize_pad" else args.strength
     defended = DEFENCES[args.defence](model, strength).eval()
-    folder = args.out / (
-        f"{args.ckpt.parent.parent.name}_{args.ckpt.parent.name}_{args.defence}{args.strength:g}_{args.ours}"
-    )
+    folder = run_folder(args.out, args.ckpt, args.defence, args.strength, args.ours)
     folder.mkdir(parents=True, exist_ok=True)
     plan = [("undefended", model, "deterministic", 0)]
     plan += [(mode, defended, mode, seed) for mode in MODES for seed in range(args.repeats)]

@@ -1,6 +1,12 @@
 """benchmarks/randomized_defence.py: the numbers it takes from a report, and its table."""
 
 import sys
+from pathlib import Path
+
+import pytest
+
+from lightning_pse.attacks import presets
+from lightning_pse.attacks.cascade import Cascade
 
 from helpers import REPO
 
@@ -37,3 +43,21 @@ def test_the_table_gives_each_run_and_each_modes_mean_and_sd():
         == "| deterministic | mean ± sd | 0.800 ± 0.000 | 0.500 ± 0.141 | 0.400 ± 0.141 | 0.400 ± 0.141 | — | — | — |"
     )
     assert len(lines) == 6, "a mode run once has no mean row"
+
+
+def test_ours_cascade_runs_the_cascade_and_every_leaves_evaluates_default():
+    cascade = randomized_defence.our_attacks("cascade", 0.1, 10)
+    assert isinstance(cascade, Cascade)
+    assert list(cascade) == list(presets.cascade(0.1, 10, "linf"))
+    assert cascade["apgd_ce"].eps == 0.1
+    assert randomized_defence.our_attacks("every", 0.1, 10) is None  # evaluate: autoattack_like on every sample
+    with pytest.raises(ValueError, match="--ours 'first'"):
+        randomized_defence.our_attacks("first", 0.1, 10)
+
+
+def test_runs_of_two_orders_or_strengths_are_kept_apart():
+    ckpt = Path("runs/fmnist/pgd_at/checkpoints/last.ckpt")
+    folder = randomized_defence.run_folder(Path("out"), ckpt, "noise", 0.1, "cascade")
+    assert folder == Path("out/fmnist_pgd_at_noise0.1_cascade")
+    assert randomized_defence.run_folder(Path("out"), ckpt, "noise", 0.1, "every") != folder
+    assert randomized_defence.run_folder(Path("out"), ckpt, "noise", 0.05, "cascade") != folder
