@@ -109,23 +109,33 @@ def test_a_query_updates_the_windows_as_the_reference_does(norm, eps):
                 assert ours.flatten(1).norm(dim=1) == pytest.approx(eps, rel=1e-5), "‖δ'‖₂ = ε"
 
 
-@pytest.mark.slow  # AutoAttack oracle runs: about 20 s each
+@pytest.mark.slow  # AutoAttack oracle runs: about 30 s each
 @pytest.mark.parametrize("norm, eps", [("l2", 2.0), ("l1", 8.0)])
 def test_square_is_as_strong_as_the_reference(trained_model, synthetic_data, norm, eps):
     """The oracle: AutoAttack's Square at ℓ2 / ℓ1 with the same query schedule (rescaled to the
-    budget), same images; a margin of 4 of 32 for the two random searches' own spread."""
+    budget), same images, summed over three seeds each; a margin of 4 of 32 per seed. The two
+    random searches draw differently: on one test model, ten seeds gave per-seed differences (ours
+    − reference) of −2…+8 at ℓ2 and −5…+3 at ℓ1, mean ≈ 0, so one seed alone could fail by luck."""
     from pyautoattack.square import SquareAttack
 
     batch = next(iter(torch.utils.data.DataLoader(synthetic_data.split("val"), batch_size=32)))
     x, y = batch["image"], batch["label"]
-    queries = 300
-    reference = SquareAttack(trained_model, n_queries=queries, eps=eps, norm=norm.upper(), seed=0, resc_schedule=True)
+    queries, seeds = 300, (0, 1, 2)
     with torch.no_grad():
         clean = trained_model(x).argmax(1) == y
-        reference_robust = int((clean & (trained_model(reference.perturb(x, y)).argmax(1) == y)).sum())
-    ours = Square(eps=eps, norm=norm, n_queries=queries, seed=0).run(trained_model, x, y)
-    robust = int((clean & ~ours.success).sum())
-    size = ours.l2 if norm == "l2" else ours.l1
-    assert size.max() <= eps * (1 + 1e-5) and 0 <= ours.x_adv.min() and ours.x_adv.max() <= 1
-    assert 4 <= reference_robust <= int(clean.sum()) - 8, "a radius where the comparison says something"
-    assert robust <= reference_robust + 4, f"ours leaves {robust} robust, AutoAttack's Square-{norm} {reference_robust}"
+    robust = reference_robust = 0
+    for seed in seeds:
+        reference = SquareAttack(
+            trained_model, n_queries=queries, eps=eps, norm=norm.upper(), seed=seed, resc_schedule=True
+        )
+        with torch.no_grad():
+            reference_robust += int((clean & (trained_model(reference.perturb(x, y)).argmax(1) == y)).sum())
+        ours = Square(eps=eps, norm=norm, n_queries=queries, seed=seed).run(trained_model, x, y)
+        robust += int((clean & ~ours.success).sum())
+        size = ours.l2 if norm == "l2" else ours.l1
+        assert size.max() <= eps * (1 + 1e-5) and 0 <= ours.x_adv.min() and ours.x_adv.max() <= 1
+    n = len(seeds)
+    assert 4 * n <= reference_robust <= (int(clean.sum()) - 8) * n, "a radius where the comparison says something"
+    assert robust <= reference_robust + 4 * n, (
+        f"ours leaves {robust} robust over {n} seeds, AutoAttack's Square-{norm} {reference_robust}"
+    )
