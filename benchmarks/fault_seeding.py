@@ -2,7 +2,7 @@
 
 Each fault is a one-line change to the package's science code (pixel groups, PSE, CAM, dissection,
 attacks, statistics and findings, training). For each, this script applies it, runs the tests that
-cover that module, restores the file (also on Ctrl-C) and records whether the tests failed
+cover that module, restores the file (also on Ctrl-C and on SIGTERM) and records whether the tests failed
 (*caught*) or passed (*survived*). It prints the table and the share caught.
 
     .venv/bin/python benchmarks/fault_seeding.py            # every fault (about 20 minutes here)
@@ -15,6 +15,7 @@ meanwhile. A fault whose text is not found any more (the code moved) is reported
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import time
@@ -658,7 +659,14 @@ def run_fault(fault: Fault, timeout: int) -> tuple[str, float]:
     return outcome, time.perf_counter() - started
 
 
+def exit_on_sigterm(signum: int, frame) -> None:
+    """SIGTERM (``kill``, a session's end) as an exit, so ``run_fault``'s ``finally`` restores the
+    file it changed; ``subprocess.run`` kills the tests it started on the way out."""
+    sys.exit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", type=int, nargs="*", help="fault numbers (1-based) to run")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per fault's tests")
