@@ -45,7 +45,7 @@ def test_the_table_gives_each_run_and_each_modes_mean_and_sd():
     assert len(lines) == 6, "a mode run once has no mean row"
 
 
-def test_ours_cascade_runs_the_cascade_and_every_leaves_evaluates_default():
+def test_ours_cascade_runs_the_preset_cascade_and_every_leaves_evaluate_its_default():
     cascade = randomized_defence.our_attacks("cascade", 0.1, 10)
     assert isinstance(cascade, Cascade)
     assert list(cascade) == list(presets.cascade(0.1, 10, "linf"))
