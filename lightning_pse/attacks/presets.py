@@ -17,8 +17,9 @@ preset                 attack
 ``ground_truth``       targeted PGD-20 at ℓ∞ 16/255 toward the distractor's class (synthetic data)
 ``autoattack_like``    PGD-20, APGD-CE, APGD-T (DLR, ≥ 4 classes), C&W ℓ2, Square (ℓ∞, ℓ2) or
                        EAD (ℓ1), each on every sample: the report's robustness section
-``cascade``            APGD-CE, APGD-T (one target), Square-100, then APGD restarts from
-                       output-diversified starts near the boundary, as a ``Cascade``: ``--robustness cascade``
+``cascade``            APGD-CE, APGD-T (one target), Square-100, then near the boundary APGD-T
+                       toward every class for 10 steps and APGD restarts from output-diversified
+                       starts, as a ``Cascade``: ``--robustness cascade``
 =====================  ==========================================================================
 """
 
@@ -154,14 +155,15 @@ def cascade(eps: float, num_classes: int, norm: str = "linf", seed: int = 0) -> 
     """``--robustness cascade`` (not yet the default, #44), each stage on the samples every earlier one
     left robust: APGD-CE (``autoattack_like``'s), APGD-T on the most likely other class (≥ 4 classes),
     the minimal-norm attack judged in the threat model (C&W ℓ2 under ℓ2, EAD under ℓ1), Square with
-    ``CASCADE_SQUARE_QUERIES`` queries (the black-box check behind the gradient-masking flag), then
-    APGD from output-diversified starts (``odi_steps`` 2, not at ℓ1): with the untargeted DLR loss,
-    ``NEAR_RESTARTS`` restarts on the samples left within boundary margin ``NEAR``, then with the
-    cross-entropy and with DLR ``CLOSE_RESTARTS`` restarts each on those still within ``CLOSE``
-    (≥ 4 classes; ``cascade.boundary_margin`` at each sample's closest point so far). All of it
-    **our choice**, from the breakdown of AutoAttack's breaks on one model (benchmarks/README.md,
-    "Toward a tenth of AutoAttack's cost"): restarts where a sample is nearly broken, rather than
-    more targets and queries everywhere."""
+    ``CASCADE_SQUARE_QUERIES`` queries (the black-box check behind the gradient-masking flag); then,
+    with ≥ 4 classes and on the samples within a ``cascade.boundary_margin`` gate (each sample's
+    closest point so far): APGD-T toward every other class (at most 9, AutoAttack's) for
+    ``PROBE_STEPS`` steps within ``PROBE``, and APGD from output-diversified starts (``odi_steps`` 2,
+    not at ℓ1), with the untargeted DLR loss ``NEAR_RESTARTS`` restarts within ``NEAR``, then with
+    the cross-entropy and with DLR ``CLOSE_RESTARTS`` restarts each within ``CLOSE``. All of it
+    **our choice**, from AutoAttack's per-sample breaks on the models of benchmarks/README.md ("A
+    tenth of AutoAttack's cost"): the breaks the cheap stages leave are targeted ones toward a
+    class other than the runner-up, or need restarts where a sample is nearly broken."""
     full_set = autoattack_like(eps, num_classes, norm, seed)
     stages: dict[str, Attack] = {"apgd_ce": full_set["apgd_ce"]}
     near = {}
@@ -172,6 +174,16 @@ def cascade(eps: float, num_classes: int, norm: str = "linf", seed: int = 0) -> 
             stages[name] = full_set[name]
     stages["square"] = Square(eps=eps, norm=norm, n_queries=CASCADE_SQUARE_QUERIES, seed=seed)
     if num_classes >= 4:
+        stages["apgd_t_probe"] = APGD(
+            eps=eps,
+            loss="dlr",
+            norm=norm,
+            targeted=True,
+            n_target_classes=min(9, num_classes - 1),
+            steps=PROBE_STEPS,
+            seed=seed + 4,
+        )
+        near["apgd_t_probe"] = PROBE
         odi_steps = 0 if norm == "l1" else 2
         tiers = (
             ("apgd_dlr_near", "dlr", NEAR, NEAR_RESTARTS),
@@ -187,9 +199,10 @@ def cascade(eps: float, num_classes: int, norm: str = "linf", seed: int = 0) -> 
     return Cascade(stages, near)
 
 
-# The cascade's gates, in boundary margin (0 on the boundary, 1 at the farthest), and their restarts.
-NEAR, NEAR_RESTARTS = 0.4, 4
-CLOSE, CLOSE_RESTARTS = 0.15, 8
+# The cascade's gates, in boundary margin (0 on the boundary, 1 at the farthest), and their budgets.
+PROBE, PROBE_STEPS = 0.5, 10
+NEAR, NEAR_RESTARTS = 0.4, 1
+CLOSE, CLOSE_RESTARTS = 0.15, 4
 CASCADE_SQUARE_QUERIES = 100
 
 # How ``analyze.py --robustness`` measures robust accuracy (``robustness_attacks``).

@@ -83,23 +83,36 @@ def frozen_parameters(model: nn.Module):
 
 
 def autoattack_robust(
-    model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str, seed: int = 0, version: str = "standard"
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    norm: str,
+    seed: int = 0,
+    version: str = "standard",
+    attacks: list[str] | None = None,
 ) -> tuple[Tensor, PassCount]:
     """``([B] bool, passes)``: classified correctly on ``x`` and after AutoAttack's ``version`` at
     ``(norm, eps)``, and the forward and backward image-passes AutoAttack's run cost (counted on
     the model it calls, ``models.passes``). APGD-T and FAB-T aim at as many other classes as the version sets (9; APGD-T
-    5 at ℓ1), at most the model's ``K − 1``. The model runs in eval mode; its mode, BatchNorm
-    statistics and ``.grad`` are untouched."""
+    5 at ℓ1), at most the model's ``K − 1``. ``attacks``: a part of the version's attacks
+    (``AUTOATTACK_ATTACKS``) to run alone, with the version's settings (default: all of them). The
+    model runs in eval mode; its mode, BatchNorm statistics and ``.grad`` are untouched."""
     from pyautoattack import AutoAttack
 
     if version not in AUTOATTACK_ATTACKS:
         raise UserInputError(f"unknown AutoAttack version {version!r}; choose one of {', '.join(AUTOATTACK_ATTACKS)}")
+    unknown = sorted(set(attacks or ()) - set(AUTOATTACK_ATTACKS[version]))
+    if unknown:
+        raise UserInputError(f"AutoAttack {version} runs no {', '.join(unknown)}: {AUTOATTACK_ATTACKS[version]}")
     with eval_mode(model), frozen_parameters(model):
         adversary = AutoAttack(model, norm=AUTOATTACK_NORMS[norm], eps=eps, version=version, device=x.device, seed=seed)
         with torch.no_grad():
             num_classes = model(x[:1]).shape[1]
         for targeted in (adversary.apgd_targeted, adversary.fab):
             targeted.n_target_classes = min(targeted.n_target_classes, num_classes - 1)
+        if attacks is not None:
+            adversary.attacks_to_run = list(attacks)
         with attack_by_attack_progress(adversary.attacks_to_run), counting_passes(model) as passes:
             _, predicted = adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
     return predicted.to(y.device) == y, passes

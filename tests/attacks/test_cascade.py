@@ -4,48 +4,11 @@ samples earlier stages brought within its margin, and the section counts robustn
 import pytest
 import torch
 
-from lightning_pse.attacks import Attack
 from lightning_pse.attacks.cascade import Cascade, boundary_margin, run_cascade
 from lightning_pse.errors import UserInputError
 from lightning_pse.sections import AttackRuns, ProbeBatch, RobustnessSection
 
-
-class FirstPixels(torch.nn.Module):
-    """Three classes, the logits the first three pixels of the first row: ``Z = x[:, 0, 0, :3]``."""
-
-    def forward(self, x):
-        return x[:, 0, 0, :3]
-
-
-class BreaksMarked(Attack):
-    """Breaks the samples whose marker pixel ``x[:, 0, 3, 3]`` is one of ``marks`` (moves their class
-    0 logit to 0, within ε = 1), and records which markers it was given."""
-
-    def __init__(self, marks: set[float]) -> None:
-        super().__init__(seed=0)
-        self.eps, self.marks, self.seen = 1.0, marks, []
-
-    def perturb(self, model, x, y, target, mask):
-        marker = x[:, 0, 3, 3]
-        self.seen.append(sorted(round(m, 2) for m in marker.tolist()))
-        hit = torch.tensor([round(m, 2) in self.marks for m in marker.tolist()])
-        x_adv = x.clone()
-        x_adv[hit, 0, 0, 0] = 0.0
-        return x_adv
-
-
-def images(logits: list[list[float]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[B, 1, 4, 4]`` images whose first three pixels are ``logits`` and whose marker is 0.1·(i + 1);
-    every label 0."""
-    x = torch.zeros(len(logits), 1, 4, 4)
-    for i, row in enumerate(logits):
-        x[i, 0, 0, :3] = torch.tensor(row)
-        x[i, 0, 3, 3] = round(0.1 * (i + 1), 2)
-    return x, torch.zeros(len(logits), dtype=torch.long)
-
-
-def held(attack, result, y):
-    return result.logits.argmax(dim=1) == y
+from helpers.cascade_stubs import BreaksMarked, FirstPixels, held, images
 
 
 def test_boundary_margin_by_hand():
@@ -229,33 +192,39 @@ def test_a_black_box_stage_breaking_what_the_white_box_ones_left_is_flagged(stag
     assert any("black-box black attack broke" in flag for flag in report["sanity"]) is flagged
 
 
+GATED = ["apgd_t_probe", "apgd_dlr_near", "apgd_ce_close", "apgd_dlr_close"]
+
+
 @pytest.mark.parametrize(
     "norm, eps, stages",
     [
-        ("linf", 0.1, ["apgd_ce", "apgd_t", "square", "apgd_dlr_near", "apgd_ce_close", "apgd_dlr_close"]),
-        ("l2", 0.5, ["apgd_ce", "apgd_t", "cw_l2", "square", "apgd_dlr_near", "apgd_ce_close", "apgd_dlr_close"]),
-        ("l1", 10.0, ["apgd_ce", "apgd_t", "ead_l1", "square", "apgd_dlr_near", "apgd_ce_close", "apgd_dlr_close"]),
+        ("linf", 0.1, ["apgd_ce", "apgd_t", "square", *GATED]),
+        ("l2", 0.5, ["apgd_ce", "apgd_t", "cw_l2", "square", *GATED]),
+        ("l1", 10.0, ["apgd_ce", "apgd_t", "ead_l1", "square", *GATED]),
     ],
 )
 def test_the_cascade_preset_keeps_the_attacks_of_the_threat_model(norm, eps, stages):
     """``presets.cascade`` (``--robustness cascade``): APGD-CE, APGD-T on one target, the minimal-norm
     attack judged in the threat model (C&W only under ℓ2, EAD only under ℓ1), Square-100, then gated
-    tiers of APGD restarts from output-diversified starts (none at ℓ1), each with its own seed: DLR
-    within 0.4, then CE and DLR within 0.15; fewer than 4 classes: neither APGD-T nor the tiers. The
+    stages, each with its own seed: APGD-T toward all 9 other classes for 10 steps within margin 0.5,
+    APGD from output-diversified starts (none at ℓ1) with DLR for 1 restart within 0.4, then CE and
+    DLR for 4 restarts each within 0.15; fewer than 4 classes: neither APGD-T nor the gated stages. The
     default (``attacks``, ``autoattack``) keeps every attack, each on every sample; given attacks
     are kept as given, a cascade too."""
     from lightning_pse.attacks import APGD, Square, presets
 
     cascade = presets.robustness_attacks("cascade", None, eps, 10, norm, 0)
     assert isinstance(cascade, Cascade) and list(cascade) == stages
-    assert cascade.near == {"apgd_dlr_near": 0.4, "apgd_ce_close": 0.15, "apgd_dlr_close": 0.15}
+    assert cascade.near == {"apgd_t_probe": 0.5, "apgd_dlr_near": 0.4, "apgd_ce_close": 0.15, "apgd_dlr_close": 0.15}
     assert cascade["apgd_t"].targeted and cascade["apgd_t"].n_target_classes == 1
+    probe = cascade["apgd_t_probe"]
+    assert probe.targeted and probe.n_target_classes == 9 and probe.steps == 10 and probe.loss == "dlr"
     assert isinstance(cascade["square"], Square) and cascade["square"].n_queries == 100
     tiers = [cascade[name] for name in ("apgd_dlr_near", "apgd_ce_close", "apgd_dlr_close")]
-    for tier, loss, restarts in zip(tiers, ("dlr", "ce", "dlr"), (4, 8, 8)):
+    for tier, loss, restarts in zip(tiers, ("dlr", "ce", "dlr"), (1, 4, 4)):
         assert isinstance(tier, APGD) and tier.loss == loss and not tier.targeted and tier.norm == norm
         assert tier.restarts == restarts and tier.odi_steps == (0 if norm == "l1" else 2)
-    assert len({tier.seed for tier in tiers}) == 3
+    assert len({stage.seed for stage in (*tiers, probe, cascade["apgd_t"])}) == 5
     assert list(presets.cascade(eps, 3, norm)) == [s for s in stages if s not in ("apgd_t", *cascade.near)]
     for mode in ("attacks", "autoattack"):
         default = presets.robustness_attacks(mode, None, eps, 10, norm, 0)
