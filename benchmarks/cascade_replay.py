@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from lightning_pse.analysis.options import parse_eps
 from lightning_pse.attacks import presets
-from lightning_pse.attacks.cascade import Cascade, boundary_margin, run_cascade
+from lightning_pse.attacks.cascade import Cascade, run_cascade
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
 from lightning_pse.data import unpack_batch
 from lightning_pse.models.passes import counting_passes
@@ -83,7 +83,7 @@ def replay(model: nn.Module, x: Tensor, y: Tensor, cascade: Cascade, autoattack:
     with counting_passes(model) as total:
         outcomes = run_cascade(model, x, y, correct, section.stages, section.held)
     robust = correct.clone()
-    closest = torch.full(y.shape, float("inf"))
+    closest = torch.full(y.shape, float("inf"))  # before the stage: the earlier stages' smallest margins
     stages = {}
     for name, stage in outcomes.items():
         robust &= ~stage.broken
@@ -94,9 +94,7 @@ def replay(model: nn.Module, x: Tensor, y: Tensor, cascade: Cascade, autoattack:
             "seconds": stage.seconds,
             "margins_before": sorted(round(float(m), 3) for m in closest[stage.broken]),
         }
-        if stage.result is not None:
-            attacked = stage.attacked.nonzero().squeeze(1)
-            closest[attacked] = torch.minimum(closest[attacked], boundary_margin(stage.result.logits, y[attacked]))
+        closest = stage.closest
     by_autoattack = autoattack["broken_by"] >= 0
     missed = (robust & by_autoattack).nonzero().squeeze(1).tolist()
     passes = total.forward + total.backward

@@ -77,11 +77,14 @@ class StageOutcome:
 
     ``attacked``: ``[B]`` bool, the samples it worked on; ``broken``: ``[B]`` bool, those it broke
     (within its radius); ``result``: its ``AttackResult`` on the attacked samples (None when it
-    attacked none), which holds what the stage cost (``passes``, ``seconds``)."""
+    attacked none), which holds what the stage cost (``passes``, ``seconds``); ``closest``: ``[B]``
+    each sample's smallest ``boundary_margin`` at the points this stage and every earlier one
+    returned (``inf`` where none attacked it), what the next stage's gate reads."""
 
     attacked: Tensor
     broken: Tensor
     result: AttackResult | None
+    closest: Tensor
 
     @property
     def passes(self) -> PassCount:
@@ -120,5 +123,5 @@ def run_cascade(
             near = boundary_margin(result.logits, y[idx]) if result.logits.shape[1] >= 3 else -torch.inf
             closest[idx] = torch.minimum(closest[idx], torch.as_tensor(near, device=y.device))
         robust &= ~broken
-        outcomes[name] = StageOutcome(attacked, broken, result)
+        outcomes[name] = StageOutcome(attacked, broken, result, closest.clone())
     return outcomes

@@ -69,6 +69,19 @@ def test_a_gate_takes_the_smallest_margin_over_the_earlier_stages():
         assert stages["c"].attacked.item() is expected
 
 
+def test_each_stage_reports_the_smallest_margin_so_far():
+    """Stage ``a`` breaks sample 1 (marker 0.2: logits (0, 0.8, 0.1), margin (0 − 0.8)/(0.8 − 0) =
+    −1) and leaves sample 0 at its clean margin (0.9 − 0.5)/(0.9 − 0.1) = 0.5; stage ``b`` attacks
+    sample 0 alone and nudges it to 0.0625, while sample 1 keeps −1; sample 2, misclassified, is
+    attacked by neither: ``inf``."""
+    x, y = images([[0.9, 0.5, 0.1], [0.9, 0.8, 0.1], [0.1, 0.9, 0.5]])
+    cascade = Cascade({"a": BreaksMarked({0.2}), "b": Nudges(set())})
+    stages = run_cascade(FirstPixels(), x, y, torch.tensor([True, True, False]), cascade, held)
+    assert torch.allclose(stages["a"].closest[:2], torch.tensor([0.5, -1.0]))
+    assert torch.allclose(stages["b"].closest[:2], torch.tensor([0.0625, -1.0]))
+    assert stages["a"].closest[2] == stages["b"].closest[2] == float("inf")
+
+
 class FirstTwoPixels(torch.nn.Module):
     def forward(self, x):
         return x[:, 0, 0, :2]
