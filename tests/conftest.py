@@ -1,5 +1,7 @@
 """Shared fixtures. The small synthetic-benchmark model many tests need is trained once per test
-session and cached on disk (``.cache/tests``), keyed by the source of the code that shapes it.
+session and cached on disk (``.cache/tests``), keyed by the source of the code that shapes it and by
+torch's thread count (CPU training is not bitwise the same on one thread and on two, so a model
+cached by a one-thread run would make a two-thread run test another model than a fresh one would).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ TRAINED_EPOCHS = 3
 
 def _source_hash() -> str:
     package = Path(lightning_pse.__file__).parent
-    digest = hashlib.sha256(repr((TRAINED_DATA, TRAINED_EPOCHS, torch.__version__)).encode())
+    digest = hashlib.sha256(repr((TRAINED_DATA, TRAINED_EPOCHS, torch.__version__, torch.get_num_threads())).encode())
     digest.update(Path(__file__).read_bytes())  # the training recipe below
     for sub in ("data", "models", "training"):
         for path in sorted((package / sub).rglob("*.py")):
