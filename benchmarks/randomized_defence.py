@@ -5,7 +5,8 @@ AutoAttack's standard version) and as it should be (our attacks with EOT, AutoAt
 version), repeated with several seeds for the spread the defence's randomness gives.
 
     python benchmarks/randomized_defence.py --ckpt runs/dose_response/eps0.1/seed0/model.ckpt \
-        --defence noise --strength 0.1 [--num-samples 200] [--repeats 3] [--eot-samples 20] [--ours cascade]
+        --defence noise --strength 0.1 [--num-samples 200] [--repeats 3] [--eot-samples 20] [--ours cascade] \
+        [--modes deterministic eot]
 
 ``--ours cascade`` (the default): our attacks run as the cascade (``presets.cascade``, each attack
 on what the earlier ones left robust), so EOT's ``eot-samples`` forward passes per gradient are
@@ -16,10 +17,12 @@ every sample, as ``analyze.py``'s default (the strongest, and under EOT the cost
 ``resize_pad``: a random resize of up to ``strength`` pixels and a random zero pad back. The
 undefended model is evaluated once beside them. Prints, per mode and seed, clean accuracy, our
 worst case, AutoAttack alone, the headline (every attack) and the samples each side broke alone,
-then the mean ± sd per mode; each run's numbers are kept in ``--out`` (``<mode>_seed<s>.json``; a
-rerun skips what is there). The probe images and the attacks' seeds are the same in every run; the
-seed sets torch's global generator, which the defence draws from (AutoAttack seeds that generator
-itself before each of its attacks, so the repeats vary the draws under our attacks most).
+then the mean ± sd per mode. Each run's numbers are kept in ``--out`` (``<mode>_seed<s>.json``, in
+a folder named by the model's weights); a rerun skips what is there, and ``--modes eot`` beside
+``--modes deterministic`` splits the work between two processes. The probe images and the attacks'
+seeds are the same in every run; the seed sets torch's global generator, which the defence draws
+from (AutoAttack seeds that generator itself before each of its attacks, so the repeats vary the
+draws under our attacks most).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from lightning_pse.analysis import evaluate
 from lightning_pse.attacks import presets
 from lightning_pse.attacks.cascade import Cascade
 from lightning_pse.checkpoints import load_datamodule, load_module, read_checkpoint
+from lightning_pse.dissect.cache import model_fingerprint
 from lightning_pse.models.randomized import DEFENCES
 from lightning_pse.stats import mean_sd
 
@@ -67,12 +71,22 @@ def our_attacks(order: str, eps: float, num_classes: int) -> Cascade | None:
     return presets.cascade(eps, num_classes, "linf") if order == "cascade" else None
 
 
-def run_folder(out: Path, ckpt: Path, defence: str, strength: float, order: str) -> Path:
-    """Where one defence's runs are kept: ``runs/fmnist/pgd_at/checkpoints/last.ckpt``, noise 0.1,
-    cascade → ``<out>/fmnist_pgd_at_noise0.1_cascade`` (the model's name as benchmarks/robustness.py
-    gives it, the defence, its strength, our attacks' order), so runs of two orders or strengths
-    never mix."""
-    return out / f"{run_name(ckpt)}_{defence}{strength:g}_{order}"
+def run_folder(out: Path, ckpt: Path, fingerprint: str, defence: str, strength: float, order: str) -> Path:
+    """Where one defence's runs are kept: ``runs/fmnist/pgd_at/checkpoints/last.ckpt`` with weights
+    whose fingerprint starts ``1a2b3c4d``, noise 0.1, cascade →
+    ``<out>/fmnist_pgd_at_1a2b3c4d_noise0.1_cascade`` (the model's name as benchmarks/robustness.py
+    gives it, its weights' SHA-256 (``model_fingerprint``) cut to 8 digits, the defence, its strength,
+    our attacks' order), so runs of two orders or strengths never mix, nor runs of a model retrained
+    under the same path (a table may be finished in a later session, on the model rebuilt: its rows
+    join only if the weights are the same)."""
+    return out / f"{run_name(ckpt)}_{fingerprint[:8]}_{defence}{strength:g}_{order}"
+
+
+def plan(modes: list[str], repeats: int) -> list[tuple[str, str, int]]:
+    """The runs, in order, as (row label, mode, seed): the undefended model once (a deterministic
+    evaluation, so with ``deterministic`` among ``modes``), then each mode's ``repeats`` seeds."""
+    runs = [("undefended", "deterministic", 0)] if "deterministic" in modes else []
+    return runs + [(mode, mode, seed) for mode in modes for seed in range(repeats)]
 
 
 def run(model, data, mode: str, seed: int, args) -> dict:
@@ -125,6 +139,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="seeds of the defence's randomness per mode")
     parser.add_argument("--eot-samples", type=int, default=20, help="forward passes per gradient (AutoAttack rand: 20)")
     parser.add_argument("--ours", choices=ORDERS, default="cascade", help="our attacks' order (above)")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=tuple(MODES),
+        default=list(MODES),
+        help="which modes' runs (two processes may share a table)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "randomized_defence")
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.ckpt)
@@ -132,17 +153,17 @@ def main() -> None:
     model = load_module(checkpoint).model.eval()
     strength = int(args.strength) if args.defence == "resize_pad" else args.strength
     defended = DEFENCES[args.defence](model, strength).eval()
-    folder = run_folder(args.out, args.ckpt, args.defence, args.strength, args.ours)
+    folder = run_folder(args.out, args.ckpt, model_fingerprint(model), args.defence, args.strength, args.ours)
     folder.mkdir(parents=True, exist_ok=True)
-    plan = [("undefended", model, "deterministic", 0)]
-    plan += [(mode, defended, mode, seed) for mode in MODES for seed in range(args.repeats)]
     rows = []
-    for label, net, mode, seed in plan:
+    for label, mode, seed in plan(args.modes, args.repeats):
         path = folder / f"{label}_seed{seed}.json"
         if not path.exists():
             started = time.perf_counter()
-            numbers = summary(run(net, data, mode, seed, args))
-            path.write_text(json.dumps(numbers, indent=1))
+            numbers = summary(run(model if label == "undefended" else defended, data, mode, seed, args))
+            partial = path.with_suffix(".partial")  # a run cut short leaves no row that looks finished
+            partial.write_text(json.dumps(numbers, indent=1))
+            partial.replace(path)
             print(f"{label} seed {seed}: {numbers} ({time.perf_counter() - started:.0f} s)", flush=True)
         rows.append((label, seed, json.loads(path.read_text())))
     print(f"\n{args.ckpt}, {args.defence} {args.strength:g}, ℓ∞ ε {args.eps:g}, {args.num_samples} test images\n")

@@ -55,9 +55,22 @@ def test_ours_cascade_runs_the_preset_cascade_and_every_leaves_evaluate_its_defa
         randomized_defence.our_attacks("first", 0.1, 10)
 
 
-def test_runs_of_two_orders_or_strengths_are_kept_apart():
+def test_runs_of_two_orders_strengths_or_models_are_kept_apart():
     ckpt = Path("runs/fmnist/pgd_at/checkpoints/last.ckpt")
-    folder = randomized_defence.run_folder(Path("out"), ckpt, "noise", 0.1, "cascade")
-    assert folder == Path("out/fmnist_pgd_at_noise0.1_cascade")
-    assert randomized_defence.run_folder(Path("out"), ckpt, "noise", 0.1, "every") != folder
-    assert randomized_defence.run_folder(Path("out"), ckpt, "noise", 0.05, "cascade") != folder
+    folder = randomized_defence.run_folder(Path("out"), ckpt, "1a2b3c4d5e6f", "noise", 0.1, "cascade")
+    assert folder == Path("out/fmnist_pgd_at_1a2b3c4d_noise0.1_cascade")
+    assert randomized_defence.run_folder(Path("out"), ckpt, "1a2b3c4d5e6f", "noise", 0.1, "every") != folder
+    assert randomized_defence.run_folder(Path("out"), ckpt, "1a2b3c4d5e6f", "noise", 0.05, "cascade") != folder
+    assert randomized_defence.run_folder(Path("out"), ckpt, "9f8e7d6c5b4a", "noise", 0.1, "cascade") != folder
+
+
+def test_the_plan_evaluates_the_undefended_model_once_with_the_deterministic_runs():
+    both = randomized_defence.plan(["deterministic", "eot"], 2)
+    assert both == [
+        ("undefended", "deterministic", 0),
+        ("deterministic", "deterministic", 0),
+        ("deterministic", "deterministic", 1),
+        ("eot", "eot", 0),
+        ("eot", "eot", 1),
+    ]
+    assert randomized_defence.plan(["eot"], 2) == [("eot", "eot", 0), ("eot", "eot", 1)]
