@@ -5,7 +5,7 @@ AutoAttack's standard version) and as it should be (our attacks with EOT, AutoAt
 version), repeated with several seeds for the spread the defence's randomness gives.
 
     python benchmarks/randomized_defence.py --ckpt runs/dose_response/eps0.1/seed0/model.ckpt \
-        --defence noise --strength 0.1 [--num-samples 200] [--repeats 3] [--eot-samples 20] [--ours cascade] \
+        --defence noise --strength 0.1 [--num-samples 200] [--seeds 0 1 2] [--eot-samples 20] [--ours cascade] \
         [--modes deterministic eot]
 
 ``--ours cascade`` (the default): our attacks run as the cascade (``presets.cascade``, each attack
@@ -18,11 +18,11 @@ every sample, as ``analyze.py``'s default (the strongest, and under EOT the cost
 undefended model is evaluated once beside them. Prints, per mode and seed, clean accuracy, our
 worst case, AutoAttack alone, the headline (every attack) and the samples each side broke alone,
 then the mean ± sd per mode. Each run's numbers are kept in ``--out`` (``<mode>_seed<s>.json``, in
-a folder named by the model's weights); a rerun skips what is there, and ``--modes eot`` beside
-``--modes deterministic`` splits the work between two processes. The probe images and the attacks'
-seeds are the same in every run; the seed sets torch's global generator, which the defence draws
-from (AutoAttack seeds that generator itself before each of its attacks, so the repeats vary the
-draws under our attacks most).
+a folder named by the model's weights); a rerun skips what is there, and processes given other
+``--modes`` or ``--seeds`` share the work. The probe images and the attacks' seeds are the same in
+every run; the seed sets torch's global generator, which the defence draws from (AutoAttack seeds
+that generator itself before each of its attacks, so the seeds vary the draws under our attacks
+most).
 """
 
 from __future__ import annotations
@@ -82,11 +82,12 @@ def run_folder(out: Path, ckpt: Path, fingerprint: str, defence: str, strength: 
     return out / f"{run_name(ckpt)}_{fingerprint[:8]}_{defence}{strength:g}_{order}"
 
 
-def plan(modes: list[str], repeats: int) -> list[tuple[str, str, int]]:
-    """The runs, in order, as (row label, mode, seed): the undefended model once (a deterministic
-    evaluation, so with ``deterministic`` among ``modes``), then each mode's ``repeats`` seeds."""
+def plan(modes: list[str], seeds: list[int]) -> list[tuple[str, str, int]]:
+    """The runs, in order, as (row label, mode, seed): the undefended model once (seed 0; a
+    deterministic evaluation, so with ``deterministic`` among ``modes``), then each mode at each of
+    ``seeds``."""
     runs = [("undefended", "deterministic", 0)] if "deterministic" in modes else []
-    return runs + [(mode, mode, seed) for mode in modes for seed in range(repeats)]
+    return runs + [(mode, mode, seed) for mode in modes for seed in seeds]
 
 
 def run(model, data, mode: str, seed: int, args) -> dict:
@@ -136,7 +137,9 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=0.1, help="noise σ (pixels) or resize-pad pixels")
     parser.add_argument("--eps", type=float, default=0.1, help="ℓ∞ radius (pixels)")
     parser.add_argument("--num-samples", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3, help="seeds of the defence's randomness per mode")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the defence's randomness, a run per mode each"
+    )
     parser.add_argument("--eot-samples", type=int, default=20, help="forward passes per gradient (AutoAttack rand: 20)")
     parser.add_argument("--ours", choices=ORDERS, default="cascade", help="our attacks' order (above)")
     parser.add_argument(
@@ -156,7 +159,7 @@ def main() -> None:
     folder = run_folder(args.out, args.ckpt, model_fingerprint(model), args.defence, args.strength, args.ours)
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
-    for label, mode, seed in plan(args.modes, args.repeats):
+    for label, mode, seed in plan(args.modes, args.seeds):
         path = folder / f"{label}_seed{seed}.json"
         if not path.exists():
             started = time.perf_counter()

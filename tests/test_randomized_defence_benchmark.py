@@ -65,7 +65,7 @@ def test_runs_of_two_orders_strengths_or_models_are_kept_apart():
 
 
 def test_the_plan_evaluates_the_undefended_model_once_with_the_deterministic_runs():
-    both = randomized_defence.plan(["deterministic", "eot"], 2)
+    both = randomized_defence.plan(["deterministic", "eot"], [0, 1])
     assert both == [
         ("undefended", "deterministic", 0),
         ("deterministic", "deterministic", 0),
@@ -73,4 +73,4 @@ def test_the_plan_evaluates_the_undefended_model_once_with_the_deterministic_run
         ("eot", "eot", 0),
         ("eot", "eot", 1),
     ]
-    assert randomized_defence.plan(["eot"], 2) == [("eot", "eot", 0), ("eot", "eot", 1)]
+    assert randomized_defence.plan(["eot"], [2]) == [("eot", "eot", 2)]
