@@ -18,11 +18,11 @@ every sample, as ``analyze.py``'s default (the strongest, and under EOT the cost
 undefended model is evaluated once beside them. Prints, per mode and seed, clean accuracy, our
 worst case, AutoAttack alone, the headline (every attack) and the samples each side broke alone,
 then the mean ± sd per mode. Each run's numbers are kept in ``--out`` (``<mode>_seed<s>.json``, in
-a folder named by the model's weights); a rerun skips what is there, and processes given other
-``--modes`` or ``--seeds`` share the work. The probe images and the attacks' seeds are the same in
-every run; the seed sets torch's global generator, which the defence draws from (AutoAttack seeds
-that generator itself before each of its attacks, so the seeds vary the draws under our attacks
-most).
+a folder named by the model's weights); a rerun skips what is there, processes given other
+``--modes`` or ``--seeds`` share the work, and ``--table-only`` prints what is kept. The probe
+images and the attacks' seeds are the same in every run; the seed sets torch's global generator,
+which the defence draws from (AutoAttack seeds that generator itself before each of its attacks,
+so the seeds vary the draws under our attacks most).
 """
 
 from __future__ import annotations
@@ -90,6 +90,21 @@ def plan(modes: list[str], seeds: list[int]) -> list[tuple[str, str, int]]:
     return runs + [(mode, mode, seed) for mode in modes for seed in seeds]
 
 
+def row_path(folder: Path, label: str, seed: int) -> Path:
+    return folder / f"{label}_seed{seed}.json"
+
+
+def kept_rows(folder: Path, runs: list[tuple[str, str, int]]) -> list[tuple[str, int, dict]]:
+    """(row label, seed, numbers) of each of ``runs`` (``plan``'s) whose numbers are kept in
+    ``folder``, in ``runs``' order; a run not finished has no row."""
+    rows = []
+    for label, _, seed in runs:
+        path = row_path(folder, label, seed)
+        if path.exists():
+            rows.append((label, seed, json.loads(path.read_text())))
+    return rows
+
+
 def run(model, data, mode: str, seed: int, args) -> dict:
     """One evaluation of ``model`` in ``mode`` (see ``MODES``) with the defence's draws seeded by
     ``seed``; the probe images are the same for every run (probe seed 0)."""
@@ -150,6 +165,7 @@ def main() -> None:
         help="which modes' runs (two processes may share a table)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "randomized_defence")
+    parser.add_argument("--table-only", action="store_true", help="print the kept runs' table, run nothing")
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.ckpt)
     data = load_datamodule(checkpoint)
@@ -157,10 +173,12 @@ def main() -> None:
     strength = int(args.strength) if args.defence == "resize_pad" else args.strength
     defended = DEFENCES[args.defence](model, strength).eval()
     folder = run_folder(args.out, args.ckpt, model_fingerprint(model), args.defence, args.strength, args.ours)
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for label, mode, seed in plan(args.modes, args.seeds):
-        path = folder / f"{label}_seed{seed}.json"
+    runs = plan(args.modes, args.seeds)
+    to_run = [] if args.table_only else runs
+    if to_run:
+        folder.mkdir(parents=True, exist_ok=True)
+    for label, mode, seed in to_run:
+        path = row_path(folder, label, seed)
         if not path.exists():
             started = time.perf_counter()
             numbers = summary(run(model if label == "undefended" else defended, data, mode, seed, args))
@@ -168,7 +186,7 @@ def main() -> None:
             partial.write_text(json.dumps(numbers, indent=1))
             partial.replace(path)
             print(f"{label} seed {seed}: {numbers} ({time.perf_counter() - started:.0f} s)", flush=True)
-        rows.append((label, seed, json.loads(path.read_text())))
+    rows = kept_rows(folder, runs)
     print(f"\n{args.ckpt}, {args.defence} {args.strength:g}, ℓ∞ ε {args.eps:g}, {args.num_samples} test images\n")
     print(table(rows))
 

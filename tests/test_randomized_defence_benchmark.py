@@ -1,5 +1,6 @@
 """benchmarks/randomized_defence.py: the numbers it takes from a report, and its table."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -74,3 +75,14 @@ def test_the_plan_evaluates_the_undefended_model_once_with_the_deterministic_run
         ("eot", "eot", 1),
     ]
     assert randomized_defence.plan(["eot"], [2]) == [("eot", "eot", 2)]
+
+
+def test_the_table_reads_the_finished_runs_in_the_plans_order(tmp_path):
+    """Rows kept as ``<label>_seed<s>.json``; a run cut short (``.partial``) or never run has none."""
+    runs = randomized_defence.plan(["deterministic", "eot"], [0, 1])
+    numbers = randomized_defence.summary(fake_report(0.6, 0.5, 0.5, 2, 0))
+    for name in ("eot_seed0.json", "undefended_seed0.json", "deterministic_seed1.partial"):
+        (tmp_path / name).write_text(json.dumps(numbers))
+    rows = randomized_defence.kept_rows(tmp_path, runs)
+    assert [(label, seed) for label, seed, _ in rows] == [("undefended", 0), ("eot", 0)]
+    assert rows[1][2] == numbers
