@@ -72,14 +72,16 @@ def test_a_gate_takes_the_smallest_margin_over_the_earlier_stages():
 def test_each_stage_reports_the_smallest_margin_so_far():
     """Stage ``a`` breaks sample 1 (marker 0.2: logits (0, 0.8, 0.1), margin (0 − 0.8)/(0.8 − 0) =
     −1) and leaves sample 0 at its clean margin (0.9 − 0.5)/(0.9 − 0.1) = 0.5; stage ``b`` attacks
-    sample 0 alone and nudges it to 0.0625, while sample 1 keeps −1; sample 2, misclassified, is
-    attacked by neither: ``inf``."""
+    sample 0 alone and nudges it to 0.0625; stage ``c`` attacks it again and returns it at 0.5, so
+    its smallest so far stays 0.0625 (the last stage's margin would be 0.5, the largest 0.5 too).
+    Sample 1 keeps −1; sample 2, misclassified, is attacked by none: ``inf``."""
     x, y = images([[0.9, 0.5, 0.1], [0.9, 0.8, 0.1], [0.1, 0.9, 0.5]])
-    cascade = Cascade({"a": BreaksMarked({0.2}), "b": Nudges(set())})
+    cascade = Cascade({"a": BreaksMarked({0.2}), "b": Nudges(set()), "c": BreaksMarked(set())})
     stages = run_cascade(FirstPixels(), x, y, torch.tensor([True, True, False]), cascade, held)
     assert torch.allclose(stages["a"].closest[:2], torch.tensor([0.5, -1.0]))
     assert torch.allclose(stages["b"].closest[:2], torch.tensor([0.0625, -1.0]))
-    assert stages["a"].closest[2] == stages["b"].closest[2] == float("inf")
+    assert torch.allclose(stages["c"].closest[:2], torch.tensor([0.0625, -1.0]))
+    assert stages["a"].closest[2] == stages["c"].closest[2] == float("inf")
 
 
 class FirstTwoPixels(torch.nn.Module):
