@@ -132,6 +132,7 @@ SMALLEST_BUDGET = {
     "n_queries": 2,
     "refine_steps": 1,
     "odi_steps": 1,
+    "extended_steps": 2,
 }
 
 

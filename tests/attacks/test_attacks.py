@@ -420,3 +420,64 @@ def test_odi_is_refused_at_l1_and_below_zero():
         APGD(eps=3.0, norm="l1", odi_steps=2)
     with pytest.raises(UserInputError, match="odi_steps"):
         APGD(odi_steps=-1)
+
+
+def test_extended_runs_aim_at_the_targets_whose_short_runs_came_closest(monkeypatch):
+    """``extended_targets``: after one short run toward each target, the ``r``-th long run aims, per
+    sample, at the target whose short run reached the ``r``-th highest objective — not the clean
+    logits' order, not the lowest first, not one ranking for the whole batch."""
+    # Class 0 far ahead; the others ranked 4, 3, 2, 1 by the clean logits (the short runs' order).
+    model = LinearLogits(torch.tensor([[100.0] * 4, [1.0] * 4, [2.0] * 4, [3.0] * 4, [4.0] * 4]))
+    x, y = torch.full((2, 1, 2, 2), 0.5), torch.zeros(2, dtype=torch.long)
+    # [sample, class]: the objective a run toward each class reaches (nothing succeeds).
+    reached = torch.tensor([[0.0, 0.3, -0.5, 0.9, 0.1], [0.0, -0.2, 0.8, 0.0, 0.4]])
+    reveal = torch.arange(5.0)  # with y = 0 these logits give a targeted DLR of t / 2.5 toward class t
+    calls = []
+
+    def fake_run(self, model, x, f, y, judge_target, mask, generator, num_classes, steps):
+        targets = (f(reveal.expand(len(y), 5), slice(None)) * 2.5).round().long()
+        calls.append((targets.tolist(), steps))
+        return x.clone(), reached[torch.arange(len(y)), targets]
+
+    monkeypatch.setattr(APGD, "_single_run", fake_run)
+    attack = APGD(eps=0.1, steps=3, loss="dlr", targeted=True, n_target_classes=4, extended_targets=2, extended_steps=7)
+    attack(model, x, y)
+    short = [([4, 4], 3), ([3, 3], 3), ([2, 2], 3), ([1, 1], 3)]
+    assert calls == short + [([3, 2], 7), ([1, 4], 7)]
+
+
+def test_extended_runs_are_counted_and_only_add_breaks(trained_model, probe):
+    """Each extended run costs ``extended_steps + 1`` gradients on a sample nothing breaks (the
+    budget), and the runs only add: every sample the short runs broke stays broken, same seed."""
+    from lightning_pse.models.passes import counting_passes
+
+    far_ahead = LinearLogits(torch.tensor([[100.0] * 4, [0.0] * 4, [1.0] * 4, [2.0] * 4, [3.0] * 4]))
+    attack = APGD(
+        eps=0.01, steps=4, loss="dlr", targeted=True, n_target_classes=3, extended_targets=2, extended_steps=6
+    )
+    assert attack.budget() == (4 + 1) * 3 + (6 + 1) * 2
+    with counting_passes(far_ahead) as passes:
+        attack(far_ahead, torch.full((3, 1, 2, 2), 0.5), torch.zeros(3, dtype=torch.long))
+    assert passes.backward == 3 * attack.budget()
+
+    x, y = probe
+    short = APGD(eps=EPS / 2, steps=1, loss="dlr", targeted=True, n_target_classes=3, seed=0)
+    extended = APGD(
+        eps=EPS / 2,
+        steps=3,
+        loss="dlr",
+        targeted=True,
+        n_target_classes=3,
+        extended_targets=1,
+        extended_steps=20,
+        seed=0,
+    )
+    broken_short = short.run(trained_model, x, y).success
+    broken_extended = extended.run(trained_model, x, y).success
+    assert (broken_extended | ~broken_short).all(), "a sample the short runs broke was lost"
+    assert broken_extended.sum() > broken_short.sum(), "the long runs broke nothing more on this probe"
+
+
+def test_extended_targets_need_a_targeted_attack():
+    with pytest.raises(UserInputError, match="extended_targets.*targeted=True"):
+        APGD(loss="dlr", extended_targets=1)
