@@ -138,7 +138,8 @@ class APGD(Attack):
         step, per restart and target class."""
         phases = len(phase_radii(self.eps, self.steps, self.large_radii)) if self.norm == "l1" else 1
         runs = (self.steps + phases + self.odi_steps) * self.restarts * (self.n_target_classes if self.targeted else 1)
-        return runs + (self.extended_steps + phases + self.odi_steps) * self.extended_targets
+        extended = min(self.extended_targets, self.n_target_classes)  # one run per ranked target at most
+        return runs + (self.extended_steps + phases + self.odi_steps) * extended
 
     def check_classes(self, num_classes: int) -> None:
         super().check_classes(num_classes)

@@ -456,6 +456,7 @@ def test_extended_runs_are_counted_and_only_add_breaks(trained_model, probe):
         eps=0.01, steps=4, loss="dlr", targeted=True, n_target_classes=3, extended_targets=2, extended_steps=6
     )
     assert attack.budget() == (4 + 1) * 3 + (6 + 1) * 2
+    assert APGD(steps=4, loss="dlr", targeted=True, n_target_classes=3, extended_targets=5).budget() == 5 * 3 + 101 * 3
     with counting_passes(far_ahead) as passes:
         attack(far_ahead, torch.full((3, 1, 2, 2), 0.5), torch.zeros(3, dtype=torch.long))
     assert passes.backward == 3 * attack.budget()
@@ -464,7 +465,7 @@ def test_extended_runs_are_counted_and_only_add_breaks(trained_model, probe):
     short = APGD(eps=EPS / 2, steps=1, loss="dlr", targeted=True, n_target_classes=3, seed=0)
     extended = APGD(
         eps=EPS / 2,
-        steps=3,
+        steps=1,
         loss="dlr",
         targeted=True,
         n_target_classes=3,
